@@ -1,0 +1,61 @@
+# The few commands people type. `make help` lists them.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+# Tool versions live here and in the lockfiles (uv.lock, ci/uv.lock); nowhere else.
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV ?= $(TOOLS)/bin/uv
+PYTEST := $(UV) run --locked pytest
+REPORTS := reports
+
+.PHONY: help bootstrap sync test unit ci gates lint typecheck security fmt bench release clean
+
+help: ## List the commands.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(UV):
+	@echo "==> installing uv $(UV_VERSION) into $(TOOLS)/"
+	@python3 -m venv $(TOOLS)
+	@$(TOOLS)/bin/python -m pip install --quiet "uv==$(UV_VERSION)"
+
+bootstrap: $(UV) ## Install uv (pinned) if missing.
+
+sync: bootstrap ## Install the locked dependencies into .venv.
+	@$(UV) sync --locked --quiet
+
+test: sync ## The whole test suite (starts emulators, dockerd, the Cloud Run double itself).
+	@mkdir -p $(REPORTS)
+	$(PYTEST) --cov --cov-report=term --cov-report=xml:$(REPORTS)/coverage.xml \
+		--junitxml=$(REPORTS)/junit.xml
+
+unit: sync ## Fast unit tier for the edit loop (no emulators, no docker).
+	$(PYTEST) -m unit -q
+
+ci: sync ## `dagger call ci` when an engine is usable, otherwise the same gates on the host.
+	@if command -v dagger >/dev/null 2>&1 && dagger core version >/dev/null 2>&1; then \
+		dagger call ci; \
+	else \
+		echo "make ci: no Dagger CLI with a working engine found; running the same gates on the host"; \
+		$(UV) run --locked python -m clarity.gates all; \
+	fi
+
+lint: sync ## ruff format --check and ruff check.
+	$(UV) run --locked python -m clarity.gates lint
+
+typecheck: sync ## mypy strict over src/, ci/ and tests/.
+	$(UV) run --locked python -m clarity.gates typecheck
+
+security: sync ## bandit, checkov, zizmor, actionlint, hadolint, shellcheck.
+	$(UV) run --locked python -m clarity.gates security
+
+fmt: sync ## Format and autofix.
+	$(UV) run --locked ruff format .
+	$(UV) run --locked ruff check --fix .
+
+bench: sync ## Benchmarks: rollback times, build times, image sizes (prints tables).
+	$(UV) run --locked python -m benchmarks
+
+clean: ## Remove local artefacts (not .tools/).
+	rm -rf .venv $(REPORTS) .pytest_cache .mypy_cache .ruff_cache .coverage
