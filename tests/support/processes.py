@@ -1,0 +1,162 @@
+"""Real processes for tests: started in their own session, stopped by process group.
+
+Every daemon a test starts (emulators, revision processes, dockerd) goes through
+:class:`ManagedProcess`, so teardown kills the whole group (a ``gcloud`` wrapper and the
+Java process it forks, a ``uvicorn`` and its workers), also when the test failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+__all__ = ["ManagedProcess", "free_port", "wait_for", "wait_for_http", "wait_for_port"]
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for(predicate: Callable[[], bool], *, timeout: float, what: str, interval: float = 0.1) -> None:
+    """Poll ``predicate`` until it is true; raise ``TimeoutError`` naming ``what`` otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    msg = f"timed out after {timeout:.0f}s waiting for {what}"
+    raise TimeoutError(msg)
+
+
+def wait_for_port(host: str, port: int, *, timeout: float = 30.0) -> None:
+    """Wait until something accepts TCP connections on ``host:port``."""
+
+    def accepts() -> bool:
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+            return True
+        return False
+
+    wait_for(accepts, timeout=timeout, what=f"{host}:{port} to accept connections")
+
+
+def wait_for_http(url: str, *, timeout: float = 30.0, ok: Callable[[httpx.Response], bool] | None = None) -> None:
+    """Wait until ``url`` answers (any status, or one that ``ok`` accepts)."""
+
+    def answers() -> bool:
+        try:
+            response = httpx.get(url, timeout=1.0)
+        except httpx.HTTPError:
+            return False
+        return ok(response) if ok is not None else True
+
+    wait_for(answers, timeout=timeout, what=url)
+
+
+@dataclass
+class ManagedProcess:
+    """A process started with ``setsid`` whose whole group is stopped by :meth:`stop`."""
+
+    argv: Sequence[str]
+    env: Mapping[str, str] | None = None
+    log_path: Path | None = None
+    cwd: Path | None = None
+    _popen: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+
+    def start(self) -> ManagedProcess:
+        """Start the process in a new session (its own process group)."""
+        log = self.log_path.open("ab") if self.log_path is not None else subprocess.DEVNULL
+        try:
+            self._popen = subprocess.Popen(  # noqa: S603 - argv lists built by our own tests
+                list(self.argv),
+                env=dict(self.env) if self.env is not None else None,
+                cwd=self.cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        finally:
+            if self.log_path is not None and not isinstance(log, int):
+                log.close()
+        return self
+
+    @property
+    def pid(self) -> int:
+        """The process id (also the process-group id)."""
+        if self._popen is None:
+            msg = "process not started"
+            raise RuntimeError(msg)
+        return self._popen.pid
+
+    def poll(self) -> int | None:
+        """Return the exit code if the leader has exited, else None."""
+        return None if self._popen is None else self._popen.poll()
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The last lines of the process's log, for failure messages."""
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self, *, grace: float = 5.0) -> None:
+        """SIGTERM the whole process group, then SIGKILL what is left after ``grace`` seconds."""
+        if self._popen is None:
+            return
+        pgid = self._popen.pid
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(pgid, sig)
+            except ProcessLookupError:
+                break
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                self._popen.poll()
+                if not _group_alive(pgid):
+                    break
+                time.sleep(0.05)
+            else:
+                continue
+            break
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._popen.wait(timeout=1.0)
+        self._popen = None
+
+    def __enter__(self) -> ManagedProcess:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - only for groups we do not own
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def running(argv: Sequence[str], **kwargs: object) -> Iterator[ManagedProcess]:
+    """Context manager form: start ``argv`` and stop its group on exit."""
+    proc = ManagedProcess(argv, **kwargs)  # type: ignore[arg-type]
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
