@@ -69,8 +69,7 @@ def test_analysis_fails_as_soon_as_the_threshold_is_reached() -> None:
     analysis.record(_round(False, at=1.0))
     assert not analysis.done
     analysis.record(_round(False, at=2.0))
-    assert analysis.failed
-    assert analysis.done
+    assert (analysis.failed, analysis.done) == (True, True)
     assert analysis.first_failure_at == 1.0
     analysis.record(_round(True))  # ignored once decided
     assert len(analysis.rounds) == 3
