@@ -9,18 +9,20 @@ on itself for the caller).
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import google.auth
 import google.auth.exceptions
-from google.auth import compute_engine, impersonated_credentials
+from google.auth import compute_engine, identity_pool, impersonated_credentials
 from google.auth.credentials import Credentials
 from google.auth.transport.requests import Request
+from google.oauth2 import credentials as oauth2_credentials
 from google.oauth2 import service_account
 
 from ._errors import CredentialsError
@@ -42,27 +44,58 @@ class IdTokenSource(Protocol):
 def load_credentials(credentials_file: Path | None = None) -> Credentials:
     """Credentials from ``credentials_file`` or Application Default Credentials.
 
-    A missing file, a malformed one, or no ADC at all is a :class:`CredentialsError` that
-    says how to provide them.
+    A file is loaded with the loader for its declared ``type`` (service account key,
+    workload identity federation, authorized user, impersonated service account), never
+    with google-auth's generic loader. A missing or malformed file, or no ADC at all, is a
+    :class:`CredentialsError` that says how to provide them.
     """
-    try:
-        if credentials_file is not None:
-            if not credentials_file.is_file():
-                msg = f"credentials file {credentials_file} does not exist"
-                raise CredentialsError(msg)
-            creds, _ = google.auth.load_credentials_from_file(
-                str(credentials_file), scopes=[CLOUD_PLATFORM]
-            )
-        else:
+    if credentials_file is None:
+        try:
             creds, _ = google.auth.default(scopes=[CLOUD_PLATFORM])
-    except google.auth.exceptions.DefaultCredentialsError as exc:
-        msg = (
-            f"no usable Google credentials ({exc}). Set GOOGLE_APPLICATION_CREDENTIALS to a credentials "
-            "file (in CI: the file google-github-actions/auth writes for workload identity federation), "
-            "or run `gcloud auth application-default login` on a workstation."
-        )
+        except google.auth.exceptions.DefaultCredentialsError as exc:
+            msg = (
+                f"no usable Google credentials ({exc}). Set GOOGLE_APPLICATION_CREDENTIALS to a "
+                "credentials file (in CI: the file google-github-actions/auth writes for workload "
+                "identity federation), or run `gcloud auth application-default login`."
+            )
+            raise CredentialsError(msg) from None
+        return creds
+    try:
+        info = json.loads(credentials_file.read_text())
+    except FileNotFoundError:
+        msg = f"credentials file {credentials_file} does not exist"
         raise CredentialsError(msg) from None
-    return creds
+    except (OSError, ValueError) as exc:
+        msg = f"credentials file {credentials_file} is not readable JSON: {exc}"
+        raise CredentialsError(msg) from None
+    kind = info.get("type") if isinstance(info, dict) else None
+    loader = _LOADERS.get(str(kind))
+    if loader is None:
+        msg = f"credentials file {credentials_file} has type {kind!r}; supported: {', '.join(_LOADERS)}"
+        raise CredentialsError(msg)
+    try:
+        return loader(info)
+    except (ValueError, KeyError, google.auth.exceptions.GoogleAuthError) as exc:
+        msg = f"credentials file {credentials_file} ({kind}) is malformed: {exc}"
+        raise CredentialsError(msg) from None
+
+
+_LOADERS: dict[str, Callable[[dict[str, Any]], Credentials]] = {
+    "service_account": lambda info: service_account.Credentials.from_service_account_info(
+        info, scopes=[CLOUD_PLATFORM]
+    ),
+    "external_account": lambda info: identity_pool.Credentials.from_info(
+        info, scopes=[CLOUD_PLATFORM]
+    ),
+    "authorized_user": lambda info: oauth2_credentials.Credentials.from_authorized_user_info(
+        info, scopes=[CLOUD_PLATFORM]
+    ),
+    "impersonated_service_account": lambda info: (
+        impersonated_credentials.Credentials.from_impersonated_service_account_info(
+            info, scopes=[CLOUD_PLATFORM]
+        )
+    ),
+}
 
 
 class GoogleIdTokens:
