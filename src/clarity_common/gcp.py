@@ -59,6 +59,16 @@ class GoogleClients:
         """The Google Cloud project every resource belongs to."""
         return self._settings.google_cloud_project
 
+    def firestore_call(self) -> dict[str, Any]:
+        """``retry`` and ``timeout`` for one Firestore call, bounded by ``FIRESTORE_TIMEOUT_SECONDS``.
+
+        The library defaults retry an unreachable server for a minute; a request must fail
+        within seconds instead.
+        """
+        seconds = self._settings.firestore_timeout_seconds
+        retry = Retry(predicate=if_transient_error, initial=0.1, maximum=1.0, timeout=seconds)
+        return {"retry": retry, "timeout": seconds}
+
     @property
     def publish_timeout_seconds(self) -> float:
         """How long one publish may take before it counts as failed."""

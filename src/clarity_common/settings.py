@@ -44,6 +44,7 @@ class ServiceSettings(BaseSettings):
     k_revision: str | None = None
     k_service: str | None = None
     clarity_fault: Annotated[Fault, NoDecode, BeforeValidator(_parse_fault)] = Fault()
+    firestore_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     publish_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
 
 

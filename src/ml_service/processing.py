@@ -99,7 +99,7 @@ def process_request(clients: GoogleClients, request: ProcessingRequest, *, messa
             db.collection(HEALTH_DATA_COLLECTION)
             .where(filter=FieldFilter("batch_id", "==", request.batch_id))
             .where(filter=FieldFilter("user_id", "==", request.user_id))
-            .stream()
+            .stream(**clients.firestore_call())
         )
     if not documents:
         msg = f"no samples are stored for batch {request.batch_id!r} of user {request.user_id!r}"
@@ -121,7 +121,8 @@ def process_request(clients: GoogleClients, request: ProcessingRequest, *, messa
                 "summary": summary.model_dump(mode="json"),
                 "source_message_id": message_id,
                 "created_at": firestore.SERVER_TIMESTAMP,
-            }
+            },
+            **clients.firestore_call(),
         )
     clients.publish(
         INSIGHT_TOPIC,

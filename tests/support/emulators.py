@@ -117,7 +117,9 @@ class EmulatedProject:
 
     def collection_ids(self) -> list[str]:
         """Top-level collections that hold at least one document."""
-        response = httpx.post(f"{self._documents_url}:listCollectionIds", json={}, headers=_OWNER, timeout=10.0)
+        response = httpx.post(
+            f"{self._documents_url}:listCollectionIds", json={}, headers=_OWNER, timeout=10.0
+        )
         response.raise_for_status()
         ids: list[str] = response.json().get("collectionIds", [])
         return sorted(ids)
@@ -128,12 +130,16 @@ class EmulatedProject:
         page_token = ""
         while True:
             params = {"pageSize": "300", **({"pageToken": page_token} if page_token else {})}
-            response = httpx.get(f"{self._documents_url}/{collection}", params=params, headers=_OWNER, timeout=10.0)
+            response = httpx.get(
+                f"{self._documents_url}/{collection}", params=params, headers=_OWNER, timeout=10.0
+            )
             response.raise_for_status()
             body = response.json()
             for document in body.get("documents", []):
                 doc_id = document["name"].rsplit("/", 1)[-1]
-                found[doc_id] = {key: _decode_value(value) for key, value in document.get("fields", {}).items()}
+                found[doc_id] = {
+                    key: _decode_value(value) for key, value in document.get("fields", {}).items()
+                }
             page_token = body.get("nextPageToken", "")
             if not page_token:
                 return found
@@ -187,7 +193,9 @@ class EmulatedProject:
     def publish(self, topic: str, data: bytes, **attributes: str) -> str:
         """Publish one message; return its id."""
         message = {"data": base64.b64encode(data).decode(), "attributes": attributes}
-        response = httpx.post(self._pubsub(f"topics/{topic}:publish"), json={"messages": [message]}, timeout=10.0)
+        response = httpx.post(
+            self._pubsub(f"topics/{topic}:publish"), json={"messages": [message]}, timeout=10.0
+        )
         response.raise_for_status()
         message_id: str = response.json()["messageIds"][0]
         return message_id
@@ -203,7 +211,9 @@ class EmulatedProject:
         received = response.json().get("receivedMessages", [])
         if received:
             ack = {"ackIds": [item["ackId"] for item in received]}
-            httpx.post(self._pubsub(f"subscriptions/{subscription}:acknowledge"), json=ack, timeout=10.0).raise_for_status()
+            httpx.post(
+                self._pubsub(f"subscriptions/{subscription}:acknowledge"), json=ack, timeout=10.0
+            ).raise_for_status()
         return [
             PulledMessage(
                 message_id=item["message"]["messageId"],
@@ -213,7 +223,9 @@ class EmulatedProject:
             for item in received
         ]
 
-    def wait_for_messages(self, subscription: str, *, count: int = 1, timeout: float = 30.0) -> list[PulledMessage]:
+    def wait_for_messages(
+        self, subscription: str, *, count: int = 1, timeout: float = 30.0
+    ) -> list[PulledMessage]:
         """Pull until ``count`` messages arrived; ``TimeoutError`` says how many did."""
         messages: list[PulledMessage] = []
         deadline = time.monotonic() + timeout
@@ -222,7 +234,9 @@ class EmulatedProject:
             if len(messages) >= count:
                 return messages
             time.sleep(0.2)
-        msg = f"{len(messages)} of {count} message(s) arrived on {subscription} within {timeout:.0f}s"
+        msg = (
+            f"{len(messages)} of {count} message(s) arrived on {subscription} within {timeout:.0f}s"
+        )
         raise TimeoutError(msg)
 
     def cleanup(self) -> None:
@@ -283,7 +297,9 @@ def _wait_until_ready(process: ManagedProcess, name: str, host: str, deadline: f
 
 
 @contextlib.contextmanager
-def start_emulators(workdir: Path, *, timeout: float = 90.0, project: str = DEFAULT_PROJECT) -> Iterator[Emulators]:
+def start_emulators(
+    workdir: Path, *, timeout: float = 90.0, project: str = DEFAULT_PROJECT
+) -> Iterator[Emulators]:
     """Start both emulators on free ports, wait until they answer, stop them on exit."""
     gcloud = shutil.which("gcloud")
     if gcloud is None:

@@ -46,5 +46,8 @@ def batch_payload(
 ) -> dict[str, Any]:
     """A batch: the given samples, or ``count`` step samples an hour apart."""
     if samples is None:
-        samples = [sample_payload(start=DAY + timedelta(hours=8 + index), value=1000 + index) for index in range(count)]
+        samples = [
+            sample_payload(start=DAY + timedelta(hours=8 + index), value=1000 + index)
+            for index in range(count)
+        ]
     return {"batch_id": batch_id or new_batch_id(), "user_id": user_id, "samples": samples}

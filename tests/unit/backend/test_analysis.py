@@ -14,9 +14,13 @@ from tests.support.samples import DAY, sample_payload
 pytestmark = pytest.mark.unit
 
 
-def _sample(sample_type: str, value: float, unit: str, *, day: int = 0, hour: int = 9, minutes: int = 30) -> HealthSample:
+def _sample(
+    sample_type: str, value: float, unit: str, *, day: int = 0, hour: int = 9, minutes: int = 30
+) -> HealthSample:
     return HealthSample.model_validate(
-        sample_payload(sample_type, value, unit, start=DAY + timedelta(days=day, hours=hour), minutes=minutes)
+        sample_payload(
+            sample_type, value, unit, start=DAY + timedelta(days=day, hours=hour), minutes=minutes
+        )
     )
 
 
@@ -70,7 +74,13 @@ def test_flags_explain_their_numbers() -> None:
 
 
 def test_elevated_resting_heart_rate_is_flagged() -> None:
-    summary = summarize("user-2", [_sample("resting_heart_rate", 95, "count/min"), _sample("resting_heart_rate", 97, "count/min")])
+    summary = summarize(
+        "user-2",
+        [
+            _sample("resting_heart_rate", 95, "count/min"),
+            _sample("resting_heart_rate", 97, "count/min"),
+        ],
+    )
     assert [(flag.code, flag.explanation) for flag in summary.flags] == [
         ("elevated_resting_heart_rate", "resting heart rate averages 96.0 bpm, above 90 bpm")
     ]
@@ -104,14 +114,20 @@ def test_measures_without_data_stay_null() -> None:
         "resting_heart_rate": None,
         "average_heart_rate": None,
     }
-    assert summary.averages.model_dump() == {"steps_per_day": None, "sleep_minutes_per_night": None, "resting_heart_rate": None}
+    assert summary.averages.model_dump() == {
+        "steps_per_day": None,
+        "sleep_minutes_per_night": None,
+        "resting_heart_rate": None,
+    }
     assert summary.flags == []
 
 
 def test_order_of_samples_does_not_change_the_result() -> None:
-    samples = _week() + [_sample("active_energy_burned", value, "kcal", hour=12) for value in (0.1, 0.2, 0.3, 1e4)]
+    samples = _week() + [
+        _sample("active_energy_burned", value, "kcal", hour=12) for value in (0.1, 0.2, 0.3, 1e4)
+    ]
     expected = summarize("user-1", samples).model_dump()
     shuffled = list(samples)
     for seed in range(5):
-        random.Random(seed).shuffle(shuffled)
+        random.Random(seed).shuffle(shuffled)  # noqa: S311 - reproducible shuffles, not secrets
         assert summarize("user-1", shuffled).model_dump() == expected

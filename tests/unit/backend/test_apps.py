@@ -43,21 +43,38 @@ def test_health_contract(service: str) -> None:
     with TestClient(app) as client:
         response = client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "service": service, "version": "1.4.0", "revision": "clarity-00003-abc"}
+    assert response.json() == {
+        "status": "ok",
+        "service": service,
+        "version": "1.4.0",
+        "revision": "clarity-00003-abc",
+    }
 
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_health_without_revision_reports_null(service: str) -> None:
     with TestClient(_app(service)) as client:
-        assert client.get("/health").json() == {"status": "ok", "service": service, "version": "0.0.0-dev", "revision": None}
+        assert client.get("/health").json() == {
+            "status": "ok",
+            "service": service,
+            "version": "0.0.0-dev",
+            "revision": None,
+        }
 
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_health_500_fault(service: str) -> None:
-    with TestClient(_app(service, clarity_fault=parse_fault("health-500"), k_revision="r2")) as client:
+    with TestClient(
+        _app(service, clarity_fault=parse_fault("health-500"), k_revision="r2")
+    ) as client:
         responses = [client.get("/health") for _ in range(3)]
     assert [response.status_code for response in responses] == [500, 500, 500]
-    assert responses[0].json() == {"status": "failing", "service": service, "version": "0.0.0-dev", "revision": "r2"}
+    assert responses[0].json() == {
+        "status": "failing",
+        "service": service,
+        "version": "0.0.0-dev",
+        "revision": "r2",
+    }
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -73,7 +90,10 @@ def test_health_500_after_counts_per_app(service: str) -> None:
 @pytest.mark.parametrize("service", SERVICES)
 def test_crash_on_start_fails_startup(service: str) -> None:
     app = _app(service, clarity_fault=parse_fault("crash-on-start"))
-    with pytest.raises(InjectedFaultError, match=f"{service}: CLARITY_FAULT=crash-on-start"), TestClient(app):
+    with (
+        pytest.raises(InjectedFaultError, match=f"{service}: CLARITY_FAULT=crash-on-start"),
+        TestClient(app),
+    ):
         pass
 
 
@@ -118,7 +138,9 @@ def test_analyze_summarizes(ml_client: TestClient) -> None:
 def test_analyze_is_deterministic(ml_client: TestClient) -> None:
     samples = [sample_payload(value=float(value)) for value in range(1, 50)]
     first = ml_client.post("/v1/analyze", json={"user_id": "u", "samples": samples}).json()
-    second = ml_client.post("/v1/analyze", json={"user_id": "u", "samples": list(reversed(samples))}).json()
+    second = ml_client.post(
+        "/v1/analyze", json={"user_id": "u", "samples": list(reversed(samples))}
+    ).json()
     assert first == second
 
 
@@ -128,12 +150,19 @@ def test_analyze_is_deterministic(ml_client: TestClient) -> None:
         (b"{", ["body", 1]),
         (b"[]", ["body"]),
         (json.dumps({"user_id": "u", "samples": []}).encode(), ["body", "samples"]),
-        (json.dumps({"user_id": "u", "samples": [sample_payload(unit="kg")]}).encode(), ["body", "samples", 0, "unit"]),
+        (
+            json.dumps({"user_id": "u", "samples": [sample_payload(unit="kg")]}).encode(),
+            ["body", "samples", 0, "unit"],
+        ),
         (json.dumps({"samples": [sample_payload()]}).encode(), ["body", "user_id"]),
     ],
 )
-def test_analyze_rejects_bad_input_field_by_field(ml_client: TestClient, body: bytes, location: list[object]) -> None:
-    response = ml_client.post("/v1/analyze", content=body, headers={"content-type": "application/json"})
+def test_analyze_rejects_bad_input_field_by_field(
+    ml_client: TestClient, body: bytes, location: list[object]
+) -> None:
+    response = ml_client.post(
+        "/v1/analyze", content=body, headers={"content-type": "application/json"}
+    )
     assert response.status_code == 422
     assert location in [error["loc"] for error in response.json()["detail"]]
 
@@ -148,7 +177,9 @@ def test_analyze_over_the_sample_limit_is_413(ml_client: TestClient) -> None:
 def test_a_body_over_the_byte_limit_is_413_before_parsing(ml_client: TestClient) -> None:
     response = ml_client.post("/v1/analyze", content=b"x" * (MAX_BODY_BYTES + 1))
     assert response.status_code == 413
-    assert response.json() == {"detail": f"the request body is over {MAX_BODY_BYTES} bytes: send fewer samples per request"}
+    assert response.json() == {
+        "detail": f"the request body is over {MAX_BODY_BYTES} bytes: send fewer samples per request"
+    }
 
 
 def test_a_streamed_body_over_the_byte_limit_is_413(ml_client: TestClient) -> None:
@@ -163,13 +194,19 @@ def test_a_streamed_body_over_the_byte_limit_is_413(ml_client: TestClient) -> No
 def test_gateway_rejects_before_touching_any_store() -> None:
     # No emulator and no credentials here: a rejected batch must not need Firestore at all.
     with TestClient(create_gateway(GatewaySettings())) as client:
-        invalid = client.post("/v1/healthkit/samples", json=batch_payload([sample_payload(sample_type="mood")]))
-        oversize = client.post("/v1/healthkit/samples", json=batch_payload(count=MAX_SAMPLES_PER_BATCH + 1))
+        invalid = client.post(
+            "/v1/healthkit/samples", json=batch_payload([sample_payload(sample_type="mood")])
+        )
+        oversize = client.post(
+            "/v1/healthkit/samples", json=batch_payload(count=MAX_SAMPLES_PER_BATCH + 1)
+        )
     assert invalid.status_code == 422
     assert oversize.status_code == 413
 
 
-def test_gateway_without_google_answers_503_not_500(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_gateway_without_google_answers_503_not_500(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     # No credentials of any kind: no key file, an empty gcloud configuration, no metadata server.
     monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))
@@ -177,11 +214,16 @@ def test_gateway_without_google_answers_503_not_500(monkeypatch: pytest.MonkeyPa
         response = client.post("/v1/healthkit/samples", json=batch_payload())
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
-    assert response.json()["detail"].startswith("cannot create a Firestore client: DefaultCredentialsError")
+    assert response.json()["detail"].startswith(
+        "cannot create a Firestore client: DefaultCredentialsError"
+    )
 
 
 def test_push_with_undecodable_data_is_400(ml_client: TestClient) -> None:
-    envelope = {"subscription": "projects/p/subscriptions/s", "message": {"data": "%%", "messageId": "9"}}
+    envelope = {
+        "subscription": "projects/p/subscriptions/s",
+        "message": {"data": "%%", "messageId": "9"},
+    }
     response = ml_client.post(PUSH_PATH, json=envelope)
     assert response.status_code == 400
     assert response.json()["detail"].startswith("message 9: data is not base64-encoded JSON")

@@ -19,7 +19,10 @@ pytestmark = pytest.mark.unit
         ("health-500-after=0", Fault(kind=FaultKind.HEALTH_500_AFTER, healthy_requests=0)),
         ("health-500-after=3", Fault(kind=FaultKind.HEALTH_500_AFTER, healthy_requests=3)),
         ("health-500-after=007", Fault(kind=FaultKind.HEALTH_500_AFTER, healthy_requests=7)),
-        ("health-500-after=999999999", Fault(kind=FaultKind.HEALTH_500_AFTER, healthy_requests=999_999_999)),
+        (
+            "health-500-after=999999999",
+            Fault(kind=FaultKind.HEALTH_500_AFTER, healthy_requests=999_999_999),
+        ),
     ],
 )
 def test_accepted_values(raw: str | None, expected: Fault) -> None:
@@ -55,7 +58,13 @@ def test_rejected_values_say_what_is_accepted(raw: str) -> None:
 
 def test_health_500_after_counts_requests() -> None:
     fault = parse_fault("health-500-after=2")
-    assert [fault.health_fails(number) for number in range(1, 6)] == [False, False, True, True, True]
+    assert [fault.health_fails(number) for number in range(1, 6)] == [
+        False,
+        False,
+        True,
+        True,
+        True,
+    ]
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,10 @@ pytestmark = pytest.mark.unit
 
 def _envelope(data: str, **message: Any) -> PushEnvelope:
     return PushEnvelope.model_validate(
-        {"subscription": "projects/p/subscriptions/s", "message": {"data": data, "messageId": "42", **message}}
+        {
+            "subscription": "projects/p/subscriptions/s",
+            "message": {"data": data, "messageId": "42", **message},
+        }
     )
 
 
@@ -28,7 +31,9 @@ def _encoded(payload: object) -> str:
 
 
 def test_decodes_a_processing_request() -> None:
-    request = decode_request(_envelope(_encoded({"user_id": "user-1", "batch_id": "batch-0001", "extra": 1})))
+    request = decode_request(
+        _envelope(_encoded({"user_id": "user-1", "batch_id": "batch-0001", "extra": 1}))
+    )
     assert request == ProcessingRequest(user_id="user-1", batch_id="batch-0001")
 
 
@@ -41,7 +46,10 @@ def test_envelope_accepts_both_spellings_pubsub_uses() -> None:
         }
     )
     snake = PushEnvelope.model_validate(
-        {"subscription": "s", "message": {"data": "", "message_id": "7", "publish_time": "2026-03-02T08:00:00.123Z"}}
+        {
+            "subscription": "s",
+            "message": {"data": "", "message_id": "7", "publish_time": "2026-03-02T08:00:00.123Z"},
+        }
     )
     assert camel.message.message_id == snake.message.message_id == "7"
     assert camel.message.publish_time == snake.message.publish_time
@@ -57,7 +65,10 @@ def test_envelope_accepts_both_spellings_pubsub_uses() -> None:
         (base64.b64encode(b"{not json").decode(), "data is not base64-encoded JSON"),
         ("", "data is not base64-encoded JSON"),
         (_encoded({"user_id": "user-1"}), r"not a processing request \(batch_id: Field required\)"),
-        (_encoded({"user_id": "user/1", "batch_id": "batch-0001"}), r"not a processing request \(user_id: String should match"),
+        (
+            _encoded({"user_id": "user/1", "batch_id": "batch-0001"}),
+            r"not a processing request \(user_id: String should match",
+        ),
         (_encoded([1, 2]), r"not a processing request \(data: Input should be a valid dictionary"),
     ],
 )
@@ -68,17 +79,27 @@ def test_undecodable_messages_are_invalid(data: str, reason: str) -> None:
 
 @pytest.mark.parametrize(
     "error",
-    [ServiceUnavailable("down"), NotFound("no topic"), DefaultCredentialsError("no credentials"), TimeoutError()],
+    [
+        ServiceUnavailable("down"),  # type: ignore[no-untyped-call]
+        NotFound("no topic"),  # type: ignore[no-untyped-call]
+        DefaultCredentialsError("no credentials"),  # type: ignore[no-untyped-call]
+        TimeoutError(),
+    ],
 )
 def test_google_errors_become_unavailable(error: Exception) -> None:
-    with pytest.raises(BackendUnavailableError, match=rf"^reading: {type(error).__name__}") as caught, unavailable_on_google_errors("reading"):
+    with (
+        pytest.raises(
+            BackendUnavailableError, match=rf"^reading: {type(error).__name__}"
+        ) as caught,
+        unavailable_on_google_errors("reading"),
+    ):
         raise error
     assert caught.value.__cause__ is error
 
 
 def test_other_errors_pass_through() -> None:
     with pytest.raises(KeyError), unavailable_on_google_errors("reading"):
-        raise KeyError("x")
+        raise KeyError(0)
 
 
 def test_error_descriptions_are_one_bounded_line() -> None:

@@ -8,7 +8,11 @@ from pydantic import ValidationError
 from api_gateway.settings import GatewaySettings
 from clarity_common.errors import ConfigError
 from clarity_common.faults import FaultKind
-from clarity_common.settings import ServiceSettings, check_emulator_environment, settings_from_environment
+from clarity_common.settings import (
+    ServiceSettings,
+    check_emulator_environment,
+    settings_from_environment,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -93,13 +97,16 @@ def test_valid_environment_builds_settings(monkeypatch: pytest.MonkeyPatch) -> N
 def test_settings_are_immutable() -> None:
     settings = ServiceSettings()
     with pytest.raises(ValidationError):
-        settings.k_revision = "other"  # type: ignore[misc]
+        settings.k_revision = "other"
 
 
 def test_emulator_settings_must_match_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", "127.0.0.1:1")
     check_emulator_environment(ServiceSettings())  # built from the environment: agrees
-    with pytest.raises(ConfigError, match=r"PUBSUB_EMULATOR_HOST='127\.0\.0\.1:2' but the environment has '127\.0\.0\.1:1'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"PUBSUB_EMULATOR_HOST='127\.0\.0\.1:2' but the environment has '127\.0\.0\.1:1'",
+    ):
         check_emulator_environment(ServiceSettings(pubsub_emulator_host="127.0.0.1:2"))
     with pytest.raises(ConfigError, match="FIRESTORE_EMULATOR_HOST"):
         check_emulator_environment(ServiceSettings(firestore_emulator_host="127.0.0.1:3"))
