@@ -7,6 +7,7 @@ the ML service) or where the test is about the transport (the gateway calling th
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from starlette.types import ASGIApp
 
 from tests.support.processes import free_port
 
-__all__ = ["serve_in_thread"]
+__all__ = ["closed_port", "serve_in_thread", "silent_listener"]
 
 
 @contextlib.contextmanager
@@ -37,3 +38,18 @@ def serve_in_thread(app: ASGIApp, *, timeout: float = 15.0) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout)
+
+
+@contextlib.contextmanager
+def silent_listener() -> Iterator[int]:
+    """A port that accepts TCP connections and never answers: a hung dependency."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)
+        port: int = sock.getsockname()[1]
+        yield port
+
+
+def closed_port() -> int:
+    """A port nothing listens on: connections are refused at once."""
+    return free_port()
