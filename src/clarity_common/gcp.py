@@ -79,7 +79,9 @@ class GoogleClients:
         with self._lock:
             if self._firestore is None:
                 with unavailable_on_google_errors("cannot create a Firestore client"):
-                    self._firestore = firestore.Client(project=self.project)
+                    self._firestore = firestore.Client(
+                        project=self.project, database=self._settings.firestore_database
+                    )
             return self._firestore
 
     def publisher(self) -> PublisherClient:

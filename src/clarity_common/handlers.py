@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -17,6 +19,8 @@ from clarity_common.errors import (
 
 __all__ = ["install_error_handlers"]
 
+_log = logging.getLogger("clarity")
+
 _STATUS: tuple[tuple[type[ClarityError], int], ...] = (
     (PayloadTooLargeError, 413),
     (BatchConflictError, 409),
@@ -26,8 +30,10 @@ _STATUS: tuple[tuple[type[ClarityError], int], ...] = (
 )
 
 
-async def _clarity_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _clarity_error(request: Request, exc: Exception) -> JSONResponse:
     status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
+    if status >= 500:
+        _log.warning("%s %s answered %d: %s", request.method, request.url.path, status, exc)
     headers = {}
     if isinstance(exc, BatchInProgressError):
         headers["Retry-After"] = str(exc.retry_after_seconds)

@@ -37,8 +37,11 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, extra="ignore", env_ignore_empty=True)
 
     google_cloud_project: str = Field(default="clarity-local", min_length=1)
+    firestore_database: str = Field(default="(default)", min_length=1)
     firestore_emulator_host: str | None = None
     pubsub_emulator_host: str | None = None
+    # A container must listen on every interface for the platform to reach it.
+    host: str = Field(default="0.0.0.0", min_length=1)  # noqa: S104  # nosec B104
     port: int = Field(default=8080, ge=1, le=65535)
     clarity_version: str = Field(default="0.0.0-dev", min_length=1)
     k_revision: str | None = None

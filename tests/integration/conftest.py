@@ -13,27 +13,15 @@ from api_gateway.settings import GatewaySettings
 from clarity_common.settings import ServiceSettings
 from ml_service.main import create_app as create_ml_service
 from ml_service.processing import INSIGHT_TOPIC
+from tests.support.backend import clear_service_environment
 from tests.support.emulators import EmulatedProject
 from tests.support.servers import serve_in_thread
-
-SERVICE_VARIABLES = (
-    "CLARITY_FAULT",
-    "CLARITY_VERSION",
-    "K_REVISION",
-    "K_SERVICE",
-    "ML_SERVICE_URL",
-    "PORT",
-    "FIRESTORE_EMULATOR_HOST",
-    "PUBSUB_EMULATOR_HOST",
-    "GOOGLE_CLOUD_PROJECT",
-)
 
 
 @pytest.fixture(autouse=True)
 def _clean_service_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests start from an environment without any service variable of the developer's shell."""
-    for name in SERVICE_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
+    clear_service_environment(monkeypatch)
 
 
 @pytest.fixture

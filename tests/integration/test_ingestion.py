@@ -289,3 +289,18 @@ def test_concurrent_retries_publish_exactly_once(
     (message,) = gcp_project.wait_for_messages(ingestion_subscription)
     assert message.message_id == final.json()["message_id"]
     _assert_nothing_published(gcp_project, ingestion_subscription)
+
+
+def test_a_named_database_is_used_when_configured(
+    monkeypatch: pytest.MonkeyPatch, gcp_project: EmulatedProject, ingestion_subscription: str
+) -> None:
+    monkeypatch.setenv("FIRESTORE_DATABASE", "clarity-dev")
+    payload = batch_payload(count=2)
+    with TestClient(create_gateway(GatewaySettings())) as client:
+        assert client.post(PATH, json=payload).status_code == 201
+
+    try:
+        assert len(gcp_project.documents("health_data", database="clarity-dev")) == 2
+        assert gcp_project.collection_ids() == []  # nothing in (default)
+    finally:
+        gcp_project.reset_firestore(database="clarity-dev")

@@ -23,6 +23,7 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 APPS = {"api-gateway": "api_gateway.main:app", "ml-service": "ml_service.main:app"}
+MODULES = {"api-gateway": "api_gateway", "ml-service": "ml_service"}
 
 
 def _environment(tmp_path: Path, extra: Mapping[str, str]) -> dict[str, str]:
@@ -43,19 +44,25 @@ def _environment(tmp_path: Path, extra: Mapping[str, str]) -> dict[str, str]:
 class Service:
     """One service process on a free port."""
 
-    def __init__(self, service: str, tmp_path: Path, env: Mapping[str, str]) -> None:
+    def __init__(
+        self, service: str, tmp_path: Path, env: Mapping[str, str], *, entry_point: bool = False
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        argv = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            APPS[service],
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-        ]
+        if entry_point:  # python -m <package>, configured by HOST and PORT like on Cloud Run
+            argv = [sys.executable, "-m", MODULES[service]]
+            env = {"HOST": "127.0.0.1", "PORT": str(self.port), **env}
+        else:
+            argv = [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                APPS[service],
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ]
         self.process = ManagedProcess(
             argv,
             env=_environment(tmp_path, env),
@@ -100,6 +107,12 @@ def _run(services: list[Service], tmp_path: Path, service: str, **env: str) -> S
     return process
 
 
+def _run_module(services: list[Service], tmp_path: Path, service: str, **env: str) -> Service:
+    process = Service(service, tmp_path, env, entry_point=True).start()
+    services.append(process)
+    return process
+
+
 @pytest.mark.parametrize("service", sorted(APPS))
 def test_starts_without_emulators_and_reports_its_revision(
     services: list[Service], tmp_path: Path, service: str
@@ -115,6 +128,26 @@ def test_starts_without_emulators_and_reports_its_revision(
         "version": "1.2.3",
         "revision": f"{service}-00004-xyz",
     }
+
+
+@pytest.mark.parametrize("service", sorted(APPS))
+def test_module_entry_point_listens_on_port(
+    services: list[Service], tmp_path: Path, service: str
+) -> None:
+    running = _run_module(services, tmp_path, service, K_REVISION="r7").wait_ready()
+    assert httpx.get(f"{running.url}/health").json()["revision"] == "r7"
+
+
+@pytest.mark.parametrize("service", sorted(APPS))
+def test_entry_point_refuses_an_invalid_port(
+    services: list[Service], tmp_path: Path, service: str
+) -> None:
+    refused = _run_module(services, tmp_path, service, PORT="http")
+    assert refused.wait_exit() != 0
+    assert (
+        f"{service}: refusing to start, invalid configuration:\n  PORT: "
+        in refused.process.log_tail(50)
+    )
 
 
 @pytest.mark.parametrize("service", sorted(APPS))

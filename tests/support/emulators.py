@@ -101,38 +101,40 @@ class EmulatedProject:
         return self.emulators.env(self.project)
 
     # ------------------------------------------------------------------ Firestore
-    @property
-    def _documents_url(self) -> str:
-        return (
-            f"http://{self.emulators.firestore_host}/v1/projects/{self.project}"
-            "/databases/(default)/documents"
-        )
+    def _documents_url(self, database: str) -> str:
+        return f"http://{self.emulators.firestore_host}/v1/projects/{self.project}/databases/{database}/documents"
 
-    def reset_firestore(self) -> None:
-        """Delete every document of this project (the emulator's reset endpoint)."""
+    def reset_firestore(self, database: str = "(default)") -> None:
+        """Delete every document of ``database`` in this project (the emulator's reset endpoint)."""
         url = (
             f"http://{self.emulators.firestore_host}/emulator/v1/projects/{self.project}"
-            "/databases/(default)/documents"
+            f"/databases/{database}/documents"
         )
         httpx.delete(url, timeout=10.0).raise_for_status()
 
-    def collection_ids(self) -> list[str]:
+    def collection_ids(self, database: str = "(default)") -> list[str]:
         """Top-level collections that hold at least one document."""
         response = httpx.post(
-            f"{self._documents_url}:listCollectionIds", json={}, headers=_OWNER, timeout=10.0
+            f"{self._documents_url(database)}:listCollectionIds",
+            json={},
+            headers=_OWNER,
+            timeout=10.0,
         )
         response.raise_for_status()
         ids: list[str] = response.json().get("collectionIds", [])
         return sorted(ids)
 
-    def documents(self, collection: str) -> dict[str, dict[str, Any]]:
+    def documents(self, collection: str, database: str = "(default)") -> dict[str, dict[str, Any]]:
         """Every document of ``collection`` as ``{id: fields}`` (timestamps as RFC 3339 strings)."""
         found: dict[str, dict[str, Any]] = {}
         page_token = ""
         while True:
             params = {"pageSize": "300", **({"pageToken": page_token} if page_token else {})}
             response = httpx.get(
-                f"{self._documents_url}/{collection}", params=params, headers=_OWNER, timeout=10.0
+                f"{self._documents_url(database)}/{collection}",
+                params=params,
+                headers=_OWNER,
+                timeout=10.0,
             )
             response.raise_for_status()
             body = response.json()
@@ -301,7 +303,7 @@ def _warm_up(emulators: Emulators) -> None:
     """A first write and read on Firestore: the emulator's first write takes about two seconds
     (JVM warm-up), which would otherwise land on the first test and its 2-second probe."""
     project = emulators.for_project("warm-up")
-    document = f"{project._documents_url}/warm-up/doc"
+    document = f"{project._documents_url('(default)')}/warm-up/doc"
     httpx.patch(
         document, json={"fields": {"n": {"integerValue": "1"}}}, headers=_OWNER, timeout=30.0
     ).raise_for_status()

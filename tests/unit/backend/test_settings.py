@@ -27,7 +27,11 @@ def test_defaults_without_environment() -> None:
     assert settings.pubsub_emulator_host is None
     assert settings.ml_service_url is None
     assert settings.port == 8080
+    assert settings.host == "0.0.0.0"  # noqa: S104 - the container default under test
+    assert settings.firestore_database == "(default)"
     assert settings.clarity_fault.kind is FaultKind.NONE
+    assert (settings.database_timeout_seconds, settings.ml_service_timeout_seconds) == (2.0, 2.0)
+    assert (settings.firestore_timeout_seconds, settings.publish_timeout_seconds) == (5.0, 10.0)
 
 
 def test_reads_every_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -42,6 +46,8 @@ def test_reads_every_variable(monkeypatch: pytest.MonkeyPatch) -> None:
         "K_SERVICE": "clarity-api-gateway",
         "CLARITY_FAULT": "health-500-after=3",
         "DATABASE_TIMEOUT_SECONDS": "1.5",
+        "FIRESTORE_DATABASE": "clarity-dev",
+        "HOST": "127.0.0.1",
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
@@ -57,6 +63,8 @@ def test_reads_every_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.clarity_fault.kind is FaultKind.HEALTH_500_AFTER
     assert settings.clarity_fault.healthy_requests == 3
     assert settings.database_timeout_seconds == 1.5
+    assert settings.firestore_database == "clarity-dev"
+    assert settings.host == "127.0.0.1"
 
 
 def test_empty_variables_count_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
