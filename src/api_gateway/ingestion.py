@@ -75,6 +75,8 @@ def ingest_batch(
     """Store and publish ``batch`` unless that already happened (see the module docstring)."""
     db = clients.firestore()
     now = now or datetime.now(UTC)
+    # Identifies this request's lease: if a retried commit had in fact landed, the record that
+    # "already exists" is our own and this request may go on publishing.
     holder = secrets.token_hex(8)
     lease_until = now + timedelta(seconds=clients.publish_timeout_seconds + _LEASE_MARGIN_SECONDS)
     record = db.collection(BATCHES_COLLECTION).document(batch.batch_id)

@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from google.cloud import firestore
 
-from api_gateway.ingestion import BATCHES_COLLECTION, INGESTION_TOPIC
+from api_gateway.ingestion import BATCHES_COLLECTION, INGESTION_TOPIC, ingest_batch
 from api_gateway.main import create_app as create_gateway
 from api_gateway.settings import GatewaySettings
-from clarity_common.samples import MAX_BODY_BYTES, MAX_SAMPLES_PER_BATCH
+from clarity_common.gcp import GoogleClients
+from clarity_common.samples import MAX_BODY_BYTES, MAX_SAMPLES_PER_BATCH, SampleBatch
 from tests.support.emulators import EmulatedProject
 from tests.support.samples import batch_payload, sample_payload
 from tests.support.servers import closed_port, serve_in_thread
@@ -304,3 +307,38 @@ def test_a_named_database_is_used_when_configured(
         assert gcp_project.collection_ids() == []  # nothing in (default)
     finally:
         gcp_project.reset_firestore(database="clarity-dev")
+
+
+def test_a_publisher_that_died_holds_the_batch_until_its_lease_expires(
+    gateway: TestClient, gcp_project: EmulatedProject
+) -> None:
+    payload = batch_payload(count=2)
+    assert gateway.post(PATH, json=payload).status_code == 503  # stored; no topic to publish to
+    gcp_project.create_topic(INGESTION_TOPIC)
+    gcp_project.create_subscription("ingestion-check", topic=INGESTION_TOPIC)
+    # Another instance took the lease and died before publishing.
+    taken_at = datetime.now(UTC)
+    database = firestore.Client(project=gcp_project.project)
+    database.collection(BATCHES_COLLECTION).document(payload["batch_id"]).update(
+        {"lease_until": taken_at + timedelta(seconds=60), "lease_holder": "instance-that-died"}
+    )
+
+    blocked = gateway.post(PATH, json=payload)
+
+    assert blocked.status_code == 503
+    assert 55 <= int(blocked.headers["retry-after"]) <= 60
+    assert "is being published by another request" in blocked.json()["detail"]
+    time.sleep(0.3)
+    assert gcp_project.pull("ingestion-check") == []
+
+    settings = GatewaySettings()
+    clients = GoogleClients(settings)
+    try:
+        batch = SampleBatch.model_validate(payload)
+        result = ingest_batch(clients, batch, now=taken_at + timedelta(seconds=61))
+    finally:
+        clients.close()
+    assert result.stored_now is False
+    (message,) = gcp_project.wait_for_messages("ingestion-check")
+    assert message.message_id == result.message_id
+    assert gateway.post(PATH, json=payload).json()["message_id"] == result.message_id
