@@ -116,8 +116,8 @@ def test_dry_run_prints_the_plan_and_needs_no_credentials(
         ),
         (
             ["rollback", "--env", "dev", "--to", "banana", "--credentials", "/nonexistent/sa.json"],
-            4,
-            "does not exist",
+            2,
+            "malformed version 'banana'",
         ),
         (
             ["report", "--ledger", "/nonexistent/ledger.jsonl"],
