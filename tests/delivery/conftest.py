@@ -1,190 +1,27 @@
-"""End-to-end fixtures: the Cloud Run double with real revision processes, credentials whose
-token endpoint is local, the emulators behind the backend, and services created as Terraform
-would create them."""
+"""End-to-end fixtures (see :mod:`tests.delivery.stage`)."""
 
 from __future__ import annotations
 
-import json
-import os
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from clarity_delivery.cli import main
-from google.cloud import run_v2
-from google.oauth2 import service_account
 
-from tests.doubles.cloud_run import CloudRunDouble, default_image_command
+from tests.delivery.stage import Stage, open_stage
 from tests.doubles.oauth import TokenEndpoint
 from tests.support.emulators import Emulators
-
-REPO = Path(__file__).resolve().parents[2]
-PROJECT = "clarity-e2e"
-REGION = "us-central1"
-BASE_VERSION = "0.9.0"
-SERVICES = {"ml-service": "clarity-ml-service", "api-gateway": "clarity-api-gateway"}
 
 
 @pytest.fixture(scope="session")
 def token_endpoint() -> Iterator[TokenEndpoint]:
-    """An OAuth token endpoint the credentials file points at (session-wide)."""
+    """An OAuth token endpoint the credentials files point at (session-wide)."""
     endpoint = TokenEndpoint().start()
     yield endpoint
     endpoint.stop()
 
 
-def write_settings(directory: Path, env: str = "dev", **rollout: object) -> Path:
-    """A settings file for ``env`` like the real one, with test-speed analysis timings."""
-    data = json.loads((REPO / "terraform" / "environments" / env / "settings.json").read_text())
-    data["project_id"] = PROJECT
-    data["region"] = REGION
-    data["rollout"].update(
-        {
-            "strategy": "canary",
-            "steps": [25, 50, 100],
-            "analysis_interval_seconds": 0.2,
-            "probes_per_step": 3,
-            "failure_threshold": 2,
-            "ready_timeout_seconds": 30,
-            "require_approval": False,
-        }
-    )
-    data["rollout"].update(rollout)
-    (directory / env).mkdir(parents=True, exist_ok=True)
-    (directory / env / "settings.json").write_text(json.dumps(data, indent=2))
-    return directory
-
-
-@dataclass
-class Stage:
-    """One test's world: a Cloud Run project (the double) with both services deployed at 0.9.0."""
-
-    double: CloudRunDouble
-    credentials: Path
-    settings_dir: Path
-    ledger: Path
-    faults: dict[str, str]
-    workdir: Path
-    env: dict[str, str] = field(default_factory=dict)
-
-    def image(self, service: str, version: str, fault: str | None = None) -> str:
-        """An image reference; ``fault`` makes revisions of it run with that CLARITY_FAULT."""
-        ref = f"local/{service}:{version}" + (f"-{fault.replace('=', '-')}" if fault else "")
-        if fault:
-            self.faults[ref] = fault
-        return ref
-
-    def base_args(self) -> list[str]:
-        return [
-            "--settings-dir",
-            str(self.settings_dir),
-            "--credentials",
-            str(self.credentials),
-            "--api-endpoint",
-            self.double.endpoint,
-            "--ledger",
-            str(self.ledger),
-            "--output",
-            "json",
-        ]
-
-    def cli(self, *argv: str) -> int:
-        """Run ``clarity-deploy`` in this process (the real CLI code path)."""
-        return main([*argv, *self.base_args()])
-
-    def deploy(
-        self, version: str, *, faults: dict[str, str] | None = None, extra: tuple[str, ...] = ()
-    ) -> int:
-        images = [
-            f"--image={svc}={self.image(svc, version, (faults or {}).get(svc))}" for svc in SERVICES
-        ]
-        return self.cli(
-            "deploy", "--env", "dev", "--version", version, "--commit", "c0ffee1", *images, *extra
-        )
-
-    def subprocess_argv(self, *argv: str) -> list[str]:
-        return [sys.executable, "-m", "clarity_delivery", *argv, *self.base_args()]
-
-    def subprocess_env(self) -> dict[str, str]:
-        return {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(REPO / "ci" / "src"), str(REPO / "src")]),
-        }
-
-    def traffic(self, service: str) -> dict[str, int]:
-        return self.double.traffic(SERVICES[service])
-
-    def service(self, service: str) -> run_v2.Service:
-        return self.double.service(SERVICES[service])
-
-    def records(self) -> list[dict[str, object]]:
-        return (
-            [json.loads(line) for line in self.ledger.read_text().splitlines()]
-            if self.ledger.exists()
-            else []
-        )
-
-
 @pytest.fixture
 def stage(tmp_path: Path, token_endpoint: TokenEndpoint, emulators: Emulators) -> Iterator[Stage]:
-    """Both services running 0.9.0 on the double, created the way Terraform creates them."""
-    faults: dict[str, str] = {}
-
-    def image_command(image: str, port: int) -> list[str]:
-        argv = default_image_command(image, port)
-        fault = faults.get(image)
-        return ["env", f"CLARITY_FAULT={fault}", *argv] if fault else argv
-
-    project = emulators.for_project(PROJECT)
-    double = CloudRunDouble(
-        tmp_path / "double",
-        operation_delay=0.05,
-        ready_timeout=30,
-        image_command=image_command,
-        platform_env=project.env(),
-        require_auth=False,
-    )
-    double.start()
-    try:
-        creds = token_endpoint.write_credentials(tmp_path / "deployer.json")
-        st = Stage(
-            double=double,
-            credentials=creds,
-            settings_dir=write_settings(tmp_path / "settings"),
-            ledger=tmp_path / "ledger" / "deployments.jsonl",
-            faults=faults,
-            workdir=tmp_path,
-        )
-        _create_services(st, service_account.Credentials.from_service_account_file(str(creds)))
-        yield st
-    finally:
-        double.stop()
-        project.cleanup()
-
-
-def _create_services(stage: Stage, credentials: service_account.Credentials) -> None:
-    client = run_v2.ServicesClient(
-        transport="rest",
-        credentials=credentials,
-        client_options={"api_endpoint": stage.double.endpoint},
-    )
-    latest = run_v2.TrafficTargetAllocationType.TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST
-    ml_url = ""
-    for key, name in SERVICES.items():
-        env = [run_v2.EnvVar(name="CLARITY_VERSION", value=BASE_VERSION)]
-        if key == "api-gateway":
-            env.append(run_v2.EnvVar(name="ML_SERVICE_URL", value=ml_url))
-        service = run_v2.Service(
-            template=run_v2.RevisionTemplate(
-                containers=[run_v2.Container(image=stage.image(key, BASE_VERSION), env=env)],
-                annotations={"clarity.dev/version": BASE_VERSION},
-            ),
-            traffic=[run_v2.TrafficTarget(type_=latest, percent=100)],
-        )
-        created = client.create_service(
-            parent=f"projects/{PROJECT}/locations/{REGION}", service=service, service_id=name
-        ).result(timeout=60)
-        if key == "ml-service":
-            ml_url = created.uri
+    """Both services running 0.9.0 on a fresh Cloud Run double."""
+    with open_stage(tmp_path, token_endpoint, emulators) as world:
+        yield world

@@ -15,7 +15,7 @@ import pytest
 from clarity_delivery import _state as st
 from clarity_delivery.cli import main
 
-from tests.delivery.conftest import SERVICES, Stage
+from tests.delivery.stage import SERVICES, Stage
 from tests.support.processes import ManagedProcess, wait_for
 
 pytestmark = [pytest.mark.delivery, pytest.mark.timeout(240)]
