@@ -85,7 +85,7 @@ class RolloutState:
         """True when the owner is gone: its lease ran out, or it was a process on this host that died."""
         if now - self.heartbeat > self.lease_seconds:
             return True
-        owner_host, pid = (self.owner.split(":") + ["", ""])[:2]
+        owner_host, pid = ([*self.owner.split(":"), "", ""])[:2]
         if owner_host == (host or socket.gethostname()) and pid.isdigit():
             return not _pid_alive(int(pid))
         return False
