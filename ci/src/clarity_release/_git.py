@@ -33,19 +33,22 @@ class Git:
         top = probe.run("rev-parse", "--show-toplevel", what=f"{path} is not a git working tree")
         return cls(root=Path(top), executable=executable)
 
-    def run(self, *args: str, what: str, check: bool = True) -> str:
-        """Run ``git -C root ARGS``; return stdout stripped, or raise with ``what`` and stderr."""
+    def run(self, *args: str, what: str, strip: bool = True) -> str:
+        """Run ``git -C root ARGS``; return its stdout (stripped unless ``strip`` is False).
+
+        A non-zero exit raises :class:`GitError` with ``what`` and git's own message.
+        """
         result = subprocess.run(  # noqa: S603 - fixed executable, arguments are never a shell
             [self.executable, "-C", str(self.root), *args],
             capture_output=True,
             text=True,
             check=False,
         )
-        if check and result.returncode != 0:
+        if result.returncode != 0:
             detail = result.stderr.strip() or result.stdout.strip()
             msg = f"{what}: git {' '.join(args)} failed: {detail}"
             raise GitError(msg)
-        return result.stdout.strip()
+        return result.stdout.strip() if strip else result.stdout
 
     def ok(self, *args: str) -> bool:
         """Whether ``git ARGS`` exits 0 (for questions like 'does this ref exist?')."""
@@ -89,8 +92,9 @@ class Git:
     def changed_tracked_files(self) -> list[str]:
         """Tracked files with staged or unstaged changes (untracked files do not count)."""
         out = self.run(
-            "status", "--porcelain", "--untracked-files=no", what="cannot read the status"
-        )
+            "status", "--porcelain=v1", "--untracked-files=no", what="cannot read the status",
+            strip=False,
+        )  # fmt: skip
         return [line[3:] for line in out.splitlines() if line.strip()]
 
     def tag_exists(self, tag: str) -> bool:
