@@ -7,6 +7,7 @@
     ├── SettingsError            terraform/environments/<env>/settings.json is unusable
     ├── ApprovalError         a protected environment needs --approve
     ├── CredentialsError         the credentials Secret cannot produce an access token
+    ├── RolloutError             the delivery CLI (clarity-deploy) reported a failure
     └── GatesFailedError               one or more quality gates failed (carries the summary)
 
 The engine prints the message of an exception raised by a function and exits non-zero.
@@ -20,6 +21,7 @@ __all__ = [
     "CredentialsError",
     "GatesFailedError",
     "InputError",
+    "RolloutError",
     "SettingsError",
 ]
 
@@ -46,3 +48,7 @@ class CredentialsError(ClarityError):
 
 class GatesFailedError(ClarityError):
     """At least one gate failed; the message is the full summary."""
+
+
+class RolloutError(ClarityError):
+    """clarity-deploy exited non-zero; the message carries its summary or output."""

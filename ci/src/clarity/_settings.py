@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -20,12 +21,17 @@ from clarity._errors import ApprovalError, InputError, SettingsError
 __all__ = [
     "ENVIRONMENTS",
     "PROTECTED_ENVIRONMENTS",
+    "SERVICES",
     "EnvironmentSettings",
     "check_approval",
+    "deploy_stages",
+    "dockerfile",
     "image_address",
     "parse_settings",
     "pinned_address",
+    "project_version",
     "registry_host",
+    "service_of",
     "settings_path",
     "validate_commit",
     "validate_environment",
@@ -38,6 +44,8 @@ __all__ = [
 ENVIRONMENTS: Final = ("dev", "staging", "prod")
 PROTECTED_ENVIRONMENTS: Final = frozenset({"prod"})
 SETTINGS_DIR: Final = "terraform/environments"
+SERVICES: Final = ("api-gateway", "ml-service")
+"""The images the pipeline builds, each from docker/<service>/Dockerfile."""
 
 _VERSION = re.compile(r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?$")
 _COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
@@ -224,3 +232,43 @@ def pinned_address(published: str) -> str:
     if ":" in last:
         name = name[: len(name) - len(last)] + last.split(":", 1)[0]
     return f"{name}@{match['digest']}"
+
+
+def dockerfile(service: str) -> str:
+    """The Dockerfile of ``service``, relative to the repository root (the build context)."""
+    return f"docker/{validate_service(service, dict.fromkeys(SERVICES))}/Dockerfile"
+
+
+def service_of(reference: str) -> str:
+    """The service a digest reference belongs to (its last path component)."""
+    name = pinned_address(reference).split("@", 1)[0]
+    return validate_service(name.rsplit("/", 1)[-1], dict.fromkeys(SERVICES))
+
+
+def project_version(pyproject: str) -> str:
+    """The ``[project].version`` of a pyproject.toml (the version release management bumps)."""
+    try:
+        data = tomllib.loads(pyproject)
+    except tomllib.TOMLDecodeError as exc:
+        msg = f"pyproject.toml is not valid TOML: {exc}"
+        raise InputError(msg) from exc
+    project = data.get("project")
+    version = project.get("version") if isinstance(project, dict) else None
+    if not isinstance(version, str):
+        msg = "pyproject.toml has no [project].version: pass --version explicitly"
+        raise InputError(msg)
+    return validate_version(version)
+
+
+def deploy_stages(
+    settings: EnvironmentSettings, *, approve: bool, dry_run: bool
+) -> tuple[str, ...]:
+    """The stages ``deploy`` runs, in order; refuses unapproved protected changes.
+
+    A dry run changes nothing (plan instead of apply, no push, rollout simulated), so it
+    needs no approval.
+    """
+    if dry_run:
+        return ("build", "scan", "plan", "rollout --dry-run")
+    check_approval(settings, approve=approve)
+    return ("build", "scan", "publish", "apply", "rollout")
