@@ -13,14 +13,15 @@ import inspect
 import json
 from typing import Any
 
+import clarity
 import dagger
 import pytest
+from clarity._settings import ENVIRONMENTS
+from clarity.main import RELEASE_IGNORE, SOURCE_IGNORE, Clarity, Environment
 from dagger.mod import default_module
 from dagger.mod._converter import to_typedef
 from dagger.mod._resolver import Function, ObjectType
-
-import clarity
-from clarity.main import RELEASE_IGNORE, SOURCE_IGNORE, Clarity, Environment
+from dagger.mod._utils import get_parent_module_doc
 
 pytestmark = pytest.mark.dagger
 
@@ -38,42 +39,70 @@ EXPECTED: dict[str, tuple[list[tuple[str, Any, str | None]], str | None, bool]] 
     "scan": ([], "session", False),
     "sbom": ([], None, False),
     "publish": (
-        [("env", Environment, None), ("credentials", dagger.Secret, None),
-         ("version", str | None, "null")],
-        NEVER, False,
+        [
+            ("env", Environment, None),
+            ("credentials", dagger.Secret, None),
+            ("version", str | None, "null"),
+        ],
+        NEVER,
+        False,
     ),
     "sign": (
-        [("env", Environment, None), ("credentials", dagger.Secret, None),
-         ("references", list[str], None), ("key", dagger.Secret | None, "null"),
-         ("key_password", dagger.Secret | None, "null"),
-         ("identity_token", dagger.Secret | None, "null")],
-        NEVER, False,
+        [
+            ("env", Environment, None),
+            ("credentials", dagger.Secret, None),
+            ("references", list[str], None),
+            ("key", dagger.Secret | None, "null"),
+            ("key_password", dagger.Secret | None, "null"),
+            ("identity_token", dagger.Secret | None, "null"),
+        ],
+        NEVER,
+        False,
     ),
     "plan": ([("env", Environment, None), ("credentials", dagger.Secret, None)], NEVER, False),
     "apply": (
-        [("env", Environment, None), ("credentials", dagger.Secret, None),
-         ("plan", dagger.File | None, "null")],
-        NEVER, False,
+        [
+            ("env", Environment, None),
+            ("credentials", dagger.Secret, None),
+            ("plan", dagger.File | None, "null"),
+        ],
+        NEVER,
+        False,
     ),
     "deploy": (
-        [("env", Environment, None), ("credentials", dagger.Secret | None, "null"),
-         ("version", str | None, "null"), ("commit", str | None, "null"),
-         ("approve", bool, "false"), ("dry_run", bool, "false")],
-        NEVER, False,
+        [
+            ("env", Environment, None),
+            ("credentials", dagger.Secret | None, "null"),
+            ("version", str | None, "null"),
+            ("commit", str | None, "null"),
+            ("approve", bool, "false"),
+            ("dry_run", bool, "false"),
+        ],
+        NEVER,
+        False,
     ),
     "rollback": (
-        [("env", Environment, None), ("to", str, None),
-         ("credentials", dagger.Secret | None, "null")],
-        NEVER, False,
+        [
+            ("env", Environment, None),
+            ("to", str, None),
+            ("credentials", dagger.Secret | None, "null"),
+        ],
+        NEVER,
+        False,
     ),
     "health": (
         [("env", Environment, None), ("credentials", dagger.Secret | None, "null")],
-        NEVER, False,
+        NEVER,
+        False,
     ),
     "release": (
-        [("repository", dagger.Directory, None), ("dry_run", bool, "false"),
-         ("token", dagger.Secret | None, "null")],
-        NEVER, False,
+        [
+            ("repository", dagger.Directory, None),
+            ("dry_run", bool, "false"),
+            ("token", dagger.Secret | None, "null"),
+        ],
+        NEVER,
+        False,
     ),
 }
 RETURNS = {
@@ -89,7 +118,8 @@ RETURNS = {
 def main_object() -> ObjectType[Any]:
     module = default_module()
     assert clarity.Clarity.__dagger_module__ is module  # type: ignore[attr-defined]
-    return module.get_object("Clarity")
+    obj: ObjectType[Any] = module.get_object("Clarity")
+    return obj
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +133,25 @@ def test_public_functions_are_exactly_the_pipeline_stages(
     assert sorted(functions) == sorted(EXPECTED)
     cli = sorted(name.replace("_", "-") for name in functions)
     assert cli == sorted(
-        "lint typecheck test test-report security ci build scan sbom publish sign plan "
-        "apply deploy rollback health release".split()
+        [
+            "lint",
+            "typecheck",
+            "test",
+            "test-report",
+            "security",
+            "ci",
+            "build",
+            "scan",
+            "sbom",
+            "publish",
+            "sign",
+            "plan",
+            "apply",
+            "deploy",
+            "rollback",
+            "health",
+            "release",
+        ]
     )
 
 
@@ -190,7 +237,9 @@ def test_environment_enum_members_and_docs() -> None:
     module = default_module()
     assert module._enums == {"Environment": Environment}
     assert [(m.name, m.value) for m in Environment] == [
-        ("dev", "dev"), ("staging", "staging"), ("prod", "prod"),
+        ("dev", "dev"),
+        ("staging", "staging"),
+        ("prod", "prod"),
     ]
     assert issubclass(Environment, enum.Enum)
     source = inspect.getsource(Environment)
@@ -199,8 +248,6 @@ def test_environment_enum_members_and_docs() -> None:
 
 
 def test_environment_matches_the_settings_directories() -> None:
-    from clarity._settings import ENVIRONMENTS
-
     assert tuple(m.value for m in Environment) == ENVIRONMENTS
 
 
@@ -211,6 +258,4 @@ def test_enum_default_values_serialize_like_the_engine_expects() -> None:
 
 
 def test_module_description_comes_from_the_package_docstring() -> None:
-    from dagger.mod._utils import get_parent_module_doc
-
     assert get_parent_module_doc(Clarity) == clarity.__doc__

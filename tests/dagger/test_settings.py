@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from clarity._errors import ApprovalError, InputError, SettingsError
 from clarity._settings import (
     ENVIRONMENTS,
@@ -76,7 +75,7 @@ def test_semantic_versions_pass(version: str) -> None:
 
 @pytest.mark.parametrize("version", ["", "1.2", "01.2.3", "1.2.3;rm", "latest", "1.2.3 "])
 def test_other_versions_fail_with_an_example(version: str) -> None:
-    with pytest.raises(InputError, match="such as 1.4.0"):
+    with pytest.raises(InputError, match=r"such as 1\.4\.0"):
         validate_version(version)
 
 
@@ -206,10 +205,17 @@ def test_prod_and_approval_requiring_environments_refuse_without_approve() -> No
 def test_deploy_stages() -> None:
     prod = parse_settings("prod", settings_text(environment="prod"))
     assert deploy_stages(prod, approve=True, dry_run=False) == (
-        "build", "scan", "publish", "apply", "rollout",
+        "build",
+        "scan",
+        "publish",
+        "apply",
+        "rollout",
     )
     assert deploy_stages(prod, approve=False, dry_run=True) == (
-        "build", "scan", "plan", "rollout --dry-run",
+        "build",
+        "scan",
+        "plan",
+        "rollout --dry-run",
     )
     with pytest.raises(ApprovalError):
         deploy_stages(prod, approve=False, dry_run=False)

@@ -16,6 +16,8 @@ import google.auth.credentials
 import google.auth.exceptions
 import google.auth.transport
 import google.auth.transport.requests
+from google.auth import identity_pool
+from google.oauth2 import service_account
 
 from clarity._errors import CredentialsError
 
@@ -41,13 +43,25 @@ def access_token(
     if not isinstance(info, dict) or "type" not in info:
         msg = f"the credentials Secret is not a Google credentials file: {_HOW_TO_FIX}"
         raise CredentialsError(msg)
+    kind = info["type"]
     try:
-        # google-auth leaves this loader unannotated; it returns (Credentials, project).
-        loaded = google.auth.load_credentials_from_dict(  # type: ignore[no-untyped-call]
-            info, scopes=list(_SCOPES)
-        )
-        credentials: google.auth.credentials.Credentials = loaded[0]
-    except (google.auth.exceptions.DefaultCredentialsError, ValueError) as exc:
+        credentials: google.auth.credentials.Credentials
+        if kind == "service_account":
+            # google-auth leaves its constructors from JSON unannotated.
+            credentials = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+                info, scopes=list(_SCOPES)
+            )
+        elif kind == "external_account":
+            credentials = identity_pool.Credentials.from_info(  # type: ignore[no-untyped-call]
+                info, scopes=list(_SCOPES)
+            )
+        else:
+            msg = (
+                f"credentials of type {kind!r} are not accepted: use a service_account key "
+                "or an external_account (workload identity federation) configuration"
+            )
+            raise CredentialsError(msg)
+    except (google.auth.exceptions.GoogleAuthError, ValueError, KeyError) as exc:
         msg = f"unusable Google credentials ({type(exc).__name__}): {_HOW_TO_FIX}"
         raise CredentialsError(msg) from None
     try:
