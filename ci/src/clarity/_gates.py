@@ -144,7 +144,7 @@ _SECRET_SCAN: Final = FileSet(
     ),
     exclude=(*_EXCLUDED, "uv.lock", "ci/uv.lock", ".secrets.baseline"),
 )
-_REQUIREMENTS_EXPORT: Final = "/tmp/clarity-requirements.txt"  # noqa: S108 (pipeline container)
+_REQUIREMENTS_EXPORT: Final = "/tmp/clarity-requirements.txt"  # noqa: S108  # nosec B108 - single-use pipeline container
 
 GATES: Final[dict[str, Gate]] = {
     gate.name: gate

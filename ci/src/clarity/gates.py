@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
+import subprocess  # nosec B404 - argv lists from clarity._gates, never a shell
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
