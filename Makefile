@@ -9,9 +9,6 @@ TOOLS := .tools
 UV ?= $(TOOLS)/bin/uv
 PYTEST := $(UV) run --locked pytest
 REPORTS := reports
-# The ci/ project (Dagger module, delivery and release libraries) is imported from its source
-# on the host: its own pyproject points dagger-io at the SDK `dagger develop` generates.
-export PYTHONPATH := $(CURDIR)/ci/src$(if $(PYTHONPATH),:$(PYTHONPATH))
 
 .PHONY: help bootstrap sync test unit ci lint typecheck security fmt bench release clean
 
