@@ -179,12 +179,13 @@ class ApiServer:
         except Exception as error:  # a bug in the double must answer, not hang
             status = 500
             payload = ApiError(500, "INTERNAL", f"Cloud Run double bug: {error!r}").body()
+        # Recorded before answering, so a test that got the answer also sees the record.
+        self._record(
+            ApiRecord(rpc, request.command, unquote(split.path), query, status, time.time())
+        )
         data = json.dumps(payload).encode()
         request.send_response(status)
         request.send_header("Content-Type", "application/json; charset=UTF-8")
         request.send_header("Content-Length", str(len(data)))
         request.end_headers()
         request.wfile.write(data)
-        self._record(
-            ApiRecord(rpc, request.command, unquote(split.path), query, status, time.time())
-        )

@@ -163,6 +163,7 @@ class _Job:
     generation: int
     targets: tuple[_Target, ...]
     new_revision: str | None
+    delay: float
 
 
 @dataclass
@@ -775,6 +776,7 @@ class CloudRunDouble:
                 generation=svc.pb.generation,
                 targets=self._targets(svc, svc.pb.traffic),
                 new_revision=new_revision,
+                delay=self.operation_delay + self._extra_delay,
             )
         )
         return operation
@@ -813,7 +815,7 @@ class CloudRunDouble:
                 job.operation.finish(error=ApiError(500, "INTERNAL", f"double bug: {error!r}"))
 
     def _reconcile(self, svc: _Service, job: _Job) -> None:
-        if self._stopping.wait(self.operation_delay + self._extra_delay):
+        if self._stopping.wait(job.delay):
             job.operation.finish(
                 error=ApiError(503, "UNAVAILABLE", "The Cloud Run double stopped.")
             )

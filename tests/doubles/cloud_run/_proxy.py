@@ -169,24 +169,18 @@ class TrafficProxy:
         authorized = authorization.startswith("Bearer ") and bool(authorization[7:].strip())
         audience = token_audience(authorization) if authorized else None
         backend: Backend | None = None
-        status: int
         if self._require_auth and not authorization:
-            status = 403
-            self._answer(
-                request, status, "Forbidden: Your client does not have permission to get URL."
-            )
+            answer = _text(403, "Forbidden: Your client does not have permission to get URL.")
         elif self._require_auth and not authorized:
-            status = 401
-            self._answer(
-                request, status, "Unauthorized: the Authorization header is not a bearer token."
-            )
+            answer = _text(401, "Unauthorized: the Authorization header is not a bearer token.")
         else:
             backend = self._route()
             if backend is None:
-                status = 404
-                self._answer(request, status, "Not Found: no revision serves this URL.")
+                answer = _text(404, "Not Found: no revision serves this URL.")
             else:
-                status = self._relay(request, backend)
+                answer = _relay(request, backend)
+        status, headers, payload = answer
+        # Recorded before answering, so a client that got the answer also sees the record.
         self._record(
             ProxyRecord(
                 service=self.service,
@@ -200,43 +194,42 @@ class TrafficProxy:
                 at=time.time(),
             )
         )
-
-    @staticmethod
-    def _answer(request: BaseHTTPRequestHandler, status: int, text: str) -> None:
-        payload = text.encode()
         request.send_response(status)
-        request.send_header("Content-Type", "text/plain; charset=utf-8")
+        for key, value in headers:
+            request.send_header(key, value)
         request.send_header("Content-Length", str(len(payload)))
         request.end_headers()
         if request.command != "HEAD":
             request.wfile.write(payload)
 
-    def _relay(self, request: BaseHTTPRequestHandler, backend: Backend) -> int:
-        length = int(request.headers.get("Content-Length") or 0)
-        body = request.rfile.read(length) if length else None
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
-        connection = http.client.HTTPConnection("127.0.0.1", backend.port, timeout=30)
-        try:
-            connection.request(request.command, request.path, body=body, headers=headers)
-            upstream = connection.getresponse()
-            payload = upstream.read()
-        except OSError:
-            status = 503
-            self._answer(
-                request,
-                status,
-                "Service Unavailable: the request failed because the connection to the "
-                f"instance of revision {backend.revision} had an error.",
-            )
-            return status
-        finally:
-            connection.close()
-        request.send_response(upstream.status)
-        for key, value in upstream.getheaders():
-            if key.lower() not in _HOP_BY_HOP and key.lower() not in {"server", "date"}:
-                request.send_header(key, value)
-        request.send_header("Content-Length", str(len(payload)))
-        request.end_headers()
-        if request.command != "HEAD":
-            request.wfile.write(payload)
-        return upstream.status
+
+_Answer = tuple[int, list[tuple[str, str]], bytes]
+
+
+def _text(status: int, text: str) -> _Answer:
+    return status, [("Content-Type", "text/plain; charset=utf-8")], text.encode()
+
+
+def _relay(request: BaseHTTPRequestHandler, backend: Backend) -> _Answer:
+    length = int(request.headers.get("Content-Length") or 0)
+    body = request.rfile.read(length) if length else None
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+    connection = http.client.HTTPConnection("127.0.0.1", backend.port, timeout=30)
+    try:
+        connection.request(request.command, request.path, body=body, headers=headers)
+        upstream = connection.getresponse()
+        payload = upstream.read()
+    except OSError:
+        return _text(
+            503,
+            "Service Unavailable: the request failed because the connection to the instance "
+            f"of revision {backend.revision} had an error.",
+        )
+    finally:
+        connection.close()
+    kept = [
+        (key, value)
+        for key, value in upstream.getheaders()
+        if key.lower() not in _HOP_BY_HOP and key.lower() not in {"server", "date"}
+    ]
+    return upstream.status, kept, payload

@@ -5,6 +5,7 @@ backend apps as far as delivery is concerned:
 
 * ``GET /health`` (and any path ending in ``health``) answers
   ``{"status": "ok", "service": K_SERVICE, "version": ..., "revision": K_REVISION}``;
+* ``GET /env/NAME`` answers ``{"name": NAME, "value": <its value or "">}``;
 * any other path answers ``{"revision": K_REVISION, "path": ...}`` so tests can see which
   revision served a request;
 * ``CLARITY_FAULT`` switches faults on: ``crash-on-start`` exits with status 1 before
@@ -66,6 +67,9 @@ def _handler(faults: _Faults) -> type[BaseHTTPRequestHandler]:
                     "revision": revision,
                 }
                 self._reply(200 if ok else 500, body)
+            elif path.startswith("/env/"):
+                name = path.removeprefix("/env/")
+                self._reply(200, {"name": name, "value": os.environ.get(name, "")})
             else:
                 self._reply(200, {"revision": revision, "path": path})
 
