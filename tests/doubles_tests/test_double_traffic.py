@@ -59,6 +59,11 @@ def test_service_url_splits_requests_by_percent(
 
     assert seen == {"api-gateway-blue": 80, "api-gateway-green": 20}
     assert double.traffic("api-gateway") == {"api-gateway-blue": 80, "api-gateway-green": 20}
+    # Tagging green at 0 % changed no split, so it is not in the history.
+    assert double.routing_history("api-gateway") == [
+        {"api-gateway-blue": 100},
+        {"api-gateway-blue": 80, "api-gateway-green": 20},
+    ]
 
 
 def test_each_tag_has_its_own_url_reaching_its_revision(

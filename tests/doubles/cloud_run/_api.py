@@ -124,10 +124,10 @@ class ApiServer:
     def __init__(
         self, *, port: int, dispatch: Dispatcher, record: Callable[[ApiRecord], None]
     ) -> None:
-        self.port = port
         self._dispatch = dispatch
         self._record = record
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        self.port: int = self._server.server_address[1]
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="cloud-run-api", daemon=True

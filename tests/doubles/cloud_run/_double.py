@@ -31,8 +31,6 @@ from google.longrunning import operations_pb2
 from google.protobuf import field_mask_pb2, json_format
 from google.protobuf.message import Message
 
-from tests.support.processes import free_port
-
 from ._api import ApiRecord, ApiServer, Request, Route
 from ._errors import ApiError
 from ._faults import FaultInjector
@@ -173,6 +171,7 @@ class _Service:
     proxy: TrafficProxy
     tag_proxies: dict[str, TrafficProxy] = field(default_factory=dict)
     routing: tuple[_Target, ...] = ()
+    history: list[dict[str, int]] = field(default_factory=list)
     jobs: queue.Queue[_Job | None] = field(default_factory=queue.Queue)
     worker: threading.Thread | None = None
 
@@ -237,7 +236,8 @@ class CloudRunDouble:
             return self
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._stopping.clear()
-        server = ApiServer(port=free_port(), dispatch=self._dispatch, record=self._record_api)
+        # Port 0: the kernel picks a free port at bind time, no race with parallel runs.
+        server = ApiServer(port=0, dispatch=self._dispatch, record=self._record_api)
         server.start()
         self._server = server
         return self
@@ -327,6 +327,15 @@ class CloudRunDouble:
                 if target.percent:
                     split[target.revision] = split.get(target.revision, 0) + target.percent
             return split
+
+    def routing_history(self, name: str) -> list[dict[str, int]]:
+        """Every split the service URL really went through, oldest first.
+
+        One entry per change of the revision → percent map (0 % revisions left out), so
+        an update that only moves tags adds nothing.
+        """
+        with self._lock:
+            return [dict(split) for split in self._find(name).history]
 
     def tag_urls(self, name: str) -> dict[str, str]:
         """Tag → URL for the tags currently routed on the service."""
@@ -785,7 +794,7 @@ class CloudRunDouble:
         proxy = TrafficProxy(
             service=service_id,
             tag=tag,
-            port=free_port(),
+            port=0,
             require_auth=self.require_auth,
             record=self._record_proxy,
         )
@@ -892,6 +901,9 @@ class CloudRunDouble:
         )
         svc.proxy.route_to(balancer.pick)
         svc.routing = targets
+        split = {name: percent for name, percent in weights.items() if percent}
+        if not svc.history or svc.history[-1] != split:
+            svc.history.append(split)
         tagged = {t.tag: t.revision for t in targets if t.tag}
         for tag, stale in svc.tag_proxies.items():
             if tag not in tagged:

@@ -106,11 +106,11 @@ class TrafficProxy:
     ) -> None:
         self.service = service
         self.tag = tag
-        self.port = port
         self._require_auth = require_auth
         self._record = record
         self._route: Callable[[], Backend | None] = lambda: None
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        self.port: int = self._server.server_address[1]
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever,
