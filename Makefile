@@ -9,8 +9,11 @@ TOOLS := .tools
 UV ?= $(TOOLS)/bin/uv
 PYTEST := $(UV) run --locked pytest
 REPORTS := reports
+# The ci/ project (Dagger module, delivery and release libraries) is imported from its source
+# on the host: its own pyproject points dagger-io at the SDK `dagger develop` generates.
+export PYTHONPATH := $(CURDIR)/ci/src$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-.PHONY: help bootstrap sync test unit ci gates lint typecheck security fmt bench release clean
+.PHONY: help bootstrap sync test unit ci lint typecheck security fmt bench release clean
 
 help: ## List the commands.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -56,6 +59,9 @@ fmt: sync ## Format and autofix.
 
 bench: sync ## Benchmarks: rollback times, build times, image sizes (prints tables).
 	$(UV) run --locked python -m benchmarks
+
+release: sync ## Cut a release: next version, CHANGELOG.md section, annotated tag (DRY_RUN=1 previews).
+	$(UV) run --locked python -m clarity_release $(if $(DRY_RUN),--dry-run)
 
 clean: ## Remove local artefacts (not .tools/).
 	rm -rf .venv $(REPORTS) .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -83,7 +83,7 @@ class ManagedProcess:
         """Start the process in a new session (its own process group)."""
         log = self.log_path.open("ab") if self.log_path is not None else subprocess.DEVNULL
         try:
-            self._popen = subprocess.Popen(  # noqa: S603 - argv lists built by our own tests
+            self._popen = subprocess.Popen(
                 list(self.argv),
                 env=dict(self.env) if self.env is not None else None,
                 cwd=self.cwd,
