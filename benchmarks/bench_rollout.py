@@ -17,12 +17,13 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from clarity_delivery.ledger import percentile
-from tests.support.emulators import start_emulators
 
 from tests.delivery.stage import SERVICES, Stage, open_stage
 from tests.doubles.oauth import TokenEndpoint
+from tests.support.emulators import start_emulators
 
 INTERVAL = 1.0
 THRESHOLD = 2
@@ -30,7 +31,7 @@ PROBES = 3
 STEPS = [25, 50, 100]
 
 
-def _records(stage: Stage) -> list[dict[str, object]]:
+def _records(stage: Stage) -> list[dict[str, Any]]:
     return stage.records()
 
 
@@ -66,7 +67,7 @@ def run(runs: int) -> tuple[list[str], bool]:
                     if stage.deploy(version) != 0:
                         msg = f"healthy release {version} failed; see {stage.ledger}"
                         raise SystemExit(msg)
-                    canary.append(float(_records(stage)[-1]["duration_seconds"]))  # type: ignore[arg-type]
+                    canary.append(float(_records(stage)[-1]["duration_seconds"]))
                     # fails from the second rollout step on: 1 verify + PROBES rounds pass
                     bad = f"1.{n}.1"
                     code = stage.deploy(
@@ -75,7 +76,7 @@ def run(runs: int) -> tuple[list[str], bool]:
                     if code != 1:
                         msg = f"broken release {bad} was not rolled back (exit {code})"
                         raise SystemExit(msg)
-                    auto.append(float(_records(stage)[-1]["time_to_rollback_seconds"]))  # type: ignore[arg-type]
+                    auto.append(float(_records(stage)[-1]["time_to_rollback_seconds"]))
                     if n:
                         started = time.monotonic()
                         if stage.cli("rollback", "--env", "dev", "--to", "previous") != 0:

@@ -8,9 +8,10 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from clarity_delivery.cli import main
 from google.cloud import run_v2
@@ -27,7 +28,9 @@ BASE_VERSION = "0.9.0"
 SERVICES = {"ml-service": "clarity-ml-service", "api-gateway": "clarity-api-gateway"}
 
 
-def write_settings(directory: Path, env: str = "dev", **rollout: object) -> Path:
+def write_settings(
+    directory: Path, rollout: Mapping[str, object] | None = None, *, env: str = "dev"
+) -> Path:
     """A settings file for ``env`` like the real one, with test-speed analysis timings."""
     data = json.loads((REPO / "terraform" / "environments" / env / "settings.json").read_text())
     data["project_id"] = PROJECT
@@ -43,7 +46,7 @@ def write_settings(directory: Path, env: str = "dev", **rollout: object) -> Path
             "require_approval": False,
         }
     )
-    data["rollout"].update(rollout)
+    data["rollout"].update(rollout or {})
     (directory / env).mkdir(parents=True, exist_ok=True)
     (directory / env / "settings.json").write_text(json.dumps(data, indent=2))
     return directory
@@ -111,7 +114,7 @@ class Stage:
     def service(self, service: str) -> run_v2.Service:
         return self.double.service(SERVICES[service])
 
-    def records(self) -> list[dict[str, object]]:
+    def records(self) -> list[dict[str, Any]]:
         return (
             [json.loads(line) for line in self.ledger.read_text().splitlines()]
             if self.ledger.exists()
@@ -146,7 +149,7 @@ def open_stage(
         stage = Stage(
             double=double,
             credentials=creds,
-            settings_dir=write_settings(workdir / "settings", **rollout),
+            settings_dir=write_settings(workdir / "settings", rollout),
             ledger=workdir / "ledger" / "deployments.jsonl",
             faults=faults,
             workdir=workdir,

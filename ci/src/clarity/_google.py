@@ -48,13 +48,11 @@ def access_token(
         credentials: google.auth.credentials.Credentials
         if kind == "service_account":
             # google-auth leaves its constructors from JSON unannotated.
-            credentials = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+            credentials = service_account.Credentials.from_service_account_info(
                 info, scopes=list(_SCOPES)
             )
         elif kind == "external_account":
-            credentials = identity_pool.Credentials.from_info(  # type: ignore[no-untyped-call]
-                info, scopes=list(_SCOPES)
-            )
+            credentials = identity_pool.Credentials.from_info(info, scopes=list(_SCOPES))
         else:
             msg = (
                 f"credentials of type {kind!r} are not accepted: use a service_account key "
@@ -65,9 +63,7 @@ def access_token(
         msg = f"unusable Google credentials ({type(exc).__name__}): {_HOW_TO_FIX}"
         raise CredentialsError(msg) from None
     try:
-        credentials.refresh(  # type: ignore[no-untyped-call]
-            request or google.auth.transport.requests.Request()
-        )
+        credentials.refresh(request or google.auth.transport.requests.Request())
     except google.auth.exceptions.GoogleAuthError as exc:
         msg = f"Google refused the credentials: {exc}. Check the key is active and not expired"
         raise CredentialsError(msg) from None
