@@ -40,6 +40,7 @@ from ._errors import (
     CredentialsError,
     DeployError,
     HealthCheckFailed,
+    PermissionDenied,
     RollbackFailed,
     RolloutAborted,
     RolloutFailed,
@@ -157,10 +158,10 @@ class Deployer:
                 )
                 record.outcome = "rolled_back"
             record.ended_at = time.time()
-            if done or not isinstance(exc, ConfigError | CredentialsError):
+            if done or not isinstance(exc, ConfigError | CredentialsError | PermissionDenied):
                 self._append(
                     record
-                )  # refusals on bad input changed nothing and are not deployments
+                )  # refusals (bad input, credentials, permissions) changed nothing: not deployments
             self._report.event(
                 "done",
                 f"release {plan.version} to {plan.environment}: {record.outcome}",
