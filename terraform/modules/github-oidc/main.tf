@@ -16,6 +16,7 @@ resource "google_iam_workload_identity_pool" "pool" {
 }
 
 resource "google_iam_workload_identity_pool_provider" "github" {
+  # checkov:skip=CKV_GCP_125:The condition pins the immutable repository_id and repository_owner_id, which a renamed or re-registered repository cannot forge; an `assertion.sub ==` name match is weaker and would also lock out pull-request plans
   project                            = var.project_id
   workload_identity_pool_id          = google_iam_workload_identity_pool.pool.workload_identity_pool_id
   workload_identity_pool_provider_id = var.provider_id
