@@ -10,6 +10,11 @@ locals {
     tf_apply    = "clarity-terraform-apply"
     tf_plan     = "clarity-terraform-plan"
   }
+  # Emails are derived from the account ids so they are known at plan time; the
+  # modules that grant roles to them depend on module.iam for ordering.
+  _members = {
+    for key, account_id in local._accounts : key => "serviceAccount:${account_id}@${local.settings.project_id}.iam.gserviceaccount.com"
+  }
   _common_env = {
     ENVIRONMENT          = local.settings.environment
     GOOGLE_CLOUD_PROJECT = local.settings.project_id
@@ -114,10 +119,10 @@ module "secrets" {
   labels     = local.labels
   secrets = {
     gemini-api-key = {
-      accessors = { ml-service = module.iam.members[local._accounts.ml_service] }
+      accessors = { ml-service = local._members.ml_service }
     }
   }
-  depends_on = [google_project_service.api]
+  depends_on = [google_project_service.api, module.iam]
 }
 
 module "artifact_registry" {
@@ -130,8 +135,8 @@ module "artifact_registry" {
     delete_untagged_after_days = local.settings.artifact_registry.delete_untagged_after_days
     keep_recent_versions       = local.settings.artifact_registry.keep_recent_versions
   }
-  writers    = { deployer = module.iam.members[local._accounts.deployer] }
-  depends_on = [google_project_service.api]
+  writers    = { deployer = local._members.deployer }
+  depends_on = [google_project_service.api, module.iam]
 }
 
 module "firestore" {
@@ -185,9 +190,9 @@ module "ml_service" {
     min_instances = local._services["ml-service"].min_instances
   }
   invokers = merge(local._public_invokers, {
-    api-gateway   = module.iam.members[local._accounts.api_gateway]
-    deployer      = module.iam.members[local._accounts.deployer]
-    pubsub-push   = module.iam.members[local._accounts.pubsub_push]
+    api-gateway   = local._members.api_gateway
+    deployer      = local._members.deployer
+    pubsub-push   = local._members.pubsub_push
     uptime-checks = local._uptime_check_agent
   })
 }
@@ -214,7 +219,7 @@ module "api_gateway" {
     min_instances = local._services["api-gateway"].min_instances
   }
   invokers = merge(local._public_invokers, {
-    deployer      = module.iam.members[local._accounts.deployer]
+    deployer      = local._members.deployer
     uptime-checks = local._uptime_check_agent
   })
 }
@@ -245,12 +250,12 @@ module "pubsub" {
     insight-generation = {
       subscriptions = {
         insight-generation-gateway = {
-          subscribers = { api-gateway = module.iam.members[local._accounts.api_gateway] }
+          subscribers = { api-gateway = local._members.api_gateway }
         }
       }
     }
   }
-  depends_on = [google_project_service.api]
+  depends_on = [google_project_service.api, module.iam]
 }
 
 module "github_oidc" {

@@ -14,16 +14,16 @@ resource "google_billing_budget" "budget" {
     }
   }
 
+  all_updates_rule {
+    monitoring_notification_channels = var.notification_channels
+    disable_default_iam_recipients   = false
+  }
+
   dynamic "threshold_rules" {
     for_each = var.thresholds
     content {
       threshold_percent = threshold_rules.value
       spend_basis       = "CURRENT_SPEND"
     }
-  }
-
-  all_updates_rule {
-    monitoring_notification_channels = var.notification_channels
-    disable_default_iam_recipients   = false
   }
 }

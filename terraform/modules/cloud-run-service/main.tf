@@ -27,25 +27,6 @@ resource "google_cloud_run_v2_service" "service" {
         cpu_idle          = var.container.cpu_idle
         startup_cpu_boost = var.container.startup_cpu_boost
       }
-      dynamic "env" {
-        for_each = var.container.env
-        content {
-          name  = env.key
-          value = env.value
-        }
-      }
-      dynamic "env" {
-        for_each = var.container.secret_env
-        content {
-          name = env.key
-          value_source {
-            secret_key_ref {
-              secret  = env.value.secret
-              version = env.value.version
-            }
-          }
-        }
-      }
       startup_probe {
         initial_delay_seconds = var.probes.startup.initial_delay_seconds
         period_seconds        = var.probes.startup.period_seconds
@@ -63,6 +44,25 @@ resource "google_cloud_run_v2_service" "service" {
         http_get {
           path = var.probes.path
           port = var.container.port
+        }
+      }
+      dynamic "env" {
+        for_each = var.container.env
+        content {
+          name  = env.key
+          value = env.value
+        }
+      }
+      dynamic "env" {
+        for_each = var.container.secret_env
+        content {
+          name = env.key
+          value_source {
+            secret_key_ref {
+              secret  = env.value.secret
+              version = env.value.version
+            }
+          }
         }
       }
     }
