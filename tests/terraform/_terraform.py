@@ -1,4 +1,4 @@
-"""Offline helpers for the Terraform tier: paths, settings, tfparse graphs and an embedded Terraform core."""
+"""Offline helpers for the Terraform tier: paths, settings, tfparse graphs, embedded Terraform."""
 
 from __future__ import annotations
 
@@ -62,7 +62,8 @@ class Graph:
         for block in self.blocks():
             if block["id"] == block_id:
                 return block
-        raise KeyError(f"no resource block with id {block_id}")
+        message = f"no resource block with id {block_id}"
+        raise KeyError(message)
 
 
 def address(block: Mapping[str, Any]) -> str:

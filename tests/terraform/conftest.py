@@ -19,8 +19,6 @@ def _terraform_cli_environment(tmp_path_factory: pytest.TempPathFactory) -> Iter
         patch.setenv("TF_CLI_CONFIG_FILE", str(rc))
         patch.setenv("CHECKPOINT_DISABLE", "1")
         patch.setenv("TF_IN_AUTOMATION", "1")
-        patch.delenv("TF_VAR_billing_account", raising=False)
-        patch.delenv("TF_VAR_alert_notification_email", raising=False)
         yield
 
 

@@ -15,7 +15,10 @@ from tests.terraform._terraform import Graph, address
 
 PUBLIC_MEMBERS = frozenset({"allUsers", "allAuthenticatedUsers"})
 PRIMITIVE_ROLES = frozenset({"roles/owner", "roles/editor", "roles/viewer"})
-CLOUD_RUN_IAM_TYPES = ("google_cloud_run_v2_service_iam_member", "google_cloud_run_v2_service_iam_binding")
+CLOUD_RUN_IAM_TYPES = (
+    "google_cloud_run_v2_service_iam_member",
+    "google_cloud_run_v2_service_iam_binding",
+)
 
 
 @dataclass(frozen=True)
@@ -70,18 +73,24 @@ def primitive_roles(graph: Graph) -> list[Violation]:
 
 
 def firestore_delete_protection(graph: Graph, settings: Mapping[str, Any]) -> list[Violation]:
-    """In prod every Firestore database refuses deletion and is abandoned, not deleted, on destroy."""
+    """In prod every Firestore database refuses deletion and is abandoned on destroy."""
     if settings.get("environment") != "prod":
         return []
     violations = []
     for block in graph.resources("google_firestore_database"):
         if block.get("delete_protection_state") != "DELETE_PROTECTION_ENABLED":
             violations.append(
-                Violation("firestore-delete-protection", address(block), "delete_protection_state is not DELETE_PROTECTION_ENABLED")
+                Violation(
+                    "firestore-delete-protection",
+                    address(block),
+                    "delete_protection_state is not DELETE_PROTECTION_ENABLED",
+                )
             )
         if block.get("deletion_policy") != "ABANDON":
             violations.append(
-                Violation("firestore-delete-protection", address(block), "deletion_policy is not ABANDON")
+                Violation(
+                    "firestore-delete-protection", address(block), "deletion_policy is not ABANDON"
+                )
             )
     return violations
 

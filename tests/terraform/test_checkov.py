@@ -30,7 +30,7 @@ TOOLS_DIR = REPO / ".tools"
 def _uv() -> str:
     uv = os.environ.get("UV") or shutil.which("uv")
     if uv is None:
-        pytest.fail("uv is needed to build checkov's virtualenv: run the tests through `make test` or `uv run`")
+        pytest.fail("uv is needed to build checkov's virtualenv: run the tests through `make test`")
     return uv
 
 
@@ -47,12 +47,25 @@ def install_checkov() -> tuple[Path, float]:
         if not (marker.exists() and checkov.exists()):
             shutil.rmtree(venv, ignore_errors=True)
             uv = _uv()
-            env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"}}
-            subprocess.run([uv, "venv", "--quiet", "--python", "3.11", str(venv)], check=True, env=env)
+            env = {
+                k: v
+                for k, v in os.environ.items()
+                if k not in {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"}
+            }
+            subprocess.run(
+                [uv, "venv", "--quiet", "--python", "3.11", str(venv)], check=True, env=env
+            )
             subprocess.run(
                 [
-                    uv, "pip", "install", "--quiet", "--require-hashes",
-                    "--python", str(venv / "bin" / "python"), "-r", str(REQUIREMENTS),
+                    uv,
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--require-hashes",
+                    "--python",
+                    str(venv / "bin" / "python"),
+                    "-r",
+                    str(REQUIREMENTS),
                 ],
                 check=True,
                 env=env,
@@ -74,8 +87,14 @@ def run_checkov(checkov: Path, directory: Path) -> dict[str, Any]:
     env.pop("BC_API_KEY", None)
     result = subprocess.run(
         [
-            str(checkov), "--directory", str(directory), "--framework", "terraform",
-            "--skip-download", "--output", "json",
+            str(checkov),
+            "--directory",
+            str(directory),
+            "--framework",
+            "terraform",
+            "--skip-download",
+            "--output",
+            "json",
         ],
         capture_output=True,
         text=True,
@@ -83,7 +102,9 @@ def run_checkov(checkov: Path, directory: Path) -> dict[str, Any]:
         check=False,
         timeout=170,
     )
-    assert result.returncode in (0, 1), f"checkov crashed ({result.returncode}):\n{result.stderr[-3000:]}"
+    assert result.returncode in (0, 1), (
+        f"checkov crashed ({result.returncode}):\n{result.stderr[-3000:]}"
+    )
     report = json.loads(result.stdout)
     reports = report if isinstance(report, list) else [report]
     (terraform,) = [r for r in reports if r["check_type"] == "terraform"]
@@ -100,7 +121,7 @@ def checkov_report(checkov: Path) -> dict[str, Any]:
 def test_checkov_finds_no_failed_check(checkov_report: dict[str, Any]) -> None:
     report = checkov_report
     failed = [
-        f"{c['check_id']} {c['resource']} ({c['file_path']}:{c['file_line_range'][0]}): {c['check_name']}"
+        f"{c['check_id']} {c['resource']} ({c['file_path']}): {c['check_name']}"
         for c in report["results"]["failed_checks"]
     ]
     assert report["summary"]["parsing_errors"] == 0
@@ -113,12 +134,16 @@ def test_every_checkov_skip_is_inline_with_a_reason(checkov_report: dict[str, An
     assert skipped, "expected the documented CMEK and OIDC skips"
     for check in skipped:
         reason = check["check_result"].get("suppress_comment", "")
-        assert len(reason) > 40, f"{check['check_id']} on {check['resource']} is skipped without a reason"
+        assert len(reason) > 40, (
+            f"{check['check_id']} on {check['resource']} is skipped without a reason"
+        )
     # Every skip in the tree is an inline `checkov:skip=ID:reason` comment.
     for path in TERRAFORM_DIR.rglob("*.tf"):
         for number, line in enumerate(path.read_text().splitlines(), start=1):
             if "checkov:skip" in line:
-                assert ":" in line.split("checkov:skip=", 1)[1], f"{path}:{number} skips without a reason"
+                assert ":" in line.split("checkov:skip=", 1)[1], (
+                    f"{path}:{number} skips without a reason"
+                )
 
 
 def test_checkov_reports_a_real_violation(checkov: Path, tmp_path: Path) -> None:

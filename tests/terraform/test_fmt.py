@@ -18,7 +18,9 @@ def _fmt_check(directory: Path) -> tuple[int, str]:
 
 def test_terraform_tree_is_formatted() -> None:
     returncode, diff = _fmt_check(TERRAFORM_DIR)
-    assert returncode == 0, f"terraform fmt would change these files; run `terraform fmt -recursive terraform/`:\n{diff}"
+    assert returncode == 0, (
+        f"terraform fmt would change these files (`terraform fmt -recursive terraform/`):\n{diff}"
+    )
 
 
 def test_fmt_check_reports_a_misformatted_file(tmp_path: Path) -> None:

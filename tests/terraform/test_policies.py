@@ -39,17 +39,28 @@ def test_public_invoker_is_caught_unless_settings_allow_it() -> None:
     graph, settings = _fixture("public-invoker")
     found = policies.public_cloud_run_invokers(graph, settings)
     assert {(v.address, v.detail) for v in found} == {
-        ('module.service.google_cloud_run_v2_service_iam_member.invoker["public"]', "allUsers may invoke the service"),
-        ("google_cloud_run_v2_service_iam_binding.everyone", "allAuthenticatedUsers may invoke the service"),
+        (
+            'module.service.google_cloud_run_v2_service_iam_member.invoker["public"]',
+            "allUsers may invoke the service",
+        ),
+        (
+            "google_cloud_run_v2_service_iam_binding.everyone",
+            "allAuthenticatedUsers may invoke the service",
+        ),
     }
-    assert policies.public_cloud_run_invokers(graph, {**settings, "allow_unauthenticated": True}) == []
+    assert (
+        policies.public_cloud_run_invokers(graph, {**settings, "allow_unauthenticated": True}) == []
+    )
 
 
 def test_primitive_roles_are_caught_in_module_expansions_and_policy_documents() -> None:
     graph, _ = _fixture("primitive-role")
     found = policies.primitive_roles(graph)
     assert {(v.address, v.detail) for v in found} == {
-        ('module.iam.google_project_iam_member.project["too-powerful roles/editor"]', "grants roles/editor"),
+        (
+            'module.iam.google_project_iam_member.project["too-powerful roles/editor"]',
+            "grants roles/editor",
+        ),
         ("data.google_iam_policy.owner", "grants roles/owner"),
     }
 
@@ -72,8 +83,12 @@ def test_protected_prod_firestore_passes(tmp_path: Path) -> None:
     # tfparse resolves relative module sources only.
     modules = os.path.relpath(MODULES_DIR, root)
     source = source.replace("../../../../../terraform/modules", modules)
-    (root / "main.tf").write_text(source.replace("delete_protection = false", "delete_protection = true"))
-    (root / "settings.json").write_text((POLICY_FIXTURES / "unprotected-firestore" / "settings.json").read_text())
+    (root / "main.tf").write_text(
+        source.replace("delete_protection = false", "delete_protection = true")
+    )
+    (root / "settings.json").write_text(
+        (POLICY_FIXTURES / "unprotected-firestore" / "settings.json").read_text()
+    )
     graph = parse_graph(root, tfvars=None)
     (database,) = graph.resources("google_firestore_database")
     assert database["delete_protection_state"] == "DELETE_PROTECTION_ENABLED"

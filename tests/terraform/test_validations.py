@@ -52,7 +52,10 @@ BASELINES: dict[str, dict[str, Any]] = {
     "modules/github-oidc": {
         "github": {"owner_id": "2", "repository": "owner/repo", "repository_id": "1"},
         "identities": {
-            "apply": {"ref": "refs/heads/main", "service_account": f"projects/p-1/serviceAccounts/{_SA}"},
+            "apply": {
+                "ref": "refs/heads/main",
+                "service_account": f"projects/p-1/serviceAccounts/{_SA}",
+            },
         },
         "project_id": "p-1",
     },
@@ -60,22 +63,39 @@ BASELINES: dict[str, dict[str, Any]] = {
         "project_id": "p-1",
         "service_accounts": {
             "deployer-sa": {"display_name": "Deployer"},
-            "runtime-sa": {"display_name": "Runtime", "project_roles": ["roles/datastore.user"], "users": ["deployer-sa"]},
+            "runtime-sa": {
+                "display_name": "Runtime",
+                "project_roles": ["roles/datastore.user"],
+                "users": ["deployer-sa"],
+            },
         },
     },
-    "modules/monitoring": {"notification_email": "oncall@example.com", "project_id": "p-1", "services": {}},
+    "modules/monitoring": {
+        "notification_email": "oncall@example.com",
+        "project_id": "p-1",
+        "services": {},
+    },
     "modules/pubsub": {
         "project_id": "p-1",
         "project_number": "1",
         "push_service_account": _SA,
-        "topics": {"orders": {"subscriptions": {"orders-worker": {"push_endpoint": "https://svc.example.com/push"}}}},
+        "topics": {
+            "orders": {
+                "subscriptions": {
+                    "orders-worker": {"push_endpoint": "https://svc.example.com/push"}
+                }
+            }
+        },
     },
     "modules/secrets": {
         "project_id": "p-1",
         "secrets": {"api-key": {"accessors": {"runtime": f"serviceAccount:{_SA}"}}},
     },
     **{
-        f"environments/{env}": {"alert_notification_email": "oncall@example.com", "billing_account": "012345-6789AB-CDEF01"}
+        f"environments/{env}": {
+            "alert_notification_email": "oncall@example.com",
+            "billing_account": "012345-6789AB-CDEF01",
+        }
         for env in ENVIRONMENTS
     },
 }
@@ -97,73 +117,306 @@ class Case:
 
 
 _MODULE_CASES = [
-    Case("modules/artifact-registry", "keep", {"cleanup": {"keep_recent_versions": 0}}, "cleanup.keep_recent_versions must be at least 1"),
-    Case("modules/artifact-registry", "untagged", {"cleanup": {"delete_untagged_after_days": 0}}, "cleanup.delete_untagged_after_days must be at least 1"),
-    Case("modules/artifact-registry", "repository-id", {"repository_id": "Clarity_Images"}, "repository_id must be lowercase"),
-    Case("modules/budget", "amount", {"amount_usd": 12.5}, "amount_usd must be a positive whole number"),
-    Case("modules/budget", "billing-account", {"billing_account": "billing-123"}, "billing_account must look like"),
-    Case("modules/budget", "threshold-range", {"thresholds": [0]}, "thresholds must be a non-empty list"),
-    Case("modules/budget", "threshold-repeat", {"thresholds": [0.5, 0.5]}, "thresholds must not repeat"),
-    Case("modules/cloud-run-service", "cpu", {"container": {"cpu": "3"}}, "container.cpu must be one of"),
-    Case("modules/cloud-run-service", "memory", {"container": {"memory": "4GB"}}, "container.memory must be a quantity"),
-    Case("modules/cloud-run-service", "port", {"container": {"port": 0}}, "container.port must be a TCP port"),
-    Case("modules/cloud-run-service", "reserved-env", {"container": {"env": {"PORT": "8000"}}}, "must not set PORT"),
+    Case(
+        "modules/artifact-registry",
+        "keep",
+        {"cleanup": {"keep_recent_versions": 0}},
+        "cleanup.keep_recent_versions must be at least 1",
+    ),
+    Case(
+        "modules/artifact-registry",
+        "untagged",
+        {"cleanup": {"delete_untagged_after_days": 0}},
+        "cleanup.delete_untagged_after_days must be at least 1",
+    ),
+    Case(
+        "modules/artifact-registry",
+        "repository-id",
+        {"repository_id": "Clarity_Images"},
+        "repository_id must be lowercase",
+    ),
+    Case(
+        "modules/budget",
+        "amount",
+        {"amount_usd": 12.5},
+        "amount_usd must be a positive whole number",
+    ),
+    Case(
+        "modules/budget",
+        "billing-account",
+        {"billing_account": "billing-123"},
+        "billing_account must look like",
+    ),
+    Case(
+        "modules/budget",
+        "threshold-range",
+        {"thresholds": [0]},
+        "thresholds must be a non-empty list",
+    ),
+    Case(
+        "modules/budget",
+        "threshold-repeat",
+        {"thresholds": [0.5, 0.5]},
+        "thresholds must not repeat",
+    ),
+    Case(
+        "modules/cloud-run-service",
+        "cpu",
+        {"container": {"cpu": "3"}},
+        "container.cpu must be one of",
+    ),
+    Case(
+        "modules/cloud-run-service",
+        "memory",
+        {"container": {"memory": "4GB"}},
+        "container.memory must be a quantity",
+    ),
+    Case(
+        "modules/cloud-run-service",
+        "port",
+        {"container": {"port": 0}},
+        "container.port must be a TCP port",
+    ),
+    Case(
+        "modules/cloud-run-service",
+        "reserved-env",
+        {"container": {"env": {"PORT": "8000"}}},
+        "must not set PORT",
+    ),
     Case(
         "modules/cloud-run-service",
         "env-twice",
         {"container": {"env": {"API_KEY": "x"}, "secret_env": {"API_KEY": {"secret": "api-key"}}}},
         "appears in both container.env and container.secret_env",
     ),
-    Case("modules/cloud-run-service", "ingress", {"ingress": "PUBLIC"}, "ingress must be INGRESS_TRAFFIC_ALL"),
-    Case("modules/cloud-run-service", "public", {"invokers": {"public": "allUsers"}}, "invokers names allUsers or allAuthenticatedUsers"),
-    Case("modules/cloud-run-service", "name", {"name": "Clarity_API"}, "name must be 1-49 lowercase"),
-    Case("modules/cloud-run-service", "probe-path", {"probes": {"path": "health"}}, "probes.path must be an absolute"),
-    Case("modules/cloud-run-service", "probe-timeout", {"probes": {"liveness": {"timeout_seconds": 60}}}, "timeout_seconds must not exceed"),
-    Case("modules/cloud-run-service", "min-max", {"scaling": {"min_instances": 5, "max_instances": 2}}, "scaling.min_instances must be between"),
-    Case("modules/cloud-run-service", "max", {"scaling": {"max_instances": 1001}}, "scaling.max_instances must be between 1 and 1000"),
-    Case("modules/cloud-run-service", "concurrency", {"scaling": {"concurrency": 0}}, "scaling.concurrency must be between"),
-    Case("modules/cloud-run-service", "default-sa", {"service_account": "123-compute@developer.gserviceaccount.com"}, "service_account must be the email"),
+    Case(
+        "modules/cloud-run-service",
+        "ingress",
+        {"ingress": "PUBLIC"},
+        "ingress must be INGRESS_TRAFFIC_ALL",
+    ),
+    Case(
+        "modules/cloud-run-service",
+        "public",
+        {"invokers": {"public": "allUsers"}},
+        "invokers names allUsers or allAuthenticatedUsers",
+    ),
+    Case(
+        "modules/cloud-run-service", "name", {"name": "Clarity_API"}, "name must be 1-49 lowercase"
+    ),
+    Case(
+        "modules/cloud-run-service",
+        "probe-path",
+        {"probes": {"path": "health"}},
+        "probes.path must be an absolute",
+    ),
+    Case(
+        "modules/cloud-run-service",
+        "probe-timeout",
+        {"probes": {"liveness": {"timeout_seconds": 60}}},
+        "timeout_seconds must not exceed",
+    ),
+    Case(
+        "modules/cloud-run-service",
+        "min-max",
+        {"scaling": {"min_instances": 5, "max_instances": 2}},
+        "scaling.min_instances must be between",
+    ),
+    Case(
+        "modules/cloud-run-service",
+        "max",
+        {"scaling": {"max_instances": 1001}},
+        "scaling.max_instances must be between 1 and 1000",
+    ),
+    Case(
+        "modules/cloud-run-service",
+        "concurrency",
+        {"scaling": {"concurrency": 0}},
+        "scaling.concurrency must be between",
+    ),
+    Case(
+        "modules/cloud-run-service",
+        "default-sa",
+        {"service_account": "123-compute@developer.gserviceaccount.com"},
+        "service_account must be the email",
+    ),
     Case("modules/cloud-run-service", "timeout", {"timeout": "2h"}, "timeout must be a duration"),
-    Case("modules/firestore", "backup", {"backup_retention_days": 365}, "backup_retention_days must be between 1 and 98"),
+    Case(
+        "modules/firestore",
+        "backup",
+        {"backup_retention_days": 365},
+        "backup_retention_days must be between 1 and 98",
+    ),
     Case("modules/firestore", "database-id", {"database_id": "DB"}, "database_id must be"),
-    Case("modules/firestore", "one-field", {"indexes": {"i": {"collection": "users", "fields": [{"field_path": "email"}]}}}, "needs at least two fields"),
+    Case(
+        "modules/firestore",
+        "one-field",
+        {"indexes": {"i": {"collection": "users", "fields": [{"field_path": "email"}]}}},
+        "needs at least two fields",
+    ),
     Case(
         "modules/firestore",
         "order",
-        {"indexes": {"i": {"collection": "users", "fields": [{"field_path": "a"}, {"field_path": "b", "order": "UP"}]}}},
+        {
+            "indexes": {
+                "i": {
+                    "collection": "users",
+                    "fields": [{"field_path": "a"}, {"field_path": "b", "order": "UP"}],
+                }
+            }
+        },
         "order must be ASCENDING or DESCENDING",
     ),
-    Case("modules/github-oidc", "ids", {"github": {"repository_id": "clarity-loop-backend"}}, "must be GitHub's numeric ids"),
-    Case("modules/github-oidc", "repository", {"github": {"repository": "clarity-loop-backend"}}, "github.repository must be OWNER/NAME"),
-    Case("modules/github-oidc", "ref", {"identities": {"apply": {"ref": "main"}}}, "must be a full git ref"),
-    Case("modules/github-oidc", "service-account", {"identities": {"apply": {"service_account": _SA}}}, "must be a fully qualified name"),
+    Case(
+        "modules/github-oidc",
+        "ids",
+        {"github": {"repository_id": "clarity-loop-backend"}},
+        "must be GitHub's numeric ids",
+    ),
+    Case(
+        "modules/github-oidc",
+        "repository",
+        {"github": {"repository": "clarity-loop-backend"}},
+        "github.repository must be OWNER/NAME",
+    ),
+    Case(
+        "modules/github-oidc",
+        "ref",
+        {"identities": {"apply": {"ref": "main"}}},
+        "must be a full git ref",
+    ),
+    Case(
+        "modules/github-oidc",
+        "service-account",
+        {"identities": {"apply": {"service_account": _SA}}},
+        "must be a fully qualified name",
+    ),
     Case("modules/github-oidc", "pool", {"pool_id": "gcp-github"}, "pool_id must be 4-32"),
     Case("modules/github-oidc", "provider", {"provider_id": "gh"}, "provider_id must be 4-32"),
-    Case("modules/iam", "account-id", {"service_accounts": {"sa": {"display_name": "Short"}}}, "Service account ids must be 6-30"),
-    Case("modules/iam", "primitive", {"service_accounts": {"runtime-sa": {"project_roles": ["roles/editor"]}}}, "Primitive roles"),
-    Case("modules/iam", "role-format", {"service_accounts": {"runtime-sa": {"project_roles": ["datastore.user"]}}}, "Project roles must be predefined"),
-    Case("modules/iam", "users", {"service_accounts": {"runtime-sa": {"users": ["nobody-sa"]}}}, "users must name other accounts"),
-    Case("modules/monitoring", "ratio", {"alerts": {"error_ratio": 5}}, "alerts.error_ratio is a fraction"),
-    Case("modules/monitoring", "latency", {"alerts": {"latency_p99_ms": 0}}, "alerts.latency_p99_ms must be a positive"),
-    Case("modules/monitoring", "period", {"alerts": {"uptime_period": "30s"}}, "alerts.uptime_period must be one of"),
-    Case("modules/monitoring", "health-path", {"alerts": {"health_path": "health"}}, "alerts.health_path must be an absolute"),
-    Case("modules/monitoring", "email", {"notification_email": "oncall"}, "notification_email must be an email address"),
-    Case("modules/pubsub", "retention", {"dead_letter_retention": "60s"}, "dead_letter_retention must be between"),
-    Case("modules/pubsub", "topic-name", {"topics": {"goog-orders": {}}}, "Topic names must be 3-255 characters"),
-    Case("modules/pubsub", "attempts", {"topics": {"orders": {"subscriptions": {"orders-worker": {"max_delivery_attempts": 3}}}}}, "max_delivery_attempts must be between 5 and 100"),
-    Case("modules/pubsub", "ack", {"topics": {"orders": {"subscriptions": {"orders-worker": {"ack_deadline_seconds": 5}}}}}, "ack_deadline_seconds must be between 10 and 600"),
-    Case("modules/pubsub", "http-push", {"topics": {"orders": {"subscriptions": {"orders-worker": {"push_endpoint": "http://svc"}}}}}, "must be an https:// URL"),
-    Case("modules/pubsub", "unsigned-push", {"push_service_account": None}, "push_service_account is not set"),
-    Case("modules/pubsub", "reserved-name", {"topics": {"orders-dead-letter": {}}}, "are reserved for the dead-letter topics"),
+    Case(
+        "modules/iam",
+        "account-id",
+        {"service_accounts": {"sa": {"display_name": "Short"}}},
+        "Service account ids must be 6-30",
+    ),
+    Case(
+        "modules/iam",
+        "primitive",
+        {"service_accounts": {"runtime-sa": {"project_roles": ["roles/editor"]}}},
+        "Primitive roles",
+    ),
+    Case(
+        "modules/iam",
+        "role-format",
+        {"service_accounts": {"runtime-sa": {"project_roles": ["datastore.user"]}}},
+        "Project roles must be predefined",
+    ),
+    Case(
+        "modules/iam",
+        "users",
+        {"service_accounts": {"runtime-sa": {"users": ["nobody-sa"]}}},
+        "users must name other accounts",
+    ),
+    Case(
+        "modules/monitoring",
+        "ratio",
+        {"alerts": {"error_ratio": 5}},
+        "alerts.error_ratio is a fraction",
+    ),
+    Case(
+        "modules/monitoring",
+        "latency",
+        {"alerts": {"latency_p99_ms": 0}},
+        "alerts.latency_p99_ms must be a positive",
+    ),
+    Case(
+        "modules/monitoring",
+        "period",
+        {"alerts": {"uptime_period": "30s"}},
+        "alerts.uptime_period must be one of",
+    ),
+    Case(
+        "modules/monitoring",
+        "health-path",
+        {"alerts": {"health_path": "health"}},
+        "alerts.health_path must be an absolute",
+    ),
+    Case(
+        "modules/monitoring",
+        "email",
+        {"notification_email": "oncall"},
+        "notification_email must be an email address",
+    ),
+    Case(
+        "modules/pubsub",
+        "retention",
+        {"dead_letter_retention": "60s"},
+        "dead_letter_retention must be between",
+    ),
+    Case(
+        "modules/pubsub",
+        "topic-name",
+        {"topics": {"goog-orders": {}}},
+        "Topic names must be 3-255 characters",
+    ),
+    Case(
+        "modules/pubsub",
+        "attempts",
+        {"topics": {"orders": {"subscriptions": {"orders-worker": {"max_delivery_attempts": 3}}}}},
+        "max_delivery_attempts must be between 5 and 100",
+    ),
+    Case(
+        "modules/pubsub",
+        "ack",
+        {"topics": {"orders": {"subscriptions": {"orders-worker": {"ack_deadline_seconds": 5}}}}},
+        "ack_deadline_seconds must be between 10 and 600",
+    ),
+    Case(
+        "modules/pubsub",
+        "http-push",
+        {
+            "topics": {
+                "orders": {"subscriptions": {"orders-worker": {"push_endpoint": "http://svc"}}}
+            }
+        },
+        "must be an https:// URL",
+    ),
+    Case(
+        "modules/pubsub",
+        "unsigned-push",
+        {"push_service_account": None},
+        "push_service_account is not set",
+    ),
+    Case(
+        "modules/pubsub",
+        "reserved-name",
+        {"topics": {"orders-dead-letter": {}}},
+        "are reserved for the dead-letter topics",
+    ),
     Case("modules/secrets", "secret-id", {"secrets": {"api key": {}}}, "Secret ids must be 1-255"),
-    Case("modules/secrets", "accessor", {"secrets": {"api-key": {"accessors": {"me": "user:me@example.com"}}}}, "Secret accessors must be service accounts"),
+    Case(
+        "modules/secrets",
+        "accessor",
+        {"secrets": {"api-key": {"accessors": {"me": "user:me@example.com"}}}},
+        "Secret accessors must be service accounts",
+    ),
 ]
 _ENVIRONMENT_CASES = [
     case
     for env in ENVIRONMENTS
     for case in (
-        Case(f"environments/{env}", "billing-account", {"billing_account": "none"}, "billing_account must look like"),
-        Case(f"environments/{env}", "email", {"alert_notification_email": "oncall"}, "alert_notification_email must be an email address"),
+        Case(
+            f"environments/{env}",
+            "billing-account",
+            {"billing_account": "none"},
+            "billing_account must look like",
+        ),
+        Case(
+            f"environments/{env}",
+            "email",
+            {"alert_notification_email": "oncall"},
+            "alert_notification_email must be an email address",
+        ),
         Case(
             f"environments/{env}",
             "email-required",
@@ -210,8 +463,10 @@ def _deep_merge(base: Any, override: Any) -> Any:
     return copy.deepcopy(override)
 
 
-def plan_variables(root: str, values: dict[str, Any], settings: dict[str, Any], workdir: Path) -> TerraformRun:
-    """Plan a provider-free copy of root's variables with values; validation runs, nothing else does."""
+def plan_variables(
+    root: str, values: dict[str, Any], settings: dict[str, Any], workdir: Path
+) -> TerraformRun:
+    """Plan a provider-free copy of root's variables: validation runs, nothing else does."""
     source = TERRAFORM_DIR / root
     for path in source.glob("variables*.tf"):
         shutil.copy(path, workdir / path.name)
@@ -220,7 +475,9 @@ def plan_variables(root: str, values: dict[str, Any], settings: dict[str, Any], 
         merged = {**json.loads((source / "settings.json").read_text()), **settings}
         (workdir / "settings.json").write_text(json.dumps(merged))
     (workdir / "case.tfvars.json").write_text(json.dumps(values))
-    return run_terraform("plan", workdir, input=False, lock=False, refresh=False, var_file=["case.tfvars.json"])
+    return run_terraform(
+        "plan", workdir, input=False, lock=False, refresh=False, var_file=["case.tfvars.json"]
+    )
 
 
 def _fired(run: TerraformRun) -> set[tuple[str, int]]:
@@ -252,7 +509,9 @@ def test_baseline_values_pass_every_rule(root: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
 def test_validation_rejects_bad_value(case: Case, tmp_path: Path) -> None:
     (rule,) = [rule for rule in rules(case.root) if case.message in rule.message]
-    run = plan_variables(case.root, _deep_merge(BASELINES[case.root], case.overrides), case.settings, tmp_path)
+    run = plan_variables(
+        case.root, _deep_merge(BASELINES[case.root], case.overrides), case.settings, tmp_path
+    )
     assert run.returncode == 1
     assert _fired(run) == {(rule.file, rule.line)}, run.stderr
     assert case.message in " ".join(run.stderr.split())
