@@ -16,6 +16,7 @@ import copy
 import json
 import re
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -499,19 +500,36 @@ def test_every_validation_block_has_a_negative_case() -> None:
     assert uncovered == [], "validation blocks without a negative case:\n" + "\n".join(uncovered)
 
 
+@pytest.fixture(scope="module")
+def planned(tmp_path_factory: pytest.TempPathFactory) -> dict[str, TerraformRun]:
+    """Every baseline and every case, planned concurrently (each plan is its own process)."""
+    jobs: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
+        f"baseline:{root}": (root, values, {}) for root, values in BASELINES.items()
+    }
+    for case in CASES:
+        values = _deep_merge(BASELINES[case.root], case.overrides)
+        jobs[case.id] = (case.root, values, case.settings)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = {
+            key: pool.submit(
+                plan_variables, root, values, settings, tmp_path_factory.mktemp("plan")
+            )
+            for key, (root, values, settings) in jobs.items()
+        }
+        return {key: future.result() for key, future in futures.items()}
+
+
 @pytest.mark.parametrize("root", sorted(BASELINES))
-def test_baseline_values_pass_every_rule(root: str, tmp_path: Path) -> None:
-    run = plan_variables(root, BASELINES[root], {}, tmp_path)
+def test_baseline_values_pass_every_rule(planned: dict[str, TerraformRun], root: str) -> None:
+    run = planned[f"baseline:{root}"]
     assert run.returncode == 0, run.stderr
     assert "No changes." in run.stdout
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
-def test_validation_rejects_bad_value(case: Case, tmp_path: Path) -> None:
+def test_validation_rejects_bad_value(planned: dict[str, TerraformRun], case: Case) -> None:
     (rule,) = [rule for rule in rules(case.root) if case.message in rule.message]
-    run = plan_variables(
-        case.root, _deep_merge(BASELINES[case.root], case.overrides), case.settings, tmp_path
-    )
+    run = planned[case.id]
     assert run.returncode == 1
     assert _fired(run) == {(rule.file, rule.line)}, run.stderr
     assert case.message in " ".join(run.stderr.split())
