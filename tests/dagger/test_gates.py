@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import anyio
 import pytest
 from clarity import gates as host
-from clarity._gates import GATE_NAMES, GATES, FileSet, Gate, Step, select_gates
-from clarity._report import Outcome, StepResult, summarize, tail
+from clarity._gates import (
+    GATE_NAMES,
+    GATES,
+    IMAGE_SCAN,
+    IMAGE_TARBALL,
+    REPORT_PATH,
+    FileSet,
+    Gate,
+    Report,
+    Step,
+    select_gates,
+)
+from clarity._report import Outcome, StepResult, sarif_results, summarize, tail
 
 pytestmark = pytest.mark.dagger
 
@@ -245,3 +258,149 @@ def test_list_files_prunes_dependency_directories(tmp_path: Path) -> None:
     (root / "pkg.egg-info").mkdir()
     (root / "pkg.egg-info" / "PKG-INFO").write_text("")
     assert sorted(host.list_files(root)) == ["pyproject.toml", "scripts/a.sh"]
+
+
+# ------------------------------------------------------------------ report variants
+
+SECURITY = {step.name: step for step in GATES["security"].steps}
+
+
+def test_the_tools_that_can_write_reports_have_one() -> None:
+    reports = {name: s.report.file for name, s in SECURITY.items() if s.report is not None}
+    assert reports == {
+        "bandit": "bandit.sarif",
+        "pip-audit": "pip-audit.json",
+        "checkov": "checkov.sarif",
+        "zizmor": "zizmor.sarif",
+        "hadolint": "hadolint.sarif",
+    }
+    assert IMAGE_SCAN.report is not None
+    assert IMAGE_SCAN.report.file == "trivy.sarif"
+    assert [s.report.sarif for s in SECURITY.values() if s.report is not None] == [
+        True,
+        False,
+        True,
+        True,
+        True,
+    ]
+
+
+@pytest.mark.parametrize("step", [*(s for s in SECURITY.values() if s.report), IMAGE_SCAN])
+def test_a_report_is_the_gate_command_plus_format_arguments(step: Step) -> None:
+    files = ("a.yml", "b.yml") if step.files is not None else ()
+    gate = step.command(files, pipeline=True)
+    report = step.report_command(files, path="/reports/x.sarif", pipeline=True)
+    assert report[: len(gate) - len(files)] == gate[: len(gate) - len(files)]
+    assert report[len(report) - len(files) :] == files
+    added = report[len(gate) - len(files) : len(report) - len(files)]
+    assert step.report is not None
+    assert added == tuple(a.replace(REPORT_PATH, "/reports/x.sarif") for a in step.report.args)
+    assert all(REPORT_PATH not in arg for arg in report)
+    assert step.report.stdout or any("/reports/x.sarif" in arg for arg in added)
+
+
+def test_report_definitions_refuse_what_cannot_work() -> None:
+    with pytest.raises(ValueError, match="not both or neither"):
+        Report(file="x.sarif", args=("--format", "sarif"))
+    with pytest.raises(ValueError, match="not both or neither"):
+        Report(file="x.sarif", args=("--output", REPORT_PATH), stdout=True)
+    with pytest.raises(ValueError, match="plain file name"):
+        Report(file="out/x.sarif", args=("--format", "sarif"), stdout=True)
+    with pytest.raises(ValueError, match="counted in SARIF"):
+        Report(file="x.json", args=("--json",), stdout=True, exit_status=False)
+    with pytest.raises(ValueError, match="writes no machine-readable report"):
+        SECURITY["shellcheck"].report_command(path="/reports/x", pipeline=True)
+
+
+def test_the_image_scan_fails_on_fixable_high_and_critical_findings() -> None:
+    argv = IMAGE_SCAN.command(pipeline=True)
+    assert argv[:4] == ("trivy", "image", "--input", IMAGE_TARBALL)
+    assert argv[argv.index("--severity") + 1] == "HIGH,CRITICAL"
+    assert "--ignore-unfixed" in argv
+    assert argv[argv.index("--exit-code") + 1] == "1"
+    assert not IMAGE_SCAN.host
+    assert "pipeline" in IMAGE_SCAN.not_on_host
+
+
+# Each input holds one known finding, so the report must contain a result.
+_FINDINGS = {
+    "bandit": ("src/app.py", "import subprocess\n\nsubprocess.call('ls', shell=True)\n"),
+    "zizmor": (
+        ".github/workflows/build.yml",
+        "name: build\non: push\npermissions: {}\njobs:\n  build:\n    runs-on: ubuntu-24.04\n"
+        "    steps:\n      - uses: actions/checkout@v4\n"
+        '      - run: echo "${{ github.event.pull_request.title }}"\n',
+    ),
+    "hadolint": (
+        "docker/app/Dockerfile",
+        "FROM debian:bookworm\nRUN apt-get update && apt-get install -y curl\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_FINDINGS))
+def test_report_commands_write_sarif_with_the_findings(name: str, tmp_path: Path) -> None:
+    """Runs the real tools of the project environment, as the pipeline does in its container."""
+    step = SECURITY[name]
+    assert step.report is not None
+    relative, content = _FINDINGS[name]
+    (tmp_path / "pyproject.toml").write_text("[tool.bandit]\n")
+    (tmp_path / "ci" / "src").mkdir(parents=True)
+    (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / relative).write_text(content)
+    files = step.files.select(host.list_files(tmp_path)) if step.files is not None else ()
+    assert step.files is None or files
+    out = tmp_path / "out"
+    out.mkdir()
+    path = out / step.report.file
+    argv = list(step.report_command(files, path=str(path), pipeline=True))
+    argv[0] = str(VENV_BIN / argv[0])
+    with path.open("wb") if step.report.stdout else open(os.devnull, "wb") as stdout:  # noqa: PTH123
+        ran = subprocess.run(
+            argv, cwd=tmp_path, stdout=stdout, stderr=subprocess.PIPE, timeout=120, check=False
+        )
+    text = path.read_text()
+    if step.report.exit_status:
+        assert ran.returncode != 0, "a finding still fails the step"
+    else:
+        # The runner judges such a step by the results in its report instead.
+        assert ran.returncode == 0, ran.stderr.decode()
+        result = StepResult.from_report(
+            gate="security",
+            step=name,
+            exit_code=ran.returncode,
+            output="",
+            findings=sarif_results(text),
+            report=step.report.file,
+        )
+        assert result.outcome is Outcome.FAILED
+        assert result.detail.endswith(f"finding(s) in {step.report.file}")
+    sarif = json.loads(text)
+    assert sarif_results(text) == len(sarif["runs"][0]["results"])
+    assert sarif["version"] == "2.1.0"
+    (run,) = sarif["runs"]
+    assert run["tool"]["driver"]["name"].lower() == name
+    assert run["results"], ran.stderr.decode()
+    locations = {
+        r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in run["results"]
+    }
+    assert {uri.removeprefix("./").removeprefix(f"{tmp_path}/") for uri in locations} == {relative}
+
+
+def test_sarif_results_counts_every_run_and_refuses_other_text() -> None:
+    log = {"version": "2.1.0", "runs": [{"results": [{}, {}]}, {"results": []}, {}]}
+    assert sarif_results(json.dumps(log)) == 2
+    for bad in ("", "[]", '{"version": "2.1.0"}', "not json"):
+        with pytest.raises(ValueError, match="not a SARIF log"):
+            sarif_results(bad)
+
+
+def test_a_clean_report_or_a_failed_tool_keeps_the_exit_code_verdict() -> None:
+    clean = StepResult.from_report(
+        gate="g", step="s", exit_code=0, output="", findings=0, report="s.sarif"
+    )
+    assert clean.outcome is Outcome.PASSED
+    broken = StepResult.from_report(
+        gate="g", step="s", exit_code=1, output="crashed", findings=0, report="s.sarif"
+    )
+    assert (broken.outcome, broken.detail) == (Outcome.FAILED, "crashed")

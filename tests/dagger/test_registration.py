@@ -34,9 +34,11 @@ EXPECTED: dict[str, tuple[list[tuple[str, Any, str | None]], str | None, bool]] 
     "test": ([], None, True),
     "test_report": ([], None, False),
     "security": ([], None, True),
+    "security_report": ([], "session", False),
     "ci": ([], None, False),
     "build": ([], None, False),
     "scan": ([], "session", False),
+    "scan_report": ([], "session", False),
     "sbom": ([], None, False),
     "publish": (
         [
@@ -107,6 +109,8 @@ EXPECTED: dict[str, tuple[list[tuple[str, Any, str | None]], str | None, bool]] 
 }
 RETURNS = {
     "test_report": dagger.Directory,
+    "security_report": dagger.Directory,
+    "scan_report": dagger.Directory,
     "build": list[dagger.Container],
     "sbom": dagger.Directory,
     "publish": list[str],
@@ -139,9 +143,11 @@ def test_public_functions_are_exactly_the_pipeline_stages(
             "test",
             "test-report",
             "security",
+            "security-report",
             "ci",
             "build",
             "scan",
+            "scan-report",
             "sbom",
             "publish",
             "sign",
@@ -186,6 +192,20 @@ def test_checks_take_no_required_argument(functions: dict[str, Function[Any, Any
 def test_side_effects_are_never_cached(functions: dict[str, Function[Any, Any]]) -> None:
     side_effects = {"publish", "sign", "apply", "deploy", "rollback"}
     assert {n for n, fn in functions.items() if fn.cache_policy == NEVER} >= side_effects
+
+
+def test_each_gate_that_a_workflow_uploads_from_has_a_report_companion(
+    functions: dict[str, Function[Any, Any]],
+) -> None:
+    """A check returns pass/fail text; its companion returns the files, whatever they say."""
+    for gate, report in (("test", "test_report"), ("security", "security_report")):
+        assert functions[gate].check
+        assert functions[gate].return_type is str
+        assert not functions[report].check
+        assert functions[report].return_type is dagger.Directory
+    # Vulnerability databases change daily: reports of live reads are reused only per session.
+    for name in ("scan", "scan_report", "security_report"):
+        assert functions[name].cache_policy == "session", name
 
 
 def test_every_function_and_argument_is_documented_in_one_line(

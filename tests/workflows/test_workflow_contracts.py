@@ -10,6 +10,7 @@ from typing import Any
 
 import dagger
 import pytest
+from clarity._settings import SERVICES
 
 from tests.workflows._support import (
     DAGGER_ACTION,
@@ -157,15 +158,21 @@ def test_directories_uploaded_as_artifacts_or_sarif_are_directories(
                 given = body.get("with", {})
                 for uploaded in (given.get("path"), given.get("sarif_file")):
                     for target, function in exports.items():
-                        if uploaded is not None and (
-                            uploaded == target or target.startswith(f"{uploaded}/")
-                        ):
-                            checked += 1
-                            assert functions[function].return_type is dagger.Directory, (
-                                f"{path.name}: {uploaded} is uploaded as a directory but "
-                                f"{function} does not return one"
-                            )
-    assert checked >= 4  # test reports, security and scan SARIF, security artifacts
+                        if uploaded is None:
+                            continue
+                        if uploaded == target or target.startswith(f"{uploaded}/"):
+                            what = "as a directory"
+                        elif uploaded.startswith(f"{target}/"):
+                            what = "from inside an exported directory"
+                        else:
+                            continue
+                        checked += 1
+                        assert functions[function].return_type is dagger.Directory, (
+                            f"{path.name}: {uploaded} is uploaded {what} but "
+                            f"{function} does not return a directory"
+                        )
+    # test reports; security SARIF, two image SARIF files, the security artifact (2 exports)
+    assert checked >= 6
 
 
 # ------------------------------------------------------------------- permissions
@@ -328,10 +335,52 @@ def test_security_runs_daily_and_on_demand() -> None:
     assert (day, month, weekday) == ("*", "*", "*")
     assert minute.isdigit()
     assert hour.isdigit()
-    calls = [
-        s.body["with"]["call"].split()[0] for s in DAGGER_STEPS if s.workflow == "security.yml"
+
+
+def test_security_uploads_the_reports_before_the_gates_fail_the_job() -> None:
+    (job,) = _jobs("security.yml").values()
+    calls = [s.body["with"]["call"] for s in DAGGER_STEPS if s.workflow == "security.yml"]
+    assert calls == [
+        "security-report -o reports/security",
+        "scan-report -o reports/scan",
+        "security",
+        "scan",
     ]
-    assert calls == ["security", "scan"]
+    bodies = job["steps"]
+    kinds = [str(b.get("uses", "")).split("@")[0] for b in bodies]
+    last_upload = max(
+        i for i, kind in enumerate(kinds) if kind.endswith(("upload-sarif", "upload-artifact"))
+    )
+    gates = [
+        i for i, b in enumerate(bodies) if b.get("with", {}).get("call") in {"security", "scan"}
+    ]
+    assert gates
+    assert min(gates) > last_upload, "the gates run after every upload, so findings always arrive"
+    for body in bodies[2:]:
+        # A failed export or gate must not skip what follows: reports, uploads, other gates.
+        assert "!cancelled()" in body.get("if", ""), body["name"]
+
+
+def test_each_image_report_has_its_own_code_scanning_category() -> None:
+    """Code scanning rejects two runs of one tool (trivy) under one category."""
+    (job,) = _jobs("security.yml").values()
+    uploads = [
+        body
+        for body in job["steps"]
+        if str(body.get("uses", "")).startswith("github/codeql-action/upload-sarif@")
+    ]
+    categories = [body["with"]["category"] for body in uploads]
+    assert len(set(categories)) == len(categories)
+    images = [
+        body["with"]["sarif_file"]
+        for body in uploads
+        if body["with"]["sarif_file"].startswith("reports/scan/")
+    ]
+    assert sorted(images) == sorted(f"reports/scan/{service}.sarif" for service in SERVICES)
+    for body in uploads:
+        sarif = body["with"]["sarif_file"]
+        pattern = sarif if sarif.endswith(".sarif") else f"{sarif}/*.sarif"
+        assert f"hashFiles('{pattern}') != ''" in body["if"], "upload only what was written"
 
 
 def test_data_file_records_its_source() -> None:

@@ -6,6 +6,12 @@ shell string), optionally followed by the files it checks. The host runner
 build their commands from these definitions, so the two cannot drift apart. The only
 differences are explicit fields: ``host``/``pipeline`` say where a step runs (with the
 reason it does not run elsewhere) and ``pipeline_args`` adds arguments in the pipeline.
+
+A step may also describe a :class:`Report`: the arguments that make the same command
+write a machine-readable file (SARIF where the tool supports it). The report functions
+(``security-report``, ``scan-report``) run :meth:`Step.report_command`, so a report
+always comes from exactly the command the gate judges. :data:`IMAGE_SCAN` is the trivy
+command ``scan`` and ``scan-report`` run against each image.
 """
 
 from __future__ import annotations
@@ -20,8 +26,12 @@ from clarity._images import TOOL_VERSIONS
 __all__ = [
     "GATES",
     "GATE_NAMES",
+    "IMAGE_SCAN",
+    "IMAGE_TARBALL",
+    "REPORT_PATH",
     "FileSet",
     "Gate",
+    "Report",
     "Step",
     "select_gates",
 ]
@@ -78,6 +88,44 @@ def _matches(path: str, pattern: str) -> bool:
     return pattern.startswith("**/") and fnmatch.fnmatchcase(path, pattern[3:])
 
 
+REPORT_PATH: Final = "{report}"
+"""Stands for the report file's path in :attr:`Report.args`."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Report:
+    """The machine-readable report a step writes when its report variant runs."""
+
+    file: str
+    """Name of the report in the exported directory (``bandit.sarif``)."""
+    args: tuple[str, ...]
+    """Arguments that select the format; :data:`REPORT_PATH` in one becomes the file's path."""
+    stdout: bool = False
+    """The tool prints the report on stdout (the runner captures it into the file)."""
+    exit_status: bool = True
+    """False if the tool exits 0 despite findings in this format: count the SARIF results."""
+
+    def __post_init__(self) -> None:
+        if not self.file or "/" in self.file:
+            msg = f"report file {self.file!r} must be a plain file name"
+            raise ValueError(msg)
+        names_path = any(REPORT_PATH in arg for arg in self.args)
+        if not self.exit_status and not self.sarif:
+            msg = f"report {self.file}: without an exit status, findings are counted in SARIF"
+            raise ValueError(msg)
+        if names_path == self.stdout:
+            msg = (
+                f"report {self.file}: either pass {REPORT_PATH} in args (the tool writes "
+                "the file) or set stdout=True (the tool prints it), not both or neither"
+            )
+            raise ValueError(msg)
+
+    @property
+    def sarif(self) -> bool:
+        """True for a SARIF report (what GitHub code scanning accepts)."""
+        return self.file.endswith(".sarif")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Step:
     """One command of a gate."""
@@ -94,6 +142,8 @@ class Step:
     pipeline: bool = True
     not_on_host: str = ""
     """Why the step does not run on the host (printed as the skip reason)."""
+    report: Report | None = None
+    """How the step writes a machine-readable report; None if the tool cannot."""
 
     def __post_init__(self) -> None:
         if not self.argv:
@@ -107,6 +157,21 @@ class Step:
         """The argv to execute, with the pipeline arguments and the files appended."""
         extra = self.pipeline_args if pipeline else ()
         return (*self.argv, *extra, *files)
+
+    def report_command(
+        self, files: Sequence[str] = (), *, path: str, pipeline: bool
+    ) -> tuple[str, ...]:
+        """The same argv plus the report arguments (``path``: where the file goes), then files.
+
+        The exit code still says whether the step found something; a tool with
+        ``stdout=True`` prints the report, which the caller redirects into ``path``.
+        """
+        if self.report is None:
+            msg = f"step {self.name!r} writes no machine-readable report"
+            raise ValueError(msg)
+        extra = self.pipeline_args if pipeline else ()
+        args = tuple(arg.replace(REPORT_PATH, path) for arg in self.report.args)
+        return (*self.argv, *extra, *args, *files)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -191,6 +256,10 @@ GATES: Final[dict[str, Gate]] = {
                 Step(
                     name="bandit",
                     argv=("bandit", "-c", "pyproject.toml", "-q", "-r", "src", "ci/src"),
+                    # The SARIF formatter needs the bandit[sarif] extra (a dev dependency).
+                    report=Report(
+                        file="bandit.sarif", args=("--format", "sarif", "--output", REPORT_PATH)
+                    ),
                 ),
                 Step(
                     name="detect-secrets",
@@ -235,6 +304,10 @@ GATES: Final[dict[str, Gate]] = {
                         "--requirement",
                         _REQUIREMENTS_EXPORT,
                     ),
+                    # pip-audit has no SARIF output: its JSON report is the artefact.
+                    report=Report(
+                        file="pip-audit.json", args=("--format", "json", "--output", REPORT_PATH)
+                    ),
                     host=False,
                     not_on_host=(
                         "the dependency audit runs only in the Dagger pipeline: this "
@@ -260,14 +333,40 @@ GATES: Final[dict[str, Gate]] = {
                         "--compact",
                         "--quiet",
                     ),
+                    # Findings stay on the console; the SARIF goes to the named file.
+                    report=Report(
+                        file="checkov.sarif",
+                        args=(
+                            "--output",
+                            "cli",
+                            "--output",
+                            "sarif",
+                            "--output-file-path",
+                            f"console,{REPORT_PATH}",
+                        ),
+                    ),
                     requires=("terraform/tools/checkov-requirements.txt",),
                 ),
-                Step(name="zizmor", argv=("zizmor", "--offline"), files=_WORKFLOWS),
+                Step(
+                    name="zizmor",
+                    argv=("zizmor", "--offline"),
+                    files=_WORKFLOWS,
+                    # zizmor drops its findings exit codes in SARIF mode.
+                    report=Report(
+                        file="zizmor.sarif",
+                        args=("--format", "sarif"),
+                        stdout=True,
+                        exit_status=False,
+                    ),
+                ),
                 Step(name="actionlint", argv=("jactionlint",), files=_WORKFLOWS),
                 Step(
                     name="hadolint",
                     argv=("hadolint",),
                     files=FileSet(include=("docker/**/Dockerfile", "docker/**/*.Dockerfile")),
+                    report=Report(
+                        file="hadolint.sarif", args=("--format", "sarif", "--output", REPORT_PATH)
+                    ),
                 ),
                 Step(
                     name="shellcheck",
@@ -280,6 +379,29 @@ GATES: Final[dict[str, Gate]] = {
 }
 
 GATE_NAMES: Final = tuple(GATES)
+
+IMAGE_TARBALL: Final = "/scan/image.tar"
+"""Where the scan container finds the image under test (an OCI tarball)."""
+
+IMAGE_SCAN: Final = Step(
+    name="trivy",
+    argv=(
+        "trivy",
+        "image",
+        "--input",
+        IMAGE_TARBALL,
+        "--severity",
+        "HIGH,CRITICAL",
+        "--ignore-unfixed",
+        "--exit-code",
+        "1",
+    ),
+    # The report lists exactly what fails the gate: fixable HIGH and CRITICAL findings.
+    report=Report(file="trivy.sarif", args=("--format", "sarif", "--output", REPORT_PATH)),
+    host=False,
+    not_on_host="images are built and scanned only in the Dagger pipeline (scan, scan-report)",
+)
+"""The vulnerability scan of one image: fails on fixable HIGH or CRITICAL findings."""
 
 
 def select_gates(names: Sequence[str]) -> tuple[Gate, ...]:

@@ -7,11 +7,12 @@ whole list to :func:`summarize`, so a run always reports *all* failures, not the
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["Outcome", "StepResult", "Summary", "summarize", "tail"]
+__all__ = ["Outcome", "StepResult", "Summary", "sarif_results", "summarize", "tail"]
 
 _TAIL_LINES: Final = 60
 
@@ -31,6 +32,17 @@ def tail(text: str, lines: int = _TAIL_LINES) -> str:
     if len(kept) <= lines:
         return "\n".join(kept)
     return "\n".join([f"... ({len(kept) - lines} earlier lines omitted)", *kept[-lines:]])
+
+
+def sarif_results(text: str) -> int:
+    """How many results (findings) a SARIF 2.1.0 log holds, over all its runs."""
+    try:
+        log = json.loads(text)
+        runs = log["runs"]
+        return sum(len(run.get("results") or ()) for run in runs)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        msg = f"not a SARIF log ({exc}); the tool's output is not the report it should be"
+        raise ValueError(msg) from exc
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,6 +71,21 @@ class StepResult:
             detail=detail,
             exit_code=exit_code,
             seconds=seconds,
+        )
+
+    @classmethod
+    def from_report(
+        cls, *, gate: str, step: str, exit_code: int, output: str, findings: int, report: str
+    ) -> StepResult:
+        """A result for a tool whose report, not its exit code, tells whether it found something."""
+        if exit_code != 0 or not findings:
+            return cls.from_exit(gate=gate, step=step, exit_code=exit_code, output=output)
+        return cls(
+            gate=gate,
+            step=step,
+            outcome=Outcome.FAILED,
+            detail=f"{findings} finding(s) in {report}",
+            exit_code=exit_code,
         )
 
     @property

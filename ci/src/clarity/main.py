@@ -24,10 +24,10 @@ from dagger import (
 )
 
 from clarity._errors import ApprovalError, GatesFailedError, InputError, RolloutError
-from clarity._gates import GATE_NAMES, GATES, Gate
+from clarity._gates import GATE_NAMES, GATES, IMAGE_SCAN, IMAGE_TARBALL, Gate, Step
 from clarity._google import REGISTRY_USERNAME, access_token, docker_config
 from clarity._images import COSIGN, EMULATORS, PYTHON, TERRAFORM, TOOL_VERSIONS, TRIVY
-from clarity._report import Outcome, StepResult, Summary, summarize, tail
+from clarity._report import Outcome, StepResult, Summary, sarif_results, summarize, tail
 from clarity._settings import (
     PROTECTED_ENVIRONMENTS,
     SERVICES,
@@ -73,6 +73,7 @@ RELEASE_IGNORE: Final = [pattern for pattern in SOURCE_IGNORE if pattern != ".gi
 
 _VENV: Final = "/opt/venv"
 _WORKDIR: Final = "/src"
+_REPORTS: Final = "/reports"  # outside the source tree, so no tool scans its own reports
 _CREDENTIALS: Final = "/run/secrets/google-credentials.json"
 _PLATFORM: Final = dagger.Platform("linux/amd64")
 _OWNER_ONLY: Final = 0o400
@@ -167,6 +168,14 @@ class Clarity:
         """Security checks: bandit, secrets, pip-audit, checkov, zizmor, actionlint, hadolint..."""
         return await self._check(GATES["security"])
 
+    @session_cached
+    async def security_report(self) -> dagger.Directory:
+        """Run the security tools for reports (SARIF, JSON, logs, summary.txt), even on findings."""
+        gate = GATES["security"]
+        results, runner = await self._run_gate(gate, await self.source.glob("**/*"), reports=True)
+        summary = summarize(results, [(gate.name, step.name) for step in gate.steps])
+        return runner.directory(_REPORTS).with_new_file("summary.txt", summary.render())
+
     @function
     async def ci(self) -> str:
         """Run every gate concurrently and report all failures in one summary."""
@@ -185,10 +194,19 @@ class Clarity:
     @session_cached
     async def scan(self) -> str:
         """Scan each image with trivy; fail on HIGH or CRITICAL vulnerabilities with a fix."""
-        summary = await self._scan()
+        summary, _ = await self._scan()
         if not summary.ok:
             raise GatesFailedError(summary.render())
         return summary.render()
+
+    @session_cached
+    async def scan_report(self) -> dagger.Directory:
+        """Scan each image with trivy; return <service>.sarif and summary.txt, even on findings."""
+        summary, reports = await self._scan(reports=True)
+        directory = dag.directory().with_new_file("summary.txt", summary.render())
+        for service, report in reports.items():
+            directory = directory.with_file(f"{service}.sarif", report)
+        return directory
 
     @function
     async def sbom(self) -> dagger.Directory:
@@ -381,7 +399,7 @@ class Clarity:
             msg = "deploy needs --commit: the git SHA being deployed (e.g. $(git rev-parse HEAD))"
             raise InputError(msg)
         sha = validate_commit(commit)
-        scanned = await self._scan()
+        scanned, _ = await self._scan()
         if not scanned.ok:
             raise GatesFailedError(scanned.render())
         if "publish" in stages:
@@ -529,7 +547,8 @@ class Clarity:
 
         async def run(gate: Gate) -> None:
             try:
-                results.extend(await self._run_gate(gate, entries))
+                ran, _ = await self._run_gate(gate, entries)
+                results.extend(ran)
             except dagger.QueryError as exc:
                 # The gate's container could not even be prepared (e.g. uv sync failed).
                 results.append(
@@ -543,10 +562,19 @@ class Clarity:
                 group.start_soon(run, gate)
         return summarize(results, [(g.name, s.name) for g in gates for s in g.steps])
 
-    async def _run_gate(self, gate: Gate, entries: Sequence[str]) -> list[StepResult]:
+    async def _run_gate(
+        self, gate: Gate, entries: Sequence[str], *, reports: bool = False
+    ) -> tuple[list[StepResult], dagger.Container]:
+        """Run a gate's steps in one container; return their results and that container.
+
+        With ``reports``, every step that runs leaves a file in /reports: its
+        machine-readable report if it has one, else its console output (<step>.txt).
+        """
         runner = self._workspace(self.source)
         if gate.name == "test":
             runner = self._with_emulators(runner)
+        if reports:
+            runner = runner.with_directory(_REPORTS, dag.directory())
         present = set(entries)
         results = []
         for step in gate.steps:
@@ -577,18 +605,53 @@ class Clarity:
                         )
                     )
                     continue
-            runner = runner.with_exec(
-                list(step.command(files, pipeline=True)), expect=ReturnType.ANY
-            )
-            results.append(
-                StepResult.from_exit(
-                    gate=gate.name,
-                    step=step.name,
-                    exit_code=await runner.exit_code(),
-                    output=await runner.combined_output(),
+            report = step.report if reports else None
+            if report is not None:
+                runner = self._exec_for_report(runner, step, files)
+            else:
+                runner = runner.with_exec(
+                    list(step.command(files, pipeline=True)), expect=ReturnType.ANY
                 )
-            )
-        return results
+            output = await runner.combined_output()
+            exit_code = await runner.exit_code()
+            # A tool that exits 0 whatever it found: its report tells.
+            if report is not None and not report.exit_status and exit_code == 0:
+                findings = await runner.file(f"{_REPORTS}/{report.file}").contents()
+                results.append(
+                    StepResult.from_report(
+                        gate=gate.name,
+                        step=step.name,
+                        exit_code=exit_code,
+                        output=output,
+                        findings=sarif_results(findings),
+                        report=report.file,
+                    )
+                )
+            else:
+                results.append(
+                    StepResult.from_exit(
+                        gate=gate.name, step=step.name, exit_code=exit_code, output=output
+                    )
+                )
+            if reports and report is None:
+                log = f"{_REPORTS}/{step.name.replace(' ', '-')}.txt"
+                runner = runner.with_new_file(log, output)
+        return results, runner
+
+    @staticmethod
+    def _exec_for_report(
+        container: dagger.Container, step: Step, files: Sequence[str] = ()
+    ) -> dagger.Container:
+        """Run a step's report variant: its report lands in /reports, whatever it found."""
+        if step.report is None:
+            msg = f"step {step.name!r} has no report variant"
+            raise ValueError(msg)
+        path = f"{_REPORTS}/{step.report.file}"
+        return container.with_exec(
+            list(step.report_command(files, path=path, pipeline=True)),
+            expect=ReturnType.ANY,
+            redirect_stdout=path if step.report.stdout else "",
+        )
 
     def _image(self, service: str) -> dagger.Container:
         return self.source.docker_build(dockerfile=dockerfile(service), platform=_PLATFORM)
@@ -600,27 +663,24 @@ class Clarity:
             .with_mounted_cache("/root/.cache/trivy", dag.cache_volume("clarity-trivy-db"))
             .with_env_variable("TRIVY_CACHE_DIR", "/root/.cache/trivy")
             .with_env_variable("TRIVY_NO_PROGRESS", "true")
-            .with_file("/scan/image.tar", self._image(service).as_tarball())
+            .with_file(IMAGE_TARBALL, self._image(service).as_tarball())
         )
 
-    async def _scan(self) -> Summary:
+    async def _scan(self, *, reports: bool = False) -> tuple[Summary, dict[str, dagger.File]]:
+        """Scan every image; with ``reports``, also return each image's SARIF report."""
         results: list[StepResult] = []
+        sarif: dict[str, dagger.File] = {}
 
         async def scan(service: str) -> None:
-            scanned = self._trivy(service).with_exec(
-                [
-                    "trivy",
-                    "image",
-                    "--input",
-                    "/scan/image.tar",
-                    "--severity",
-                    "HIGH,CRITICAL",
-                    "--ignore-unfixed",
-                    "--exit-code",
-                    "1",
-                ],
-                expect=ReturnType.ANY,
-            )
+            trivy = self._trivy(service)
+            if reports:
+                scanned = self._exec_for_report(
+                    trivy.with_directory(_REPORTS, dag.directory()), IMAGE_SCAN
+                )
+            else:
+                scanned = trivy.with_exec(
+                    list(IMAGE_SCAN.command(pipeline=True)), expect=ReturnType.ANY
+                )
             results.append(
                 StepResult.from_exit(
                     gate="scan",
@@ -629,11 +689,15 @@ class Clarity:
                     output=await scanned.combined_output(),
                 )
             )
+            if reports and IMAGE_SCAN.report is not None:
+                written = await scanned.directory(_REPORTS).entries()
+                if IMAGE_SCAN.report.file in written:
+                    sarif[service] = scanned.file(f"{_REPORTS}/{IMAGE_SCAN.report.file}")
 
         async with anyio.create_task_group() as group:
             for service in SERVICES:
                 group.start_soon(scan, service)
-        return summarize(results, [("scan", service) for service in SERVICES])
+        return summarize(results, [("scan", service) for service in SERVICES]), sarif
 
     def _sbom(self, service: str) -> dagger.File:
         output = f"/out/{service}.cdx.json"
@@ -644,7 +708,7 @@ class Clarity:
                     "trivy",
                     "image",
                     "--input",
-                    "/scan/image.tar",
+                    IMAGE_TARBALL,
                     "--format",
                     "cyclonedx",
                     "--output",
