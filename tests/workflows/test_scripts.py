@@ -29,7 +29,7 @@ printf 'PYTHONPATH=%s\\n' "${PYTHONPATH:-}" >> "$log"
 printf 'arg=%s\\n' "$@" >> "$log"
 exit "${FAKE_EXIT:-0}"
 """
-SECRET = "private-key-material-that-must-never-reach-argv"
+SECRET = "private-key-material-that-must-never-reach-argv"  # pragma: allowlist secret
 
 
 @dataclass

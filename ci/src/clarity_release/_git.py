@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
+import subprocess  # nosec B404 - runs git with argv lists only
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +38,7 @@ class Git:
 
         A non-zero exit raises :class:`GitError` with ``what`` and git's own message.
         """
-        result = subprocess.run(  # noqa: S603 - fixed executable, arguments are never a shell
+        result = subprocess.run(  # noqa: S603  # nosec B603 - fixed executable, never a shell
             [self.executable, "-C", str(self.root), *args],
             capture_output=True,
             text=True,
@@ -52,7 +52,7 @@ class Git:
 
     def ok(self, *args: str) -> bool:
         """Whether ``git ARGS`` exits 0 (for questions like 'does this ref exist?')."""
-        result = subprocess.run(  # noqa: S603 - fixed executable, arguments are never a shell
+        result = subprocess.run(  # noqa: S603  # nosec B603 - fixed executable, never a shell
             [self.executable, "-C", str(self.root), *args],
             capture_output=True,
             check=False,
