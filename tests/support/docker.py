@@ -475,9 +475,10 @@ def build_service_image(
     uv_image: str,
     ca_bundle: Path | None = None,
     log_path: Path | None = None,
+    context: Path = REPO_ROOT,
     extra_args: Sequence[str] = (),
 ) -> BuildResult:
-    """Build ``service``'s Dockerfile with the build context at the repository root."""
+    """Build ``service``'s Dockerfile; the build context is the repository root by default."""
     argv = [
         "build",
         "--network=host",
@@ -494,7 +495,7 @@ def build_service_image(
     ]
     if ca_bundle is not None:
         argv += ["--secret", f"id=ca_bundle,src={ca_bundle}"]
-    argv.append(str(REPO_ROOT))
+    argv.append(str(context))
     started = time.monotonic()
     result = engine.run(*argv, check=False, timeout=1200)
     seconds = time.monotonic() - started
@@ -567,33 +568,71 @@ _SECRET_ENV_NAME = re.compile(
 _MAX_SCANNED_FILE = 32 * 1024 * 1024
 
 
-def _scan_bytes(data: bytes, forbidden_sha256: frozenset[str]) -> list[str]:
-    reasons = [
-        f"contains a {what}" for what, pattern in _SECRET_CONTENT.items() if pattern.search(data)
-    ]
-    if hashlib.sha256(data).hexdigest() in forbidden_sha256:
+# A cheap first pass: files without any of these strings need no closer look.
+_CANDIDATE = re.compile(
+    rb"PRIVATE KEY-----|\"private_key\"|AKIA[0-9A-Z]{16}"
+    rb"|gh[pousr]_[A-Za-z0-9]{36}|AIza[0-9A-Za-z_-]{35}"
+)
+
+
+@dataclass(frozen=True)
+class _Forbidden:
+    """Contents that must not appear in a layer: (size, sha256); only same-size files are hashed."""
+
+    sizes: frozenset[int]
+    entries: frozenset[tuple[int, str]]
+
+    @classmethod
+    def of(cls, files: Sequence[Path]) -> _Forbidden:
+        entries = set()
+        for path in files:
+            data = path.read_bytes()
+            entries.add((len(data), hashlib.sha256(data).hexdigest()))
+        return cls(frozenset(size for size, _ in entries), frozenset(entries))
+
+    def matches(self, data: bytes) -> bool:
+        return (
+            len(data) in self.sizes
+            and (len(data), hashlib.sha256(data).hexdigest()) in self.entries
+        )
+
+
+def _scan_bytes(data: bytes, forbidden: _Forbidden) -> list[str]:
+    reasons = []
+    if _CANDIDATE.search(data):
+        reasons = [
+            f"contains a {what}"
+            for what, pattern in _SECRET_CONTENT.items()
+            if pattern.search(data)
+        ]
+    if forbidden.matches(data):
         reasons.append("is a file that must stay out of the image (build secret)")
     return reasons
 
 
-def _scan_layer(layer: IO[bytes], where: str, forbidden_sha256: frozenset[str]) -> list[Finding]:
-    findings: list[Finding] = []
+# Layers are content-addressed (diff id): one identical in several images is scanned once.
+_LAYER_CACHE: dict[tuple[str, _Forbidden], list[tuple[str, str]]] = {}
+
+
+def _scan_layer(layer: IO[bytes], forbidden: _Forbidden) -> list[tuple[str, str]]:
+    """(path, reason) pairs for one layer tar."""
+    findings: list[tuple[str, str]] = []
     with tarfile.open(fileobj=layer, mode="r|*") as tar:
         for member in tar:
             name = member.name.removeprefix("./")
             if Path(name).name.startswith(".wh."):
                 continue
             if _SECRET_FILE_NAMES.search(name):
-                findings.append(Finding(where, name, "file name of a credential"))
+                findings.append((name, "file name of a credential"))
             if not member.isfile() or member.size > _MAX_SCANNED_FILE:
                 continue
             handle = tar.extractfile(member)
             if handle is None:  # pragma: no cover - regular files always have data
                 continue
-            reasons = _scan_bytes(handle.read(), forbidden_sha256)
+            reasons = _scan_bytes(handle.read(), forbidden)
             if any(pattern.match(name) for pattern in _KNOWN_TEST_KEYS):
                 reasons = [r for r in reasons if r != "contains a private key"]
-            findings.extend(Finding(where, name, r) for r in reasons)
+            findings.extend((name, reason) for reason in reasons)
     return findings
 
 
@@ -622,7 +661,7 @@ def scan_image(
     ``forbidden_files`` are files (a build secret such as the CA bundle) whose exact content
     must not appear in any layer.
     """
-    forbidden = frozenset(hashlib.sha256(p.read_bytes()).hexdigest() for p in forbidden_files)
+    forbidden = _Forbidden.of(forbidden_files)
     archive = workdir / f"{hashlib.sha256(ref.encode()).hexdigest()[:12]}.tar"
     engine.run("save", "--output", str(archive), ref)
     findings: list[Finding] = []
@@ -631,8 +670,15 @@ def scan_image(
             manifest = json.load(_member(image, "manifest.json"))[0]
             config = json.load(_member(image, manifest["Config"]))
             findings += _scan_config(config, "image config")
-            for index, layer_name in enumerate(manifest["Layers"]):
-                findings += _scan_layer(_member(image, layer_name), f"layer {index}", forbidden)
+            diff_ids = config["rootfs"]["diff_ids"]
+            for index, (layer_name, diff_id) in enumerate(
+                zip(manifest["Layers"], diff_ids, strict=True)
+            ):
+                key = (diff_id, forbidden)
+                if key not in _LAYER_CACHE:
+                    _LAYER_CACHE[key] = _scan_layer(_member(image, layer_name), forbidden)
+                where = f"layer {index} ({diff_id[:19]})"
+                findings += [Finding(where, path, reason) for path, reason in _LAYER_CACHE[key]]
     finally:
         archive.unlink(missing_ok=True)
     return findings
