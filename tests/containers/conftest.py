@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.support.docker import (
+    APT_PACKAGES,
     SERVICES,
     BuildResult,
     DockerEngine,
@@ -21,6 +22,7 @@ from tests.support.docker import (
     build_service_image,
     build_uv_image,
     default_ca_bundle,
+    ensure_apt_packages,
     start_engine,
     start_registry,
 )
@@ -37,6 +39,8 @@ class LocalImages:
 @pytest.fixture(scope="session")
 def docker_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerEngine]:
     """A Docker daemon: the running one, or dockerd started (and stopped) by this session."""
+    # Everything the tier uses from apt in one install (one `apt-get update`).
+    ensure_apt_packages(list(APT_PACKAGES))
     engine = start_engine(tmp_path_factory.mktemp("docker-engine"))
     try:
         yield engine

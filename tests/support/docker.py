@@ -42,6 +42,7 @@ import httpx
 from tests.support.processes import ManagedProcess, free_port, wait_for, wait_for_http
 
 __all__ = [
+    "APT_PACKAGES",
     "BASE_IMAGE_TAG",
     "DOCKER_CLIENT",
     "REPO_ROOT",
@@ -129,15 +130,25 @@ def ensure_apt_packages(commands: Sequence[str]) -> list[str]:
         raise DockerSetupError(msg)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     lock_wait = ["-o", "DPkg::Lock::Timeout=600"]
-    for argv in (
-        ["apt-get", *lock_wait, "update", "-q"],
-        ["apt-get", *lock_wait, "install", "-y", "-q", *missing],
-    ):
+    steps = [["apt-get", *lock_wait, "install", "-y", "-q", *missing]]
+    if not _apt_lists_updated:
+        steps.insert(0, ["apt-get", *lock_wait, "update", "-q"])
+    for argv in steps:
         result = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             msg = f"`{' '.join(argv)}` failed ({result.returncode}):\n{result.stderr[-2000:]}"
             raise DockerSetupError(msg)
+        if argv[-2:] == ["update", "-q"]:
+            _mark_apt_lists_updated()
     return missing
+
+
+_apt_lists_updated = False
+
+
+def _mark_apt_lists_updated() -> None:
+    global _apt_lists_updated  # noqa: PLW0603 - once per process is the point
+    _apt_lists_updated = True
 
 
 def debian_mirror(apt_dir: Path = Path("/etc/apt")) -> str:
