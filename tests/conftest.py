@@ -1,1 +1,47 @@
 """Shared fixtures. Tier-specific fixtures live in each tier's conftest."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+# Imports nothing from google: the environment below is set before google.auth is imported.
+from tests.support.emulators import EmulatedProject, Emulators, start_emulators
+
+# google-auth probes the GCE metadata server when it finds no credentials; tests never reach
+# for an address outside this machine, so turn the probe off and point any straggler at a
+# closed loopback port. Set before google.auth is imported (it reads NO_GCE_CHECK at import).
+os.environ["NO_GCE_CHECK"] = "true"
+os.environ["GCE_METADATA_HOST"] = "127.0.0.1:9"
+os.environ["GCE_METADATA_IP"] = "127.0.0.1:9"
+
+
+@pytest.fixture(scope="session")
+def emulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulators]:
+    """Google's Firestore and Pub/Sub emulators on free ports, for the whole session.
+
+    Started only when a test asks for them; stopped by process group at the end (also after
+    failures). Give a process ``emulators.env(project)`` to point it at them. Fails with the
+    emulator's log tail (never skips) when gcloud or an emulator is missing.
+    """
+    with start_emulators(tmp_path_factory.mktemp("emulators")) as running:
+        yield running
+
+
+@pytest.fixture
+def gcp_project(emulators: Emulators, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatedProject]:
+    """A fresh project on the emulators, exported to this test's environment.
+
+    Sets ``FIRESTORE_EMULATOR_HOST``, ``PUBSUB_EMULATOR_HOST`` and ``GOOGLE_CLOUD_PROJECT``
+    (what the Google client libraries read); removes the project's topics, subscriptions and
+    documents afterwards.
+    """
+    project = emulators.for_project()
+    for name, value in project.env().items():
+        monkeypatch.setenv(name, value)
+    try:
+        yield project
+    finally:
+        project.cleanup()

@@ -30,7 +30,9 @@ def free_port() -> int:
         return port
 
 
-def wait_for(predicate: Callable[[], bool], *, timeout: float, what: str, interval: float = 0.1) -> None:
+def wait_for(
+    predicate: Callable[[], bool], *, timeout: float, what: str, interval: float = 0.1
+) -> None:
     """Poll ``predicate`` until it is true; raise ``TimeoutError`` naming ``what`` otherwise."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -52,7 +54,9 @@ def wait_for_port(host: str, port: int, *, timeout: float = 30.0) -> None:
     wait_for(accepts, timeout=timeout, what=f"{host}:{port} to accept connections")
 
 
-def wait_for_http(url: str, *, timeout: float = 30.0, ok: Callable[[httpx.Response], bool] | None = None) -> None:
+def wait_for_http(
+    url: str, *, timeout: float = 30.0, ok: Callable[[httpx.Response], bool] | None = None
+) -> None:
     """Wait until ``url`` answers (any status, or one that ``ok`` accepts)."""
 
     def answers() -> bool:
@@ -79,7 +83,7 @@ class ManagedProcess:
         """Start the process in a new session (its own process group)."""
         log = self.log_path.open("ab") if self.log_path is not None else subprocess.DEVNULL
         try:
-            self._popen = subprocess.Popen(  # noqa: S603 - argv lists built by our own tests
+            self._popen = subprocess.Popen(
                 list(self.argv),
                 env=dict(self.env) if self.env is not None else None,
                 cwd=self.cwd,

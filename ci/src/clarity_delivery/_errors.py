@@ -1,0 +1,104 @@
+"""The delivery library's errors: one tree, one exit code per kind.
+
+::
+
+    DeployError (1)                    anything that stops a delivery command
+    ├── ConfigError (2)                bad input: unknown environment/service, malformed version, bad settings
+    │   ├── ApprovalRequired (2)       the environment needs --approve
+    │   └── VersionNotFound (2)        rollback --to names a version no revision carries
+    ├── CredentialsError (4)           no usable Google credentials, or a token could not be minted
+    ├── PermissionDenied (4)           the API refused: says which permission and which role grants it
+    ├── ServiceUnreachable (6)         the Admin API or a health endpoint could not be reached after retries
+    ├── ConcurrentRollout (3)          another rollout changed the service (etag) or holds its lease
+    ├── RolloutAborted (1)             the candidate never became Ready; traffic was not touched
+    ├── RolloutFailed (1)              health analysis failed; traffic went back to the previous stable
+    ├── HealthCheckFailed (1)          a health check (manual check, or after a rollback) failed
+    └── RollbackFailed (5)             restoring traffic failed: a person must look now
+
+The CLI catches :class:`DeployError` once, prints ``error.message`` (what happened and what to
+do) and exits with ``error.exit_code``. Third-party errors (google-api-core, google-auth, httpx)
+are mapped where they enter, never leaked.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ApprovalRequired",
+    "ConcurrentRollout",
+    "ConfigError",
+    "CredentialsError",
+    "DeployError",
+    "HealthCheckFailed",
+    "PermissionDenied",
+    "RollbackFailed",
+    "RolloutAborted",
+    "RolloutFailed",
+    "ServiceUnreachable",
+    "VersionNotFound",
+]
+
+
+class DeployError(Exception):
+    """Root of every expected failure of a delivery command."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(DeployError):
+    """Bad input or settings: nothing was changed."""
+
+    exit_code = 2
+
+
+class ApprovalRequired(ConfigError):
+    """The environment requires an explicit approval (``--approve``)."""
+
+
+class VersionNotFound(ConfigError):
+    """No revision of a service carries the requested version."""
+
+
+class CredentialsError(DeployError):
+    """No usable Google credentials, or an identity token could not be minted."""
+
+    exit_code = 4
+
+
+class PermissionDenied(DeployError):
+    """The Cloud Run Admin API refused the call for lack of a permission."""
+
+    exit_code = 4
+
+
+class ServiceUnreachable(DeployError):
+    """The API (or a health endpoint) did not answer after bounded retries."""
+
+    exit_code = 6
+
+
+class ConcurrentRollout(DeployError):
+    """Another rollout changed the service or holds its lease; we left its traffic alone."""
+
+    exit_code = 3
+
+
+class RolloutAborted(DeployError):
+    """The candidate revision never became Ready; traffic was not touched."""
+
+
+class RolloutFailed(DeployError):
+    """Health analysis failed and traffic was returned to the previous stable revision."""
+
+
+class HealthCheckFailed(DeployError):
+    """One or more health checks failed."""
+
+
+class RollbackFailed(DeployError):
+    """Traffic could not be restored: manual intervention is needed."""
+
+    exit_code = 5

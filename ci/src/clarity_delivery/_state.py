@@ -1,0 +1,194 @@
+"""Rollout state kept on the Cloud Run service itself (annotations), and pure views of a service.
+
+Keeping the state on the service, not on the deployer's disk, is what lets the *next* deploy,
+rollback or status notice a rollout whose deployer died mid-step and resolve it, and what
+turns a second concurrent rollout into a clear refusal instead of a tug of war over traffic.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from google.cloud import run_v2
+
+from .plan import TrafficSplit, TrafficTarget
+
+__all__ = [
+    "COMMIT_ANNOTATION",
+    "HISTORY_ANNOTATION",
+    "ROLLOUT_ANNOTATION",
+    "VERSION_ANNOTATION",
+    "VERSION_LABEL",
+    "HistoryEntry",
+    "RolloutState",
+    "apply_split",
+    "current_split",
+    "history_of",
+    "owner_id",
+    "short_name",
+    "stable_revision",
+    "tag_url",
+]
+
+ROLLOUT_ANNOTATION = "clarity.dev/rollout"
+HISTORY_ANNOTATION = "clarity.dev/history"
+VERSION_ANNOTATION = "clarity.dev/version"
+COMMIT_ANNOTATION = "clarity.dev/commit"
+VERSION_LABEL = "clarity-version"
+COMMIT_LABEL = "clarity-commit"
+HISTORY_LIMIT = 20
+
+_REVISION = run_v2.TrafficTargetAllocationType.TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION
+
+
+def owner_id() -> str:
+    """Who is rolling out: ``host:pid:nonce``, so a dead deployer on the same host is recognised."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RolloutState:
+    """An unfinished rollout, as written on the service while it runs."""
+
+    id: str
+    version: str
+    commit: str
+    strategy: str
+    candidate: str
+    stable: str
+    percent: int
+    owner: str
+    heartbeat: float
+    lease_seconds: float
+
+    def to_json(self) -> str:
+        """Compact JSON for the annotation value."""
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_service(cls, service: run_v2.Service) -> RolloutState | None:
+        """The state on ``service``, or None (also for an unreadable value)."""
+        raw = service.annotations.get(ROLLOUT_ANNOTATION)
+        if not raw:
+            return None
+        try:
+            return cls(**json.loads(raw))
+        except (ValueError, TypeError):
+            return None
+
+    def abandoned(self, now: float, *, host: str | None = None) -> bool:
+        """True when the owner is gone: its lease ran out, or it was a process on this host that died."""
+        if now - self.heartbeat > self.lease_seconds:
+            return True
+        owner_host, pid = ([*self.owner.split(":"), "", ""])[:2]
+        if owner_host == (host or socket.gethostname()) and pid.isdigit():
+            return not _pid_alive(int(pid))
+        return False
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass(frozen=True, kw_only=True)
+class HistoryEntry:
+    """One finished rollout or rollback of a service: which revision, which version, how it ended."""
+
+    version: str
+    revision: str
+    outcome: str
+    at: float
+
+
+def history_of(service: run_v2.Service) -> list[HistoryEntry]:
+    """The service's rollout history, oldest first."""
+    raw = service.annotations.get(HISTORY_ANNOTATION)
+    if not raw:
+        return []
+    try:
+        items: list[dict[str, Any]] = json.loads(raw)
+        return [HistoryEntry(**item) for item in items]
+    except (ValueError, TypeError):
+        return []
+
+
+def with_history(service: run_v2.Service, entry: HistoryEntry) -> str:
+    """The history annotation value with ``entry`` appended (bounded)."""
+    items = [asdict(e) for e in history_of(service)][-(HISTORY_LIMIT - 1) :]
+    items.append(asdict(entry))
+    return json.dumps(items, separators=(",", ":"))
+
+
+def short_name(resource: str) -> str:
+    """``projects/.../revisions/name`` → ``name``."""
+    return resource.rsplit("/", 1)[-1]
+
+
+def current_split(service: run_v2.Service) -> TrafficSplit | None:
+    """The service's traffic as revision names (``LATEST`` resolved), or None if it has none."""
+    targets = []
+    latest = short_name(service.latest_ready_revision) if service.latest_ready_revision else ""
+    for t in service.traffic:
+        revision = t.revision if t.type_ == _REVISION else latest
+        if revision:
+            targets.append(TrafficTarget(revision, t.percent, t.tag))
+    try:
+        return TrafficSplit(tuple(targets)) if targets else None
+    except ValueError:
+        return None
+
+
+def stable_revision(service: run_v2.Service) -> str | None:
+    """The revision tagged ``stable``, else the one serving the most traffic, else the latest ready."""
+    split = current_split(service)
+    if split is not None:
+        tagged = [t.revision for t in split.targets if t.tag == "stable"]
+        if tagged:
+            return tagged[0]
+        busiest = max(split.targets, key=lambda t: t.percent)
+        if busiest.percent > 0:
+            return busiest.revision
+    return short_name(service.latest_ready_revision) or None
+
+
+def tagged_revisions(service: run_v2.Service) -> dict[str, str]:
+    """Tag → revision for every tagged traffic target."""
+    split = current_split(service)
+    return {t.tag: t.revision for t in split.targets if t.tag} if split else {}
+
+
+def apply_split(service: run_v2.Service, split: TrafficSplit) -> None:
+    """Write ``split`` into ``service.traffic`` as explicit revision targets."""
+    service.traffic = [
+        run_v2.TrafficTarget(type_=_REVISION, revision=t.revision, percent=t.percent, tag=t.tag)
+        for t in split.targets
+    ]
+
+
+def same_split(service: run_v2.Service, split: TrafficSplit) -> bool:
+    """Whether ``service`` already routes exactly as ``split`` (order aside)."""
+    current = current_split(service)
+    return current is not None and sorted(current.targets, key=repr) == sorted(
+        split.targets, key=repr
+    )
+
+
+def tag_url(service: run_v2.Service, tag: str) -> str | None:
+    """The URL Cloud Run gives a tagged target."""
+    for status in service.traffic_statuses:
+        if status.tag == tag and status.uri:
+            return str(status.uri)
+    return None

@@ -1,0 +1,374 @@
+"""``clarity-deploy``: progressive delivery of the Clarity Loop Backend to Cloud Run.
+
+Every expected failure is a :class:`~._errors.DeployError` printed as one message with its
+exit code (``--debug`` adds the traceback). Exit codes: 0 success, 1 rollout failed or rolled
+back, 2 bad input or settings, 3 concurrent rollout, 4 credentials or permission, 5 rollback
+failed (act now), 6 API unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import anyio
+
+from ._auth import GoogleIdTokens, load_credentials
+from ._cloudrun import CloudRunApi
+from ._errors import ApprovalRequired, ConfigError, DeployError
+from .health import Prober
+from .ledger import TARGETS, DeploymentRecord, EnvironmentReport, Ledger, build_report
+from .plan import build_plan, parse_version
+from .progress import Reporter
+from .rollout import Deployer
+from .settings import ENVIRONMENTS, load_settings
+
+__all__ = ["main"]
+
+DEFAULT_LEDGER = Path(".ledger/deployments.jsonl")
+EXIT_CODES = """exit codes:
+  0  success
+  1  the rollout failed health analysis and was rolled back, or the candidate never became Ready
+  2  bad input or settings (unknown environment or service, malformed version, missing --approve)
+  3  another rollout holds or changed the service; its traffic was left alone
+  4  missing or rejected credentials, or a missing IAM permission (the message names the role)
+  5  rolling back failed: traffic needs a person now (the message says how)
+  6  the Cloud Run Admin API did not answer after retries"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used to render the README's command reference)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--settings-dir",
+        type=Path,
+        default=_env_path("CLARITY_SETTINGS_DIR"),
+        help="folder with <env>/settings.json (default: terraform/environments of this checkout)",
+    )
+    common.add_argument(
+        "--credentials",
+        type=Path,
+        default=None,
+        help="Google credentials file (default: Application Default Credentials, "
+        "i.e. GOOGLE_APPLICATION_CREDENTIALS)",
+    )
+    common.add_argument(
+        "--api-endpoint",
+        default=os.environ.get("CLARITY_RUN_API_ENDPOINT") or None,
+        help="Cloud Run Admin API endpoint (default: run.googleapis.com; env CLARITY_RUN_API_ENDPOINT)",
+    )
+    common.add_argument(
+        "--ledger",
+        type=Path,
+        default=_env_path("CLARITY_LEDGER") or DEFAULT_LEDGER,
+        help=f"deployment ledger, JSON lines (default: {DEFAULT_LEDGER}; env CLARITY_LEDGER)",
+    )
+    common.add_argument(
+        "--summary",
+        type=Path,
+        default=None,
+        help="append a Markdown summary here (default: $GITHUB_STEP_SUMMARY when set)",
+    )
+    common.add_argument(
+        "--output",
+        choices=("auto", "text", "json"),
+        default="auto",
+        help="progress format: text on a terminal, JSON lines otherwise (default: auto)",
+    )
+    common.add_argument("--debug", action="store_true", help="show tracebacks of failures")
+
+    parser = argparse.ArgumentParser(
+        prog="clarity-deploy",
+        description="Progressive delivery of the Clarity Loop Backend to Cloud Run: canary and blue-green "
+        "rollouts with health analysis, automatic and manual rollback.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    env_help = f"target environment: {', '.join(ENVIRONMENTS)}"
+
+    deploy = sub.add_parser(
+        "deploy",
+        parents=[common],
+        help="roll a release out (canary or blue-green)",
+        description="Roll VERSION out to every service of ENV in dependency order "
+        "(ml-service, then api-gateway), analysing health at each traffic step; "
+        "any failure restores the previous stable revisions.",
+    )
+    deploy.add_argument("--env", required=True, help=env_help)
+    deploy.add_argument("--version", required=True, help="release version (semver, e.g. 1.4.0)")
+    deploy.add_argument(
+        "--commit", default="", help="git commit SHA of the release (names the revision)"
+    )
+    deploy.add_argument(
+        "--image",
+        action="append",
+        default=[],
+        metavar="SERVICE=REF",
+        help="image of a service (repeatable; default: Artifact Registry path for VERSION)",
+    )
+    deploy.add_argument(
+        "--service",
+        action="append",
+        default=[],
+        metavar="SERVICE",
+        help="release only these services (repeatable; default: all)",
+    )
+    deploy.add_argument(
+        "--strategy",
+        choices=("canary", "blue-green"),
+        default=None,
+        help="override the environment's strategy",
+    )
+    deploy.add_argument(
+        "--approve",
+        action="store_true",
+        help="approve a release to an environment that requires it",
+    )
+    deploy.add_argument("--dry-run", action="store_true", help="print the plan and change nothing")
+
+    rollback = sub.add_parser(
+        "rollback",
+        parents=[common],
+        help="send all traffic to a named version",
+        description="Send 100%% of every service's traffic to the revision labelled with "
+        "VERSION (or the previous stable one) in one update each, then verify health.",
+    )
+    rollback.add_argument("--env", required=True, help=env_help)
+    rollback.add_argument(
+        "--to", required=True, metavar="VERSION|previous", help="version to restore, or 'previous'"
+    )
+
+    status = sub.add_parser(
+        "status",
+        parents=[common],
+        help="show stable revisions, traffic and rollout state",
+        description="Show each service's stable revision, version, traffic split and any "
+        "rollout in progress; an interrupted rollout is rolled back.",
+    )
+    status.add_argument("--env", required=True, help=env_help)
+
+    health = sub.add_parser(
+        "health-check",
+        parents=[common],
+        help="run the environment's health checks",
+        description="Run every configured health check once against each service's URL.",
+    )
+    health.add_argument("--env", required=True, help=env_help)
+    health.add_argument(
+        "--url",
+        action="append",
+        default=[],
+        metavar="SERVICE=URL",
+        help="probe this URL instead of asking the Admin API (works without API access)",
+    )
+
+    report = sub.add_parser(
+        "report",
+        parents=[common],
+        help="delivery figures from the ledger",
+        description="Success rate, deploy duration, time to rollback and MTTR per environment, "
+        "against the targets (success > 99%%, deploy < 10 min, rollback < 2 min, "
+        "MTTR < 5 min).",
+    )
+    report.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``clarity-deploy``."""
+    args = build_parser().parse_args(argv)
+    try:
+        return anyio.run(_dispatch, args)
+    except DeployError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"clarity-deploy {args.command}: error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(
+            f"clarity-deploy {args.command}: interrupted; run `clarity-deploy status` to resolve",
+            file=sys.stderr,
+        )
+        return 130
+
+
+async def _dispatch(args: argparse.Namespace) -> int:
+    reporter = Reporter(
+        json_lines=None if args.output == "auto" else args.output == "json",
+        summary_path=args.summary,
+    )
+    if args.command == "report":
+        return _report(Ledger(args.ledger), as_json=args.json)
+    settings = load_settings(args.env, args.settings_dir)
+    if args.command == "deploy":
+        plan = build_plan(
+            settings,
+            version=args.version,
+            commit=args.commit,
+            images=_pairs(args.image, "--image"),
+            only=tuple(args.service),
+            strategy=args.strategy,
+        )
+        if args.dry_run:
+            print(plan.describe())
+            print("dry run: nothing was changed")
+            return 0
+        if plan.policy.require_approval and not args.approve:
+            msg = (
+                f"{args.env} requires approval: re-run with --approve (in CI the GitHub environment's "
+                "required reviewers give it)"
+            )
+            raise ApprovalRequired(msg)
+    if args.command == "rollback" and args.to != "previous":
+        parse_version(args.to)  # a malformed version is bad input, before any credentials
+    deployer = _deployer(args, reporter)
+    if args.command == "deploy":
+        try:
+            record = await deployer.deploy(plan)
+        finally:
+            _summarise_last(reporter, args.ledger)
+        print(
+            f"release {record.version} is stable in {record.environment} ({record.duration_seconds:.1f}s)"
+        )
+    elif args.command == "rollback":
+        try:
+            record = await deployer.rollback(settings, args.to)
+        finally:
+            _summarise_last(reporter, args.ledger)
+        print(
+            f"rolled back {record.environment} to {record.version} in {record.duration_seconds:.1f}s"
+        )
+    elif args.command == "status":
+        for s in await deployer.status(settings):
+            print(
+                f"{s.key} ({s.name}): stable {s.stable or '-'} (version {s.version or 'unknown'})"
+            )
+            print(f"  traffic: {s.traffic}")
+            if s.rollout is not None:
+                print(
+                    f"  rollout in progress: {s.rollout.version} at {s.rollout.percent}% by {s.rollout.owner}"
+                )
+            if s.resolved:
+                print(f"  resolved: {s.resolved}")
+            if s.last is not None:
+                print(f"  last: {s.last.version} {s.last.outcome} ({s.last.revision})")
+    else:
+        await deployer.health_check(settings, _pairs(args.url, "--url") or None)
+        print(f"{args.env}: all health checks pass")
+    return 0
+
+
+def _deployer(args: argparse.Namespace, reporter: Reporter) -> Deployer:
+    credentials = load_credentials(args.credentials)
+    api = CloudRunApi.connect(credentials, endpoint=args.api_endpoint)
+    prober = Prober(GoogleIdTokens(credentials))
+    return Deployer(api, prober, reporter, ledger=Ledger(args.ledger))
+
+
+def _pairs(items: list[str], flag: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            msg = f"{flag} expects SERVICE=VALUE, not {item!r}"
+            raise ConfigError(msg)
+        out[key] = value
+    return out
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value) if value else None
+
+
+def _summarise_last(reporter: Reporter, ledger_path: Path) -> None:
+    ledger = Ledger(ledger_path)
+    if not ledger.path.exists():
+        return
+    records = ledger.records()
+    if records:
+        reporter.summary(_markdown(records[-1]))
+
+
+def _markdown(record: DeploymentRecord) -> str:
+    icon = "✅" if record.outcome == "succeeded" else "❌"
+    lines = [
+        f"### {icon} {record.kind} {record.version} → {record.environment}: {record.outcome}",
+        "",
+        f"Strategy {record.strategy}, {record.duration_seconds:.1f}s, services {', '.join(record.services)}"
+        + (f", commit `{record.commit[:12]}`" if record.commit else ""),
+        "",
+    ]
+    if record.steps:
+        lines += [
+            "| service | traffic | probe rounds | failed | duration |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {s.service} | {s.percent}% | {s.rounds} | {s.failed_rounds} | {s.duration_seconds:.1f}s |"
+            for s in record.steps
+        ]
+    if record.time_to_rollback_seconds is not None:
+        lines.append(f"\nTime to rollback: {record.time_to_rollback_seconds:.1f}s")
+    if record.error:
+        lines.append(f"\n> {record.error}")
+    return "\n".join(lines)
+
+
+def _report(ledger: Ledger, *, as_json: bool) -> int:
+    reports = build_report(ledger.records())
+    if as_json:
+        print(
+            json.dumps(
+                [{**asdict(r), "meets_targets": r.meets_targets()} for r in reports], indent=2
+            )
+        )
+        return 0
+    print(_report_table(reports))
+    return 0
+
+
+def _report_table(reports: list[EnvironmentReport]) -> str:
+    def fmt(value: float | None, unit: str = "s") -> str:
+        if value is None:
+            return "-"
+        return f"{value * 100:.1f}%" if unit == "%" else f"{value:.1f}s"
+
+    header = (
+        "environment",
+        "rollouts",
+        "success",
+        "deploy p50",
+        "deploy p95",
+        "rollback p50",
+        "rollback p95",
+        "MTTR",
+    )
+    rows = [
+        (
+            r.environment,
+            str(r.rollouts),
+            fmt(r.success_rate, "%"),
+            fmt(r.deploy_p50_seconds),
+            fmt(r.deploy_p95_seconds),
+            fmt(r.rollback_p50_seconds),
+            fmt(r.rollback_p95_seconds),
+            fmt(r.mttr_seconds),
+        )
+        for r in reports
+    ]
+    widths = [max(len(x) for x in col) for col in zip(header, *rows, strict=False)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    lines.append(
+        f"targets: success > {TARGETS['success_rate'] * 100:.0f}%, deploy < {TARGETS['deploy_duration_seconds'] / 60:.0f} min, "
+        f"rollback < {TARGETS['time_to_rollback_seconds'] / 60:.0f} min, MTTR < {TARGETS['mttr_seconds'] / 60:.0f} min"
+    )
+    return "\n".join(lines)

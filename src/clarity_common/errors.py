@@ -1,0 +1,71 @@
+"""The backend's error tree.
+
+::
+
+    ClarityError
+    ├── ConfigError          settings that cannot work (the process refuses to start)
+    ├── InjectedFaultError        CLARITY_FAULT=crash-on-start asked the process to fail
+    ├── PayloadTooLargeError      a request body or batch over the documented limits (413)
+    ├── BackendUnavailableError   Firestore, Pub/Sub or the ML service did not answer (503)
+    │   └── BatchInProgressError  another request is publishing the same batch right now (503)
+    ├── BatchConflictError        a batch id reused with different content (409)
+    ├── InvalidMessageError       a Pub/Sub push message that cannot be processed (400)
+    └── BatchNotFoundError        a processing request names a batch with no stored samples (404)
+
+Google and httpx errors are mapped into this tree where they enter (``raise ... from exc``),
+so handlers never see a library exception and no response carries a traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendUnavailableError",
+    "BatchConflictError",
+    "BatchInProgressError",
+    "BatchNotFoundError",
+    "ClarityError",
+    "ConfigError",
+    "InjectedFaultError",
+    "InvalidMessageError",
+    "PayloadTooLargeError",
+]
+
+
+class ClarityError(Exception):
+    """Root of every error the backend raises on purpose."""
+
+
+class ConfigError(ClarityError):
+    """The settings cannot work; the message says which variable to fix."""
+
+
+class InjectedFaultError(ClarityError):
+    """The process was told to fail through ``CLARITY_FAULT``."""
+
+
+class PayloadTooLargeError(ClarityError):
+    """The request is over a documented size limit."""
+
+
+class BackendUnavailableError(ClarityError):
+    """A dependency did not answer; retrying the same request is safe."""
+
+
+class BatchInProgressError(BackendUnavailableError):
+    """Another request holds the publish lease of this batch."""
+
+    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class BatchConflictError(ClarityError):
+    """The batch id was already used for a batch with different content."""
+
+
+class InvalidMessageError(ClarityError):
+    """A push message whose envelope or payload cannot be decoded."""
+
+
+class BatchNotFoundError(ClarityError):
+    """No samples are stored for the batch a message refers to."""

@@ -1,0 +1,158 @@
+"""HealthKit samples: the known sample types, their units and plausible ranges, and limits.
+
+Both services validate samples with these models: the gateway when a batch arrives, the ML
+service when it is asked to analyse samples directly.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
+
+__all__ = [
+    "BATCH_ID_PATTERN",
+    "HEALTH_DATA_COLLECTION",
+    "MAX_BODY_BYTES",
+    "MAX_SAMPLES_PER_BATCH",
+    "MEASURES",
+    "USER_ID_PATTERN",
+    "BatchId",
+    "HealthSample",
+    "Measure",
+    "SampleBatch",
+    "SampleType",
+    "UserId",
+]
+
+HEALTH_DATA_COLLECTION = "health_data"
+"""Firestore collection of stored samples (one document per sample), shared by both services."""
+
+MAX_SAMPLES_PER_BATCH = 400
+"""Samples per request. A batch and its idempotency record commit in one Firestore
+transaction; 400 samples + 1 record stays under the 500-write commit limit with headroom."""
+
+MAX_BODY_BYTES = 1_048_576
+"""Largest request body accepted (1 MiB); larger bodies get 413 before they are parsed."""
+
+USER_ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
+BATCH_ID_PATTERN = r"^[A-Za-z0-9_-]{8,128}$"
+
+UserId = Annotated[str, Field(pattern=USER_ID_PATTERN, strict=True)]
+BatchId = Annotated[str, Field(pattern=BATCH_ID_PATTERN, strict=True)]
+
+
+class SampleType(enum.StrEnum):
+    """The HealthKit sample types the backend accepts."""
+
+    STEP_COUNT = "step_count"
+    HEART_RATE = "heart_rate"
+    RESTING_HEART_RATE = "resting_heart_rate"
+    HEART_RATE_VARIABILITY_SDNN = "heart_rate_variability_sdnn"
+    ACTIVE_ENERGY_BURNED = "active_energy_burned"
+    SLEEP_ANALYSIS = "sleep_analysis"
+    RESPIRATORY_RATE = "respiratory_rate"
+    OXYGEN_SATURATION = "oxygen_saturation"
+
+
+@dataclass(frozen=True)
+class Measure:
+    """The unit a sample type must use and the range a real reading falls in."""
+
+    unit: str
+    minimum: float
+    maximum: float
+
+
+MEASURES: Mapping[SampleType, Measure] = {
+    SampleType.STEP_COUNT: Measure("count", 0, 100_000),
+    SampleType.HEART_RATE: Measure("count/min", 20, 300),
+    SampleType.RESTING_HEART_RATE: Measure("count/min", 20, 200),
+    SampleType.HEART_RATE_VARIABILITY_SDNN: Measure("ms", 0, 1_000),
+    SampleType.ACTIVE_ENERGY_BURNED: Measure("kcal", 0, 20_000),
+    SampleType.SLEEP_ANALYSIS: Measure("min", 0, 1_440),
+    SampleType.RESPIRATORY_RATE: Measure("count/min", 4, 60),
+    SampleType.OXYGEN_SATURATION: Measure("%", 50, 100),
+}
+
+
+def _to_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+
+
+class HealthSample(BaseModel):
+    """One HealthKit sample. Timestamps must carry a UTC offset; they are stored in UTC."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sample_type: SampleType
+    value: float = Field(strict=True, allow_inf_nan=False)
+    unit: str = Field(strict=True)
+    start_date: UtcDatetime
+    end_date: UtcDatetime
+
+    @field_validator("value")
+    @classmethod
+    def _value_in_range(cls, value: float, info: ValidationInfo) -> float:
+        sample_type = info.data.get("sample_type")
+        if isinstance(sample_type, SampleType):
+            measure = MEASURES[sample_type]
+            if not measure.minimum <= value <= measure.maximum:
+                limits = f"{measure.minimum:g} and {measure.maximum:g} {measure.unit}"
+                msg = f"a {sample_type} value must lie between {limits}"
+                raise ValueError(msg)
+        return value
+
+    @field_validator("unit")
+    @classmethod
+    def _unit_matches_type(cls, unit: str, info: ValidationInfo) -> str:
+        sample_type = info.data.get("sample_type")
+        if isinstance(sample_type, SampleType) and unit != MEASURES[sample_type].unit:
+            msg = f"unit {unit!r} does not fit {sample_type}: send {MEASURES[sample_type].unit!r}"
+            raise ValueError(msg)
+        return unit
+
+    @field_validator("end_date")
+    @classmethod
+    def _end_not_before_start(cls, end_date: datetime, info: ValidationInfo) -> datetime:
+        start_date = info.data.get("start_date")
+        if isinstance(start_date, datetime) and end_date < start_date:
+            msg = "end_date is before start_date"
+            raise ValueError(msg)
+        return end_date
+
+
+class SampleBatch(BaseModel):
+    """A client's batch of one user's samples, identified by a client-chosen batch id.
+
+    The batch id is the idempotency key: retrying the same batch stores and publishes nothing
+    twice. Use a fresh random id (a UUID) per batch.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    batch_id: BatchId
+    user_id: UserId
+    samples: list[HealthSample] = Field(min_length=1, max_length=MAX_SAMPLES_PER_BATCH)
+
+    def fingerprint(self) -> str:
+        """A digest of the content, so a reused batch id with other content is detected."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()

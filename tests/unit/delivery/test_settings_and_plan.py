@@ -1,0 +1,184 @@
+"""Settings files, release plans, versions, revision names and traffic splits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from clarity_delivery import ConfigError, build_plan, load_settings, parse_version, revision_name
+from clarity_delivery.plan import TrafficSplit, TrafficTarget, label_value
+from clarity_delivery.settings import ENVIRONMENTS
+
+pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parents[3]
+SETTINGS = REPO / "terraform" / "environments"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_environment_settings_file_loads(env: str) -> None:
+    settings = load_settings(env, SETTINGS)
+    assert settings.environment == env
+    assert settings.rollout_order() == ("ml-service", "api-gateway")
+    assert {c.service for c in settings.health_checks} == {"ml-service", "api-gateway"}
+
+
+def test_prod_is_blue_green_with_approval_and_dev_is_canary() -> None:
+    prod, dev = load_settings("prod", SETTINGS), load_settings("dev", SETTINGS)
+    assert prod.rollout.strategy == "blue-green"
+    assert prod.rollout.require_approval
+    assert prod.rollout.steps == (100,)
+    assert dev.rollout.strategy == "canary"
+    assert not dev.rollout.require_approval
+
+
+def test_unknown_environment_names_the_known_ones() -> None:
+    with pytest.raises(
+        ConfigError, match=r"unknown environment 'production': choose one of dev, staging, prod"
+    ):
+        load_settings("production", SETTINGS)
+
+
+def test_missing_settings_dir_says_which_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"dev/settings.json does not exist"):
+        load_settings("dev", tmp_path)
+
+
+def _write(tmp_path: Path, env: str, mutate: dict[str, object]) -> Path:
+    data = json.loads((SETTINGS / env / "settings.json").read_text())
+    for dotted, value in mutate.items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+    (tmp_path / env).mkdir(parents=True, exist_ok=True)
+    (tmp_path / env / "settings.json").write_text(json.dumps(data))
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        ({"rollout.steps": [50, 25, 100]}, "increasing percentages ending at 100"),
+        ({"rollout.steps": [10, 50]}, "increasing percentages ending at 100"),
+        ({"rollout.strategy": "yolo"}, "strategy must be 'canary' or 'blue-green'"),
+        ({"rollout.failure_threshold": 9}, "failure_threshold <= probes_per_step"),
+        ({"region": "moon"}, "not a Cloud Run region"),
+        ({"project_id": "X"}, "not a valid Google Cloud project id"),
+        ({"environment": "prod"}, "expected 'dev'"),
+        ({"services.api-gateway.depends_on": ["db"]}, "depends on unknown service 'db'"),
+        ({"services.ml-service.depends_on": ["api-gateway"]}, "cycle"),
+        ({"health_checks": [{"service": "web", "path": "/health"}]}, "unknown service 'web'"),
+        ({"health_checks": [{"service": "ml-service", "path": "health"}]}, "must start with '/'"),
+    ],
+)
+def test_bad_settings_are_rejected_with_the_reason(
+    tmp_path: Path, mutate: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings("dev", _write(tmp_path, "dev", mutate))
+
+
+def test_malformed_json_names_the_file(tmp_path: Path) -> None:
+    (tmp_path / "dev").mkdir()
+    (tmp_path / "dev" / "settings.json").write_text("{")
+    with pytest.raises(ConfigError, match=r"settings.json is not valid JSON"):
+        load_settings("dev", tmp_path)
+
+
+@pytest.mark.parametrize("text", ["1.2.3", "v1.2.3", "0.1.0-rc.1", "2.0.0+build.7"])
+def test_semantic_versions_parse(text: str) -> None:
+    assert str(parse_version(text)) == text.removeprefix("v")
+
+
+@pytest.mark.parametrize("text", ["1.2", "latest", "1.2.3.4", "01.2.3", "", "1.2.3 ", "v"])
+def test_malformed_versions_are_config_errors(text: str) -> None:
+    if text == "1.2.3 ":
+        assert str(parse_version(text)) == "1.2.3"  # surrounding blanks are forgiven
+        return
+    with pytest.raises(ConfigError, match="malformed version"):
+        parse_version(text)
+
+
+def test_revision_names_are_valid_unique_and_bounded() -> None:
+    v = parse_version("1.4.0-rc.1")
+    assert (
+        revision_name("clarity-api-gateway", v, "abcdef1234")
+        == "clarity-api-gateway-1-4-0-rc-1-abcdef1"
+    )
+    assert revision_name("clarity-api-gateway", v, "abcdef1234", 2).endswith("-abcdef1-r2")
+    long = revision_name("clarity-" + "x" * 40, parse_version("1.2.3-" + "a" * 40), "abcdef1", 3)
+    assert len(long) <= 63
+    assert long.startswith("clarity-" + "x" * 40 + "-")
+    assert long.endswith("-abcdef1-r3")
+    assert not long.endswith("-")
+
+
+def test_label_values_follow_google_rules() -> None:
+    assert label_value("1.4.0-RC.1") == "1-4-0-rc-1"
+    assert len(label_value("x" * 100)) == 63
+
+
+def test_traffic_split_must_add_up_to_100() -> None:
+    with pytest.raises(ValueError, match="add up to 100"):
+        TrafficSplit((TrafficTarget("a", 60), TrafficTarget("b", 30)))
+    split = TrafficSplit.canary("old", "new", 25)
+    assert split.percent_of("new") == 25
+    assert split.percent_of("old") == 75
+    assert split.describe() == "old=75% (stable), new=25% (candidate)"
+    single = TrafficSplit.single("new", keep={"previous": "old", "blue": "new"})
+    assert single.targets == (
+        TrafficTarget("new", 100, "stable"),
+        TrafficTarget("old", 0, "previous"),
+    )
+
+
+def test_plan_orders_services_and_derives_images() -> None:
+    settings = load_settings("staging", SETTINGS)
+    plan = build_plan(settings, version="1.4.0", commit="ABCDEF1234")
+    assert [s.key for s in plan.services] == ["ml-service", "api-gateway"]
+    assert plan.commit == "abcdef1234"
+    ml = plan.services[0]
+    assert ml.image == "us-central1-docker.pkg.dev/clarity-loop-staging/clarity/ml-service:1.4.0"
+    assert ml.revision == "clarity-ml-service-1-4-0-abcdef1"
+    assert [c.path for c in plan.services[1].checks] == [
+        "/health",
+        "/health/database",
+        "/ml/health",
+    ]
+    text = plan.describe()
+    assert "traffic steps: 5% → 25% → 50% → 100%" in text
+    assert "clarity-ml-service-1-4-0-abcdef1" in text
+
+
+def test_plan_strategy_override_and_service_filter() -> None:
+    settings = load_settings("staging", SETTINGS)
+    plan = build_plan(
+        settings,
+        version="1.0.0",
+        only=("api-gateway",),
+        strategy="blue-green",
+        images={"api-gateway": "reg/api-gateway@sha256:" + "a" * 64},
+    )
+    assert [s.key for s in plan.services] == ["api-gateway"]
+    assert plan.policy.strategy == "blue-green"
+    assert plan.policy.steps == (100,)
+    assert plan.candidate_tag == "green"
+    assert plan.services[0].image.endswith("a" * 64)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"version": "one"}, "malformed version"),
+        ({"version": "1.0.0", "commit": "not-a-sha"}, "malformed commit"),
+        ({"version": "1.0.0", "only": ("web",)}, "unknown service 'web'"),
+        ({"version": "1.0.0", "images": {"ml-service": "reg/ml-service"}}, "tag or digest"),
+        ({"version": "1.0.0", "images": {"frontend": "reg/x:1"}}, "unknown service 'frontend'"),
+    ],
+)
+def test_plan_rejects_bad_input(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        build_plan(load_settings("dev", SETTINGS), **kwargs)  # type: ignore[arg-type]
