@@ -3,11 +3,11 @@
 Run once at `docker compose up` by the `pubsub-init` service (the API gateway image, whose
 virtualenv has google-cloud-pubsub); safe to run again: what exists is left as it is.
 
-Mirrors terraform's pubsub module: every source topic has a dead-letter topic
-``<topic>-dead-letter``; its subscription ``<topic>-sub`` dead-letters after
-``MAX_DELIVERY_ATTEMPTS``; every dead-letter topic has a pull subscription
-``<topic>-dead-letter-sub`` so nothing dead-lettered is lost. ``ml-processing-requests``
-is pushed to the ML service when ``ML_PUSH_ENDPOINT`` is set, pulled otherwise.
+Mirrors the Terraform pubsub module and the environments' topics: each subscription
+dead-letters to ``<topic>-dead-letter`` after ``MAX_DELIVERY_ATTEMPTS``, and every
+dead-letter topic has a pull subscription of the same name so nothing dead-lettered is lost.
+``ml-processing-requests-ml`` is pushed to the ML service when ``ML_PUSH_ENDPOINT`` is set
+(compose sets it), pulled otherwise; the other subscriptions are pulled.
 
 Environment: ``PUBSUB_EMULATOR_HOST`` (required: this script refuses to touch a real
 project), ``GOOGLE_CLOUD_PROJECT``, ``ML_PUSH_ENDPOINT`` (optional).
@@ -31,13 +31,16 @@ class Stream:
     """A source topic, its subscription and where that subscription delivers."""
 
     topic: str
+    subscription: str
     push_endpoint_env: str | None = None
 
 
 STREAMS = (
-    Stream("healthkit-data-ingestion"),
-    Stream("ml-processing-requests", push_endpoint_env="ML_PUSH_ENDPOINT"),
-    Stream("insight-generation"),
+    Stream("healthkit-data-ingestion", "healthkit-data-ingestion-ml"),
+    Stream(
+        "ml-processing-requests", "ml-processing-requests-ml", push_endpoint_env="ML_PUSH_ENDPOINT"
+    ),
+    Stream("insight-generation", "insight-generation-gateway"),
 )
 
 
@@ -88,8 +91,8 @@ def create_topology(project: str, env: dict[str, str]) -> list[str]:
             endpoint = env.get(stream.push_endpoint_env, "") if stream.push_endpoint_env else ""
             if endpoint:
                 extra["push_config"] = {"push_endpoint": endpoint}
-            create_subscription(f"{stream.topic}-sub", topic_path, extra)
-            create_subscription(f"{dead_letter_topic(stream.topic)}-sub", dead_letter_path, {})
+            create_subscription(stream.subscription, topic_path, extra)
+            create_subscription(dead_letter_topic(stream.topic), dead_letter_path, {})
     return created
 
 

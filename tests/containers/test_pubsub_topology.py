@@ -20,7 +20,13 @@ from tests.support.processes import ManagedProcess, free_port, wait_for_http
 pytestmark = [pytest.mark.containers, pytest.mark.timeout(900)]
 
 PROJECT = "demo-clarity-loop"
-SOURCE_TOPICS = ("healthkit-data-ingestion", "ml-processing-requests", "insight-generation")
+# The names of terraform/environments/*/main.tf (module "pubsub").
+SUBSCRIPTIONS = {
+    "healthkit-data-ingestion": "healthkit-data-ingestion-ml",
+    "ml-processing-requests": "ml-processing-requests-ml",
+    "insight-generation": "insight-generation-gateway",
+}
+SOURCE_TOPICS = tuple(SUBSCRIPTIONS)
 PUSH_ENDPOINT = "http://127.0.0.1:9/pubsub/push"
 
 
@@ -91,9 +97,9 @@ def test_init_creates_topics_subscriptions_and_dead_letters(
             for t in publisher.list_topics(request={"project": f"projects/{PROJECT}"})
         }
         assert topics == {*SOURCE_TOPICS, *(f"{t}-dead-letter" for t in SOURCE_TOPICS)}
-        for topic in SOURCE_TOPICS:
+        for topic, name in SUBSCRIPTIONS.items():
             subscription = subscriber.get_subscription(
-                request={"subscription": subscriber.subscription_path(PROJECT, f"{topic}-sub")}
+                request={"subscription": subscriber.subscription_path(PROJECT, name)}
             )
             assert subscription.topic == publisher.topic_path(PROJECT, topic)
             policy = subscription.dead_letter_policy
@@ -104,12 +110,11 @@ def test_init_creates_topics_subscriptions_and_dead_letters(
 
             dead_letters = subscriber.get_subscription(
                 request={
-                    "subscription": subscriber.subscription_path(
-                        PROJECT, f"{topic}-dead-letter-sub"
-                    )
+                    "subscription": subscriber.subscription_path(PROJECT, f"{topic}-dead-letter")
                 }
             )
             assert dead_letters.topic == publisher.topic_path(PROJECT, f"{topic}-dead-letter")
+            assert not dead_letters.push_config.push_endpoint
 
 
 def test_init_refuses_to_run_without_an_emulator(
