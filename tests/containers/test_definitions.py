@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml  # type: ignore[import-untyped]
+import yaml
 
 from tests.support.docker import REPO_ROOT, SERVICES, Service, ensure_apt_packages
 
