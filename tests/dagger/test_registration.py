@@ -26,6 +26,10 @@ from dagger.mod._utils import get_parent_module_doc
 pytestmark = pytest.mark.dagger
 
 NEVER = "never"
+TERRAFORM_INPUTS: list[tuple[str, Any, str | None]] = [
+    ("billing_account", str, '""'),
+    ("alert_email", str, '""'),
+]
 
 # name -> (arguments as (API name, type, default JSON or None if required), cache, check)
 EXPECTED: dict[str, tuple[list[tuple[str, Any, str | None]], str | None, bool]] = {
@@ -61,12 +65,17 @@ EXPECTED: dict[str, tuple[list[tuple[str, Any, str | None]], str | None, bool]] 
         NEVER,
         False,
     ),
-    "plan": ([("env", Environment, None), ("credentials", dagger.Secret, None)], NEVER, False),
+    "plan": (
+        [("env", Environment, None), ("credentials", dagger.Secret, None), *TERRAFORM_INPUTS],
+        NEVER,
+        False,
+    ),
     "apply": (
         [
             ("env", Environment, None),
             ("credentials", dagger.Secret, None),
             ("plan", dagger.File | None, "null"),
+            *TERRAFORM_INPUTS,
         ],
         NEVER,
         False,
@@ -79,6 +88,7 @@ EXPECTED: dict[str, tuple[list[tuple[str, Any, str | None]], str | None, bool]] 
             ("commit", str | None, "null"),
             ("approve", bool, "false"),
             ("dry_run", bool, "false"),
+            *TERRAFORM_INPUTS,
         ],
         NEVER,
         False,
@@ -221,6 +231,23 @@ def test_every_function_and_argument_is_documented_in_one_line(
         "The repository checkout (defaults to the repository root, without caches)."
     ]
     assert main_object.cls.__doc__
+
+
+@pytest.mark.parametrize("name", ["plan", "apply", "deploy"])
+def test_terraform_inputs_have_kebab_case_flags_and_their_own_docs(
+    name: str, functions: dict[str, Function[Any, Any]]
+) -> None:
+    params = functions[name].parameters
+    flags = {p.name.replace("_", "-"): p for p in params.values()}
+    billing, alert = flags["billing-account"], flags["alert-email"]
+    assert billing.doc is not None
+    assert "billing_account" in billing.doc
+    assert "012345-6789AB-CDEF01" in billing.doc
+    assert alert.doc is not None
+    assert "alert_notification_email" in alert.doc
+    assert "monitoring" in alert.doc
+    assert billing.is_optional
+    assert alert.is_optional
 
 
 def test_return_types(functions: dict[str, Function[Any, Any]]) -> None:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from clarity._errors import ApprovalError, InputError, SettingsError
 from clarity._settings import (
+    BILLING_ACCOUNT_PATTERN,
+    EMAIL_PATTERN,
     ENVIRONMENTS,
     SERVICES,
+    EnvironmentSettings,
+    TerraformInputs,
     check_approval,
     deploy_stages,
     dockerfile,
@@ -21,6 +26,7 @@ from clarity._settings import (
     registry_host,
     service_of,
     settings_path,
+    terraform_inputs,
     validate_commit,
     validate_environment,
     validate_region,
@@ -43,6 +49,7 @@ def settings_text(**overrides: Any) -> str:
         "services": {"api-gateway": {}, "ml-service": {}},
         "artifact_registry": {"repository": "clarity"},
         "rollout": {"require_approval": False},
+        "monitoring_enabled": False,
     }
     data.update(overrides)
     return json.dumps(data)
@@ -125,6 +132,7 @@ def test_rollback_targets() -> None:
         ({"services": {}}, "at least one service"),
         ({"services": {"API": {}}}, "invalid service name"),
         ({"environment": "prod"}, "declares environment 'prod'"),
+        ({"monitoring_enabled": "yes"}, "monitoring_enabled must be true or false"),
     ],
 )
 def test_malformed_settings_say_what_is_wrong(overrides: dict[str, Any], message: str) -> None:
@@ -219,3 +227,135 @@ def test_deploy_stages() -> None:
     )
     with pytest.raises(ApprovalError):
         deploy_stages(prod, approve=False, dry_run=False)
+
+
+# ------------------------------------------------------------------ Terraform inputs
+
+BILLING = "012345-6789AB-CDEF01"
+
+
+def _monitored(*, on: bool) -> EnvironmentSettings:
+    env = "staging" if on else "dev"
+    return parse_settings(env, settings_text(environment=env, monitoring_enabled=on))
+
+
+def _validation_regex(env: str, variable: str) -> str:
+    """The pattern of ``can(regex("...", ...var.<variable>...))`` in the root, HCL-unescaped."""
+    text = (ROOT / "terraform" / "environments" / env / "variables.tf").read_text()
+    found = re.findall(rf'regex\("((?:[^"\\]|\\.)*)",[^)]*var\.{variable}', text)
+    assert len(found) == 1, f"{env}/variables.tf: one regex validation of {variable}"
+    return str(json.loads(f'"{found[0]}"'))
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_formats_are_the_ones_the_terraform_roots_validate(env: str) -> None:
+    assert _validation_regex(env, "billing_account") == BILLING_ACCOUNT_PATTERN
+    assert _validation_regex(env, "alert_notification_email") == EMAIL_PATTERN
+
+
+@pytest.mark.parametrize(("env", "monitoring"), [("dev", False), ("staging", True), ("prod", True)])
+def test_the_repository_settings_say_where_monitoring_is_on(env: str, monitoring: bool) -> None:
+    settings = parse_settings(env, (ROOT / settings_path(env)).read_text())
+    assert settings.monitoring_enabled is monitoring
+
+
+def test_monitoring_enabled_is_required() -> None:
+    data = json.loads(settings_text())
+    del data["monitoring_enabled"]
+    with pytest.raises(SettingsError, match="has no 'monitoring_enabled': add it"):
+        parse_settings("dev", json.dumps(data))
+
+
+def test_terraform_inputs_become_tf_var_environment_variables() -> None:
+    inputs = terraform_inputs(
+        _monitored(on=True),
+        billing_account=BILLING,
+        alert_email="oncall@example.com",
+        function_name="plan",
+    )
+    assert inputs == TerraformInputs(
+        billing_account=BILLING, alert_notification_email="oncall@example.com"
+    )
+    assert inputs.environment() == {
+        "TF_VAR_billing_account": BILLING,
+        "TF_VAR_alert_notification_email": "oncall@example.com",
+    }
+
+
+def test_without_monitoring_the_alert_email_is_optional_and_left_unset() -> None:
+    inputs = terraform_inputs(
+        _monitored(on=False), billing_account=BILLING, alert_email="", function_name="deploy"
+    )
+    assert inputs.alert_notification_email is None
+    # Unset, not "": Terraform's email validation accepts null but rejects an empty string.
+    assert inputs.environment() == {"TF_VAR_billing_account": BILLING}
+    given = terraform_inputs(
+        _monitored(on=False), billing_account=BILLING, alert_email="a@b.io", function_name="apply"
+    )
+    assert given.environment()["TF_VAR_alert_notification_email"] == "a@b.io"
+
+
+@pytest.mark.parametrize("function_name", ["plan", "apply", "deploy"])
+def test_a_missing_billing_account_says_what_to_pass(function_name: str) -> None:
+    with pytest.raises(
+        InputError, match=rf"^{function_name} needs --billing-account: .*012345-6789AB-CDEF01"
+    ):
+        terraform_inputs(
+            _monitored(on=False),
+            billing_account="",
+            alert_email="",
+            function_name=function_name,
+        )
+
+
+@pytest.mark.parametrize(
+    "account",
+    [
+        "012345-6789ab-cdef01",
+        "012345-6789AB",
+        "0123456789ABCDEF01",
+        "012345-6789AB-CDEF01 ",
+        "012345-6789AB-CDEF01\n",
+        " 012345-6789AB-CDEF01",
+        "billingAccounts/012345-6789AB-CDEF01",
+        "012345-6789AB-CDEF0G",
+    ],
+)
+def test_malformed_billing_accounts_are_refused(account: str) -> None:
+    with pytest.raises(InputError, match=r"invalid --billing-account .*such as 012345-6789AB"):
+        terraform_inputs(
+            _monitored(on=False), billing_account=account, alert_email="", function_name="plan"
+        )
+
+
+def test_monitored_environments_need_an_alert_email() -> None:
+    with pytest.raises(
+        InputError,
+        match=(
+            r"^deploy --env staging needs --alert-email: "
+            r"terraform/environments/staging/settings.json has monitoring_enabled = true"
+        ),
+    ):
+        terraform_inputs(
+            _monitored(on=True), billing_account=BILLING, alert_email="", function_name="deploy"
+        )
+
+
+@pytest.mark.parametrize(
+    "email",
+    ["oncall", "oncall@example", "@example.com", "on call@example.com", "a@b@c.io", "a@b.io\n"],
+)
+def test_malformed_alert_emails_are_refused(email: str) -> None:
+    for on in (True, False):
+        with pytest.raises(InputError, match=r"invalid --alert-email .*such as oncall@example"):
+            terraform_inputs(
+                _monitored(on=on), billing_account=BILLING, alert_email=email, function_name="plan"
+            )
+
+
+@pytest.mark.parametrize("email", ["oncall@example.com", "team+alerts@sub.example.org"])
+def test_well_formed_alert_emails_pass(email: str) -> None:
+    inputs = terraform_inputs(
+        _monitored(on=True), billing_account=BILLING, alert_email=email, function_name="apply"
+    )
+    assert inputs.alert_notification_email == email

@@ -314,6 +314,51 @@ def test_staging_is_followed_by_end_to_end_checks_and_prod_by_reviewers() -> Non
     assert jobs["ci"]["uses"] == "$/.github/workflows/ci.yml"
 
 
+TERRAFORM_FUNCTIONS = ("plan", "apply", "deploy")
+#: flag -> (step env variable it is read from, the GitHub variable that fills it)
+TERRAFORM_INPUT_FLAGS = {
+    "--billing-account": ("BILLING_ACCOUNT", "${{ vars.GCP_BILLING_ACCOUNT }}"),
+    "--alert-email": ("ALERT_EMAIL", "${{ vars.ALERT_EMAIL }}"),
+}
+
+
+def _monitoring_enabled(env: str) -> bool:
+    path = ROOT / "terraform" / "environments" / env / "settings.json"
+    value = json.loads(path.read_text(encoding="utf-8"))["monitoring_enabled"]
+    assert isinstance(value, bool)
+    return value
+
+
+def test_every_terraform_call_passes_the_roots_required_inputs_through_env() -> None:
+    """plan/apply/deploy need the root variables settings.json does not hold (variables.tf)."""
+    seen: set[str] = set()
+    for step in DAGGER_STEPS:
+        call = parse_call(step.body["with"]["call"], {"--approve", "--dry-run", "--json"})
+        if call.function not in TERRAFORM_FUNCTIONS:
+            continue
+        env = call.arguments["--env"]
+        assert env is not None
+        seen.add(env)
+        required = ["--billing-account"]
+        if _monitoring_enabled(env):
+            required.append("--alert-email")
+        step_env = step.body.get("env", {})
+        for flag in required:
+            variable, source = TERRAFORM_INPUT_FLAGS[flag]
+            assert call.arguments.get(flag) == f"${variable}", (
+                f'{step.where}: pass {flag} "${variable}" (env {env} requires it)'
+            )
+            assert f'{flag} "${variable}"' in step.body["with"]["call"], (
+                f"{step.where}: quote ${variable} so an unset variable stays one empty argument"
+            )
+            assert step_env.get(variable) == source, f"{step.where}: env {variable}: {source}"
+        assert "vars." not in step.body["with"]["call"], (
+            f"{step.where}: GitHub variables go through env:, never into the command line"
+        )
+    assert seen == set(ENVIRONMENTS), "every environment is deployed by a Terraform-applying call"
+    assert [env for env in ENVIRONMENTS if _monitoring_enabled(env)] == ["prod", "staging"]
+
+
 def test_rollout_summary_reaches_the_job_summary() -> None:
     for job_id in (f"deploy-{env}" for env in ENVIRONMENTS):
         job = _jobs("cd.yml")[job_id]

@@ -19,10 +19,13 @@ from typing import Any, Final
 from clarity._errors import ApprovalError, InputError, SettingsError
 
 __all__ = [
+    "BILLING_ACCOUNT_PATTERN",
+    "EMAIL_PATTERN",
     "ENVIRONMENTS",
     "PROTECTED_ENVIRONMENTS",
     "SERVICES",
     "EnvironmentSettings",
+    "TerraformInputs",
     "check_approval",
     "deploy_stages",
     "dockerfile",
@@ -33,6 +36,7 @@ __all__ = [
     "registry_host",
     "service_of",
     "settings_path",
+    "terraform_inputs",
     "validate_commit",
     "validate_environment",
     "validate_region",
@@ -54,6 +58,12 @@ _PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _SERVICE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 _REPOSITORY = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 _PINNED = re.compile(r"^(?P<name>[^@\s]+)@(?P<digest>sha256:[0-9a-f]{64})$")
+# The formats the validation blocks of terraform/environments/<env>/variables.tf enforce,
+# character for character (RE2 and Python agree on them; matched with fullmatch).
+BILLING_ACCOUNT_PATTERN: Final = r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$"
+EMAIL_PATTERN: Final = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+_BILLING_ACCOUNT = re.compile(BILLING_ACCOUNT_PATTERN)
+_EMAIL = re.compile(EMAIL_PATTERN)
 
 
 def validate_environment(env: str) -> str:
@@ -121,6 +131,7 @@ class EnvironmentSettings:
     repository: str
     services: tuple[str, ...]
     require_approval: bool
+    monitoring_enabled: bool
 
 
 def settings_path(env: str) -> str:
@@ -175,6 +186,10 @@ def parse_settings(env: str, text: str) -> EnvironmentSettings:
         if not _SERVICE.match(name):
             msg = f"{settings_path(env)}: invalid service name {name!r}"
             raise SettingsError(msg)
+    monitoring_enabled = _field(data, "monitoring_enabled", env)
+    if not isinstance(monitoring_enabled, bool):
+        msg = f"{settings_path(env)}: monitoring_enabled must be true or false"
+        raise SettingsError(msg)
     rollout = data.get("rollout", {})
     require_approval = (
         bool(rollout.get("require_approval", False)) if isinstance(rollout, dict) else False
@@ -186,7 +201,62 @@ def parse_settings(env: str, text: str) -> EnvironmentSettings:
         repository=repository,
         services=tuple(sorted(services)),
         require_approval=require_approval,
+        monitoring_enabled=monitoring_enabled,
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class TerraformInputs:
+    """The input variables of an environment root that settings.json does not hold."""
+
+    billing_account: str
+    alert_notification_email: str | None
+
+    def environment(self) -> dict[str, str]:
+        """``TF_VAR_*`` variables for the terraform container.
+
+        An absent alert email is left unset (Terraform's null), never ``""``: the root's
+        email validation accepts null but not an empty string.
+        """
+        variables = {"TF_VAR_billing_account": self.billing_account}
+        if self.alert_notification_email is not None:
+            variables["TF_VAR_alert_notification_email"] = self.alert_notification_email
+        return variables
+
+
+def terraform_inputs(
+    settings: EnvironmentSettings, *, billing_account: str, alert_email: str, function_name: str
+) -> TerraformInputs:
+    """Validate ``--billing-account`` and ``--alert-email`` as the environment root would.
+
+    The rules are those of the root's validation blocks, checked here so that a bad value
+    fails before any container is built rather than after ``terraform init``.
+    """
+    env = settings.environment
+    if not billing_account:
+        msg = (
+            f"{function_name} needs --billing-account: the id of the billing account that "
+            f"pays for {env}, such as 012345-6789AB-CDEF01 (`gcloud billing accounts list`)"
+        )
+        raise InputError(msg)
+    if not _BILLING_ACCOUNT.fullmatch(billing_account):
+        msg = (
+            f"invalid --billing-account {billing_account!r}: use a billing account id such "
+            "as 012345-6789AB-CDEF01 (upper-case hex, `gcloud billing accounts list`)"
+        )
+        raise InputError(msg)
+    if not alert_email:
+        if settings.monitoring_enabled:
+            msg = (
+                f"{function_name} --env {env} needs --alert-email: {settings_path(env)} has "
+                "monitoring_enabled = true, so pass the address that receives its alerts"
+            )
+            raise InputError(msg)
+        return TerraformInputs(billing_account=billing_account, alert_notification_email=None)
+    if not _EMAIL.fullmatch(alert_email):
+        msg = f"invalid --alert-email {alert_email!r}: use an email address such as oncall@example.com"
+        raise InputError(msg)
+    return TerraformInputs(billing_account=billing_account, alert_notification_email=alert_email)
 
 
 def check_approval(settings: EnvironmentSettings, *, approve: bool) -> None:

@@ -6,7 +6,7 @@ Python in the private modules next to this one, unit-tested without an engine.
 """
 
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Final, ParamSpec, TypeVar
 
 import anyio
@@ -32,6 +32,7 @@ from clarity._settings import (
     PROTECTED_ENVIRONMENTS,
     SERVICES,
     EnvironmentSettings,
+    TerraformInputs,
     deploy_stages,
     dockerfile,
     image_address,
@@ -41,6 +42,7 @@ from clarity._settings import (
     registry_host,
     service_of,
     settings_path,
+    terraform_inputs,
     validate_commit,
     validate_rollback_target,
     validate_version,
@@ -81,6 +83,12 @@ _COSIGN_USER: Final = "65532"  # the nonroot user of the cosign image
 _TERRAFORM_ROOT: Final = "/src/terraform"
 _FIRESTORE_PORT: Final = 8080
 _PUBSUB_PORT: Final = 8085
+_BILLING_ACCOUNT_DOC: Final = (
+    "Billing account id for Terraform's billing_account (012345-6789AB-CDEF01); required."
+)
+_ALERT_EMAIL_DOC: Final = (
+    "Alert address for Terraform's alert_notification_email; required where monitoring is on."
+)
 _ONE_SIGNING_IDENTITY: Final = (
     "pass exactly one of --key (a cosign private key) or --identity-token (keyless signing)"
 )
@@ -105,6 +113,17 @@ never_cached: Final = _function_cached("never")
 
 session_cached: Final = _function_cached("session")
 """A Dagger function whose result is reused only within one engine session."""
+
+
+def _with_variables(variables: Mapping[str, str]) -> Callable[[dagger.Container], dagger.Container]:
+    """Set environment variables as values, never through a shell."""
+
+    def apply(container: dagger.Container) -> dagger.Container:
+        for name, value in variables.items():
+            container = container.with_env_variable(name, value)
+        return container
+
+    return apply
 
 
 @enum_type
@@ -328,10 +347,12 @@ class Clarity:
         credentials: Annotated[
             dagger.Secret, Doc("Google credentials JSON for the GCS state backend and APIs.")
         ],
+        billing_account: Annotated[str, Doc(_BILLING_ACCOUNT_DOC)] = "",
+        alert_email: Annotated[str, Doc(_ALERT_EMAIL_DOC)] = "",
     ) -> dagger.Directory:
         """Run terraform plan; return tfplan (the plan file) and tfplan.txt (readable)."""
-        await self._settings(env)
-        return self._terraform_plan(env, credentials).directory("/out")
+        inputs = await self._terraform_inputs(env, billing_account, alert_email, "plan")
+        return self._terraform_plan(env, credentials, inputs).directory("/out")
 
     @never_cached
     async def apply(
@@ -345,9 +366,11 @@ class Clarity:
             dagger.File | None,
             Doc("Plan file from plan (tfplan); required for prod, optional elsewhere."),
         ] = None,
+        billing_account: Annotated[str, Doc(_BILLING_ACCOUNT_DOC)] = "",
+        alert_email: Annotated[str, Doc(_ALERT_EMAIL_DOC)] = "",
     ) -> str:
         """Apply Terraform for an environment: the given plan file, or a fresh plan."""
-        await self._settings(env)
+        inputs = await self._terraform_inputs(env, billing_account, alert_email, "apply")
         if plan is None and env.value in PROTECTED_ENVIRONMENTS:
             msg = (
                 f"{env.value} applies only a reviewed plan: run `dagger call plan --env "
@@ -355,7 +378,7 @@ class Clarity:
                 f"`dagger call apply --env {env.value} --plan plan/tfplan ...`"
             )
             raise ApprovalError(msg)
-        terraform = self._terraform(env, credentials)
+        terraform = self._terraform(env, credentials, inputs)
         if plan is None:
             applied = terraform.with_exec(
                 [*self._chdir(env), "apply", "-input=false", "-auto-approve", "-no-color"]
@@ -389,10 +412,19 @@ class Clarity:
         dry_run: Annotated[
             bool, Doc("Build, scan and plan, and simulate the rollout; change nothing.")
         ] = False,
+        billing_account: Annotated[str, Doc(_BILLING_ACCOUNT_DOC)] = "",
+        alert_email: Annotated[str, Doc(_ALERT_EMAIL_DOC)] = "",
     ) -> str:
         """Build, scan, publish, apply infrastructure and roll out; return the summary."""
         settings = await self._settings(env)
         stages = deploy_stages(settings, approve=approve, dry_run=dry_run)
+        # A dry run still plans, and a plan needs every required input variable.
+        inputs = terraform_inputs(
+            settings,
+            billing_account=billing_account,
+            alert_email=alert_email,
+            function_name="deploy",
+        )
         secret = self._require_credentials(credentials, "deploy")
         tag = await self._version(version)
         if commit is None:
@@ -406,13 +438,13 @@ class Clarity:
             images = await self._publish(settings, secret, tag)
             # The approved change applies exactly the plan computed in this run.
             await (
-                self._terraform_plan(env, secret)
+                self._terraform_plan(env, secret, inputs)
                 .with_exec([*self._chdir(env), "apply", "-input=false", "-no-color", "/out/tfplan"])
                 .sync()
             )
         else:
             images = {service: image_address(settings, service, tag) for service in SERVICES}
-            await self._terraform_plan(env, secret).sync()
+            await self._terraform_plan(env, secret, inputs).sync()
         argv = ["deploy", "--env", env.value, "--version", tag, "--commit", sha]
         for service in SERVICES:
             argv += ["--image", f"{service}={images[service]}"]
@@ -722,6 +754,16 @@ class Clarity:
         text = await self.source.file(settings_path(env.value)).contents()
         return parse_settings(env.value, text)
 
+    async def _terraform_inputs(
+        self, env: Environment, billing_account: str, alert_email: str, function_name: str
+    ) -> TerraformInputs:
+        return terraform_inputs(
+            await self._settings(env),
+            billing_account=billing_account,
+            alert_email=alert_email,
+            function_name=function_name,
+        )
+
     async def _version(self, version: str | None) -> str:
         if version is not None:
             return validate_version(version)
@@ -767,7 +809,9 @@ class Clarity:
     def _chdir(env: Environment) -> list[str]:
         return ["terraform", f"-chdir={_TERRAFORM_ROOT}/environments/{env.value}"]
 
-    def _terraform(self, env: Environment, credentials: dagger.Secret) -> dagger.Container:
+    def _terraform(
+        self, env: Environment, credentials: dagger.Secret, inputs: TerraformInputs
+    ) -> dagger.Container:
         return (
             dag.container()
             .from_(TERRAFORM.address)
@@ -780,11 +824,15 @@ class Clarity:
             .with_env_variable("GOOGLE_APPLICATION_CREDENTIALS", _CREDENTIALS)
             .with_directory(_TERRAFORM_ROOT, self.source.directory("terraform"))
             .with_exec([*self._chdir(env), "init", "-input=false", "-no-color"])
+            # After init, so new input values do not invalidate the cached init.
+            .with_(_with_variables(inputs.environment()))
         )
 
-    def _terraform_plan(self, env: Environment, credentials: dagger.Secret) -> dagger.Container:
+    def _terraform_plan(
+        self, env: Environment, credentials: dagger.Secret, inputs: TerraformInputs
+    ) -> dagger.Container:
         return (
-            self._terraform(env, credentials)
+            self._terraform(env, credentials, inputs)
             .with_exec([*self._chdir(env), "plan", "-input=false", "-no-color", "-out=/out/tfplan"])
             .with_exec(
                 [*self._chdir(env), "show", "-no-color", "/out/tfplan"],
