@@ -10,7 +10,7 @@ UV ?= $(TOOLS)/bin/uv
 PYTEST := $(UV) run --locked pytest
 REPORTS := reports
 
-.PHONY: help bootstrap sync test unit ci gates lint typecheck security fmt bench release clean
+.PHONY: help bootstrap sync test unit ci lint typecheck security fmt bench release clean
 
 help: ## List the commands.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ fmt: sync ## Format and autofix.
 
 bench: sync ## Benchmarks: rollback times, build times, image sizes (prints tables).
 	$(UV) run --locked python -m benchmarks
+
+release: sync ## Cut a release: next version, CHANGELOG.md section, annotated tag (DRY_RUN=1 previews).
+	$(UV) run --locked python -m clarity_release $(if $(DRY_RUN),--dry-run)
 
 clean: ## Remove local artefacts (not .tools/).
 	rm -rf .venv $(REPORTS) .pytest_cache .mypy_cache .ruff_cache .coverage

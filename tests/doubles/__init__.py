@@ -1,0 +1,1 @@
+"""Transport-level doubles of the cloud APIs the delivery code talks to."""

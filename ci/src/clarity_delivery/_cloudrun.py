@@ -94,7 +94,7 @@ class RetryPolicy:
         """The sleeps between attempts (``attempts - 1`` of them)."""
         out, delay = [], self.initial
         for _ in range(self.attempts - 1):
-            out.append(min(delay, self.maximum) * (0.8 + 0.4 * random.random()))  # noqa: S311 - jitter
+            out.append(min(delay, self.maximum) * (0.8 + 0.4 * random.random()))  # noqa: S311  # nosec B311 - backoff jitter, not security
             delay *= self.multiplier
         return out
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -46,8 +47,8 @@ _REVISION = run_v2.TrafficTargetAllocationType.TRAFFIC_TARGET_ALLOCATION_TYPE_RE
 
 
 def owner_id() -> str:
-    """Who is rolling out: ``host:pid``, so a dead deployer on the same host is recognised."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """Who is rolling out: ``host:pid:nonce``, so a dead deployer on the same host is recognised."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,7 +85,7 @@ class RolloutState:
         """True when the owner is gone: its lease ran out, or it was a process on this host that died."""
         if now - self.heartbeat > self.lease_seconds:
             return True
-        owner_host, _, pid = self.owner.rpartition(":")
+        owner_host, pid = ([*self.owner.split(":"), "", ""])[:2]
         if owner_host == (host or socket.gethostname()) and pid.isdigit():
             return not _pid_alive(int(pid))
         return False

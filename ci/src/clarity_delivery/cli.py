@@ -24,7 +24,7 @@ from ._cloudrun import CloudRunApi
 from ._errors import ApprovalRequired, ConfigError, DeployError
 from .health import Prober
 from .ledger import TARGETS, DeploymentRecord, EnvironmentReport, Ledger, build_report
-from .plan import build_plan
+from .plan import build_plan, parse_version
 from .progress import Reporter
 from .rollout import Deployer
 from .settings import ENVIRONMENTS, load_settings
@@ -226,6 +226,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
                 "required reviewers give it)"
             )
             raise ApprovalRequired(msg)
+    if args.command == "rollback" and args.to != "previous":
+        parse_version(args.to)  # a malformed version is bad input, before any credentials
     deployer = _deployer(args, reporter)
     if args.command == "deploy":
         try:

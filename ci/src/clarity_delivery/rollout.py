@@ -40,6 +40,7 @@ from ._errors import (
     CredentialsError,
     DeployError,
     HealthCheckFailed,
+    PermissionDenied,
     RollbackFailed,
     RolloutAborted,
     RolloutFailed,
@@ -157,10 +158,10 @@ class Deployer:
                 )
                 record.outcome = "rolled_back"
             record.ended_at = time.time()
-            if done or not isinstance(exc, ConfigError | CredentialsError):
+            if done or not isinstance(exc, ConfigError | CredentialsError | PermissionDenied):
                 self._append(
                     record
-                )  # refusals on bad input changed nothing and are not deployments
+                )  # refusals (bad input, credentials, permissions) changed nothing: not deployments
             self._report.event(
                 "done",
                 f"release {plan.version} to {plan.environment}: {record.outcome}",
@@ -251,22 +252,19 @@ class Deployer:
                 f"Cloud Run gave the '{tag}' tag no URL",
             )
         audience = str(service.uri)
-        verify = await self._analyse(
-            svc,
-            url,
-            audience,
-            candidate,
-            policy,
-            percent=0,
-            record=record,
-            rounds=policy.probes_per_step if policy.strategy == "blue-green" else 1,
-        )
-        if verify.failed or verify.failed_rounds:
-            await self._fail(
-                ctx,
-                verify,
-                "candidate failed verification before taking traffic",
+        if policy.strategy == "blue-green":
+            # Green is verified as thoroughly as a traffic step before the one switch.
+            verify = await self._analyse(
+                svc, url, audience, candidate, policy, percent=0, record=record
             )
+            verified = not verify.failed
+        else:
+            verify = await self._analyse(
+                svc, url, audience, candidate, policy, percent=0, record=record, until_healthy=True
+            )
+            verified = verify.rounds[-1].ok
+        if not verified:
+            await self._fail(ctx, verify, "candidate failed verification before taking traffic")
 
         # 3. traffic.
         if policy.strategy == "canary":
@@ -339,13 +337,20 @@ class Deployer:
         *,
         percent: int,
         record: DeploymentRecord,
-        rounds: int | None = None,
+        until_healthy: bool = False,
     ) -> Analysis:
-        """Probe rounds at the analysis interval until the step's verdict is known."""
-        wanted = rounds or policy.probes_per_step
-        analysis = Analysis(_with_rounds(policy, wanted))
+        """Probe rounds at the analysis interval until the step's verdict is known.
+
+        ``until_healthy`` is the pre-traffic check: it stops at the first fully healthy round and
+        allows up to ``probes_per_step`` rounds for it, so a cold first request (a fresh gRPC
+        channel to Firestore, say) does not fail a good release; a broken one fails every round.
+        """
+        wanted = policy.probes_per_step
+        analysis = Analysis(_patient(policy) if until_healthy else policy)
         started = time.time()
-        while not analysis.done:
+        while not analysis.done and not (
+            until_healthy and analysis.rounds and analysis.rounds[-1].ok
+        ):
             if analysis.rounds:
                 await self._sleep(policy.analysis_interval_seconds)
             result = await self._prober.round(
@@ -767,14 +772,9 @@ def _beat(state: st.RolloutState, percent: int) -> st.RolloutState:
     return st.RolloutState(**{**state.__dict__, "percent": percent, "heartbeat": time.time()})
 
 
-def _with_rounds(policy: RolloutPolicy, rounds: int) -> RolloutPolicy:
-    return RolloutPolicy(
-        **{
-            **policy.__dict__,
-            "probes_per_step": rounds,
-            "failure_threshold": min(policy.failure_threshold, rounds),
-        }
-    )
+def _patient(policy: RolloutPolicy) -> RolloutPolicy:
+    """The policy of a pre-traffic check: only a run of all-failed rounds decides."""
+    return RolloutPolicy(**{**policy.__dict__, "failure_threshold": policy.probes_per_step})
 
 
 def _is_ready(revision: run_v2.Revision) -> bool:

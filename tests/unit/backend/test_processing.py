@@ -80,9 +80,9 @@ def test_undecodable_messages_are_invalid(data: str, reason: str) -> None:
 @pytest.mark.parametrize(
     "error",
     [
-        ServiceUnavailable("down"),  # type: ignore[no-untyped-call]
-        NotFound("no topic"),  # type: ignore[no-untyped-call]
-        DefaultCredentialsError("no credentials"),  # type: ignore[no-untyped-call]
+        ServiceUnavailable("down"),
+        NotFound("no topic"),
+        DefaultCredentialsError("no credentials"),
         TimeoutError(),
     ],
 )

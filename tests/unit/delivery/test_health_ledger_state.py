@@ -288,7 +288,9 @@ def test_rollout_state_lease_and_dead_owner_detection() -> None:
     assert state.abandoned(now + 61)
     mine = st.RolloutState(**{**state.__dict__, "owner": st.owner_id()})
     assert not mine.abandoned(now, host=None)
-    dead = st.RolloutState(**{**state.__dict__, "owner": f"{socket.gethostname()}:999999999"})
+    dead = st.RolloutState(
+        **{**state.__dict__, "owner": f"{socket.gethostname()}:999999999:abc123"}
+    )
     assert dead.abandoned(now)
     service = _service(**{st.ROLLOUT_ANNOTATION: state.to_json()})
     assert st.RolloutState.from_service(service) == state

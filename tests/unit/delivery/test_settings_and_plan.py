@@ -105,7 +105,7 @@ def test_malformed_versions_are_config_errors(text: str) -> None:
 def test_revision_names_are_valid_unique_and_bounded() -> None:
     v = parse_version("1.4.0-rc.1")
     assert (
-        revision_name("clarity-api-gateway", v, "abcdef1234")
+        revision_name("clarity-api-gateway", v, "abcdef1234")  # pragma: allowlist secret
         == "clarity-api-gateway-1-4-0-rc-1-abcdef1"
     )
     assert revision_name("clarity-api-gateway", v, "abcdef1234", 2).endswith("-abcdef1-r2")

@@ -1,0 +1,344 @@
+"""Validation of function inputs and the per-environment settings the module needs.
+
+Everything here is plain Python: the Dagger functions call it before building any
+container, so bad input fails fast with a message that says what to pass instead.
+The settings file is the one Terraform and the delivery library read
+(``terraform/environments/<env>/settings.json``); this module reads only the fields it
+needs to name images and decide approvals.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from clarity._errors import ApprovalError, InputError, SettingsError
+
+__all__ = [
+    "BILLING_ACCOUNT_PATTERN",
+    "EMAIL_PATTERN",
+    "ENVIRONMENTS",
+    "PROTECTED_ENVIRONMENTS",
+    "SERVICES",
+    "EnvironmentSettings",
+    "TerraformInputs",
+    "check_approval",
+    "deploy_stages",
+    "dockerfile",
+    "image_address",
+    "parse_settings",
+    "pinned_address",
+    "project_version",
+    "registry_host",
+    "service_of",
+    "settings_path",
+    "terraform_inputs",
+    "validate_commit",
+    "validate_environment",
+    "validate_region",
+    "validate_rollback_target",
+    "validate_service",
+    "validate_version",
+]
+
+ENVIRONMENTS: Final = ("dev", "staging", "prod")
+PROTECTED_ENVIRONMENTS: Final = frozenset({"prod"})
+SETTINGS_DIR: Final = "terraform/environments"
+SERVICES: Final = ("api-gateway", "ml-service")
+"""The images the pipeline builds, each from docker/<service>/Dockerfile."""
+
+_VERSION = re.compile(r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?$")
+_COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
+_REGION = re.compile(r"^[a-z]+-[a-z]+[1-9][0-9]*$")
+_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+_SERVICE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+_REPOSITORY = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
+_PINNED = re.compile(r"^(?P<name>[^@\s]+)@(?P<digest>sha256:[0-9a-f]{64})$")
+# The formats the validation blocks of terraform/environments/<env>/variables.tf enforce,
+# character for character (RE2 and Python agree on them; matched with fullmatch).
+BILLING_ACCOUNT_PATTERN: Final = r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$"
+EMAIL_PATTERN: Final = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+_BILLING_ACCOUNT = re.compile(BILLING_ACCOUNT_PATTERN)
+_EMAIL = re.compile(EMAIL_PATTERN)
+
+
+def validate_environment(env: str) -> str:
+    """Return ``env`` if it is a known environment."""
+    if env not in ENVIRONMENTS:
+        msg = f"unknown environment {env!r}: use one of {', '.join(ENVIRONMENTS)}"
+        raise InputError(msg)
+    return env
+
+
+def validate_version(version: str) -> str:
+    """Return ``version`` if it is a semantic version (``1.2.3``, ``v1.2.3-rc.1``)."""
+    if not _VERSION.match(version):
+        msg = f"invalid version {version!r}: use a semantic version such as 1.4.0 or 1.4.0-rc.1"
+        raise InputError(msg)
+    return version
+
+
+def validate_commit(commit: str) -> str:
+    """Return ``commit`` if it is a lower-case hexadecimal git SHA (7 to 40 digits)."""
+    if not _COMMIT.match(commit):
+        msg = (
+            f"invalid commit {commit!r}: pass the git SHA being deployed "
+            "(e.g. --commit $(git rev-parse HEAD))"
+        )
+        raise InputError(msg)
+    return commit
+
+
+def validate_region(region: str) -> str:
+    """Return ``region`` if it looks like a Google Cloud region (``us-central1``)."""
+    if not _REGION.match(region):
+        msg = f"invalid region {region!r}: expected a region such as us-central1"
+        raise InputError(msg)
+    return region
+
+
+def validate_service(service: str, known: Mapping[str, object]) -> str:
+    """Return ``service`` if it names one of the services in ``known``."""
+    if service not in known:
+        names = ", ".join(sorted(known)) or "none"
+        msg = f"unknown service {service!r}: the settings define {names}"
+        raise InputError(msg)
+    return service
+
+
+def validate_rollback_target(target: str) -> str:
+    """Return ``target`` if it is ``previous`` or a semantic version."""
+    if target == "previous":
+        return target
+    try:
+        return validate_version(target)
+    except InputError:
+        msg = f"invalid rollback target {target!r}: use 'previous' or a released version"
+        raise InputError(msg) from None
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvironmentSettings:
+    """The fields of an environment's settings.json that the module uses."""
+
+    environment: str
+    project_id: str
+    region: str
+    repository: str
+    services: tuple[str, ...]
+    require_approval: bool
+    monitoring_enabled: bool
+
+
+def settings_path(env: str) -> str:
+    """Path of the settings file for ``env``, relative to the repository root."""
+    return f"{SETTINGS_DIR}/{validate_environment(env)}/settings.json"
+
+
+def _field(data: Mapping[str, Any], dotted: str, env: str) -> object:
+    value: object = data
+    for part in dotted.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            msg = f"{settings_path(env)} has no '{dotted}': add it"
+            raise SettingsError(msg)
+        value = value[part]
+    return value
+
+
+def parse_settings(env: str, text: str) -> EnvironmentSettings:
+    """Parse and validate the settings file of ``env``."""
+    validate_environment(env)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        msg = f"{settings_path(env)} is not valid JSON: {exc}"
+        raise SettingsError(msg) from exc
+    if not isinstance(data, dict):
+        msg = f"{settings_path(env)} must hold a JSON object"
+        raise SettingsError(msg)
+    declared = data.get("environment", env)
+    if declared != env:
+        msg = f"{settings_path(env)} declares environment {declared!r}, not {env!r}"
+        raise SettingsError(msg)
+    project_id = _field(data, "project_id", env)
+    if not isinstance(project_id, str) or not _PROJECT.match(project_id):
+        msg = f"{settings_path(env)}: invalid project_id {project_id!r}"
+        raise SettingsError(msg)
+    region = _field(data, "region", env)
+    try:
+        validate_region(str(region))
+    except InputError as exc:
+        msg = f"{settings_path(env)}: {exc}"
+        raise SettingsError(msg) from None
+    repository = _field(data, "artifact_registry.repository", env)
+    if not isinstance(repository, str) or not _REPOSITORY.match(repository):
+        msg = f"{settings_path(env)}: invalid repository {repository!r}"
+        raise SettingsError(msg)
+    services = _field(data, "services", env)
+    if not isinstance(services, dict) or not services:
+        msg = f"{settings_path(env)}: 'services' must name at least one service"
+        raise SettingsError(msg)
+    for name in services:
+        if not _SERVICE.match(name):
+            msg = f"{settings_path(env)}: invalid service name {name!r}"
+            raise SettingsError(msg)
+    monitoring_enabled = _field(data, "monitoring_enabled", env)
+    if not isinstance(monitoring_enabled, bool):
+        msg = f"{settings_path(env)}: monitoring_enabled must be true or false"
+        raise SettingsError(msg)
+    rollout = data.get("rollout", {})
+    require_approval = (
+        bool(rollout.get("require_approval", False)) if isinstance(rollout, dict) else False
+    )
+    return EnvironmentSettings(
+        environment=env,
+        project_id=project_id,
+        region=str(region),
+        repository=repository,
+        services=tuple(sorted(services)),
+        require_approval=require_approval,
+        monitoring_enabled=monitoring_enabled,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class TerraformInputs:
+    """The input variables of an environment root that settings.json does not hold."""
+
+    billing_account: str
+    alert_notification_email: str | None
+
+    def environment(self) -> dict[str, str]:
+        """``TF_VAR_*`` variables for the terraform container.
+
+        An absent alert email is left unset (Terraform's null), never ``""``: the root's
+        email validation accepts null but not an empty string.
+        """
+        variables = {"TF_VAR_billing_account": self.billing_account}
+        if self.alert_notification_email is not None:
+            variables["TF_VAR_alert_notification_email"] = self.alert_notification_email
+        return variables
+
+
+def terraform_inputs(
+    settings: EnvironmentSettings, *, billing_account: str, alert_email: str, function_name: str
+) -> TerraformInputs:
+    """Validate ``--billing-account`` and ``--alert-email`` as the environment root would.
+
+    The rules are those of the root's validation blocks, checked here so that a bad value
+    fails before any container is built rather than after ``terraform init``.
+    """
+    env = settings.environment
+    if not billing_account:
+        msg = (
+            f"{function_name} needs --billing-account: the id of the billing account that "
+            f"pays for {env}, such as 012345-6789AB-CDEF01 (`gcloud billing accounts list`)"
+        )
+        raise InputError(msg)
+    if not _BILLING_ACCOUNT.fullmatch(billing_account):
+        msg = (
+            f"invalid --billing-account {billing_account!r}: use a billing account id such "
+            "as 012345-6789AB-CDEF01 (upper-case hex, `gcloud billing accounts list`)"
+        )
+        raise InputError(msg)
+    if not alert_email:
+        if settings.monitoring_enabled:
+            msg = (
+                f"{function_name} --env {env} needs --alert-email: {settings_path(env)} has "
+                "monitoring_enabled = true, so pass the address that receives its alerts"
+            )
+            raise InputError(msg)
+        return TerraformInputs(billing_account=billing_account, alert_notification_email=None)
+    if not _EMAIL.fullmatch(alert_email):
+        msg = f"invalid --alert-email {alert_email!r}: use an email address such as oncall@example.com"
+        raise InputError(msg)
+    return TerraformInputs(billing_account=billing_account, alert_notification_email=alert_email)
+
+
+def check_approval(settings: EnvironmentSettings, *, approve: bool) -> None:
+    """Refuse a change to a protected environment that was not explicitly approved."""
+    env = settings.environment
+    if approve:
+        return
+    if env in PROTECTED_ENVIRONMENTS or settings.require_approval:
+        msg = (
+            f"{env} refuses changes without approval: re-run with --approve once the "
+            "change has been reviewed"
+        )
+        raise ApprovalError(msg)
+
+
+def registry_host(region: str) -> str:
+    """The Artifact Registry Docker host of ``region``."""
+    return f"{validate_region(region)}-docker.pkg.dev"
+
+
+def image_address(settings: EnvironmentSettings, service: str, version: str) -> str:
+    """``{region}-docker.pkg.dev/{project}/{repository}/{service}:{version}``."""
+    validate_service(service, dict.fromkeys(settings.services))
+    validate_version(version)
+    return (
+        f"{registry_host(settings.region)}/{settings.project_id}/"
+        f"{settings.repository}/{service}:{version}"
+    )
+
+
+def pinned_address(published: str) -> str:
+    """Reduce what ``Container.publish`` returned to ``name@sha256:...``.
+
+    The engine returns ``host/path:tag@sha256:...``; a digest reference keeps the name
+    and drops the tag, which the digest makes redundant.
+    """
+    match = _PINNED.match(published)
+    if not match:
+        msg = f"expected a digest reference, got {published!r}"
+        raise InputError(msg)
+    name = match["name"]
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name = name[: len(name) - len(last)] + last.split(":", 1)[0]
+    return f"{name}@{match['digest']}"
+
+
+def dockerfile(service: str) -> str:
+    """The Dockerfile of ``service``, relative to the repository root (the build context)."""
+    return f"docker/{validate_service(service, dict.fromkeys(SERVICES))}/Dockerfile"
+
+
+def service_of(reference: str) -> str:
+    """The service a digest reference belongs to (its last path component)."""
+    name = pinned_address(reference).split("@", 1)[0]
+    return validate_service(name.rsplit("/", 1)[-1], dict.fromkeys(SERVICES))
+
+
+def project_version(pyproject: str) -> str:
+    """The ``[project].version`` of a pyproject.toml (the version release management bumps)."""
+    try:
+        data = tomllib.loads(pyproject)
+    except tomllib.TOMLDecodeError as exc:
+        msg = f"pyproject.toml is not valid TOML: {exc}"
+        raise InputError(msg) from exc
+    project = data.get("project")
+    version = project.get("version") if isinstance(project, dict) else None
+    if not isinstance(version, str):
+        msg = "pyproject.toml has no [project].version: pass --version explicitly"
+        raise InputError(msg)
+    return validate_version(version)
+
+
+def deploy_stages(
+    settings: EnvironmentSettings, *, approve: bool, dry_run: bool
+) -> tuple[str, ...]:
+    """The stages ``deploy`` runs, in order; refuses unapproved protected changes.
+
+    A dry run changes nothing (plan instead of apply, no push, rollout simulated), so it
+    needs no approval.
+    """
+    if dry_run:
+        return ("build", "scan", "plan", "rollout --dry-run")
+    check_approval(settings, approve=approve)
+    return ("build", "scan", "publish", "apply", "rollout")

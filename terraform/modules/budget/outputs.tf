@@ -1,0 +1,4 @@
+output "id" {
+  description = "Budget id."
+  value       = google_billing_budget.budget.id
+}

@@ -1,0 +1,78 @@
+locals {
+  _subscriptions = merge([
+    for topic_name, topic in var.topics : {
+      for sub_name, sub in topic.subscriptions : sub_name => merge(sub, { topic = topic_name })
+    }
+  ]...)
+  # One dead-letter topic per source topic that has a dead-lettered subscription.
+  _dead_letter_topics = toset([
+    for sub in values(local._subscriptions) : sub.topic if sub.dead_letter
+  ])
+  pubsub_service_agent = "serviceAccount:service-${var.project_number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+}
+
+resource "google_pubsub_topic" "topic" {
+  # checkov:skip=CKV_GCP_83:Google-managed encryption keys are accepted for this data class; CMEK needs a Cloud KMS key ring per environment, tracked as a follow-up
+  for_each                   = var.topics
+  project                    = var.project_id
+  name                       = each.key
+  labels                     = merge(var.labels, each.value.labels)
+  message_retention_duration = each.value.message_retention_duration
+}
+
+resource "google_pubsub_topic" "dead_letter" {
+  # checkov:skip=CKV_GCP_83:Google-managed encryption keys are accepted for this data class; CMEK needs a Cloud KMS key ring per environment, tracked as a follow-up
+  for_each = local._dead_letter_topics
+  project  = var.project_id
+  name     = "${each.key}-dead-letter"
+  labels   = merge(var.labels, { purpose = "dead-letter" })
+}
+
+resource "google_pubsub_subscription" "subscription" {
+  for_each                   = local._subscriptions
+  project                    = var.project_id
+  name                       = each.key
+  topic                      = google_pubsub_topic.topic[each.value.topic].id
+  labels                     = var.labels
+  ack_deadline_seconds       = each.value.ack_deadline_seconds
+  message_retention_duration = each.value.message_retention_duration
+
+  expiration_policy {
+    ttl = ""
+  }
+  retry_policy {
+    minimum_backoff = each.value.retry_minimum_backoff
+    maximum_backoff = each.value.retry_maximum_backoff
+  }
+  dynamic "dead_letter_policy" {
+    for_each = each.value.dead_letter ? [""] : []
+    content {
+      dead_letter_topic     = google_pubsub_topic.dead_letter[each.value.topic].id
+      max_delivery_attempts = each.value.max_delivery_attempts
+    }
+  }
+  dynamic "push_config" {
+    for_each = each.value.push_endpoint == null ? [] : [""]
+    content {
+      push_endpoint = each.value.push_endpoint
+      oidc_token {
+        service_account_email = var.push_service_account
+      }
+    }
+  }
+}
+
+resource "google_pubsub_subscription" "dead_letter" {
+  for_each                   = local._dead_letter_topics
+  project                    = var.project_id
+  name                       = "${each.key}-dead-letter"
+  topic                      = google_pubsub_topic.dead_letter[each.key].id
+  labels                     = merge(var.labels, { purpose = "dead-letter" })
+  ack_deadline_seconds       = 60
+  message_retention_duration = var.dead_letter_retention
+  retain_acked_messages      = false
+
+  expiration_policy {
+    ttl = ""
+  }
+}

@@ -1,0 +1,26 @@
+"""A double of the Cloud Run Admin API v2 that runs every revision as a real local process.
+
+See README.md next to this file for what it mirrors and where it differs from the real API.
+"""
+
+from ._api import ApiRecord
+from ._double import CloudRunDouble
+from ._processes import (
+    FIXTURE_APP,
+    RevisionProcessInfo,
+    default_image_command,
+    fixture_app_command,
+    image_short_name,
+)
+from ._proxy import ProxyRecord
+
+__all__ = [
+    "FIXTURE_APP",
+    "ApiRecord",
+    "CloudRunDouble",
+    "ProxyRecord",
+    "RevisionProcessInfo",
+    "default_image_command",
+    "fixture_app_command",
+    "image_short_name",
+]

@@ -1,0 +1,79 @@
+"""Test hooks that make the API misbehave on purpose: transient errors and IAM denials."""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+
+from ._errors import HTTP_STATUS_NAMES, ApiError
+
+__all__ = ["FaultInjector"]
+
+_TRANSIENT_MESSAGES = {
+    429: "Quota exceeded for quota metric 'Write requests' of service 'run.googleapis.com'.",
+    500: "Internal error encountered.",
+    503: "The service is currently unavailable.",
+    504: "The request deadline was exceeded.",
+}
+
+
+@dataclass
+class _FailRule:
+    matcher: str
+    pattern: re.Pattern[str]
+    error: ApiError
+    remaining: int
+
+
+@dataclass
+class _Denial:
+    permission: str
+    remaining: int | None
+
+
+class FaultInjector:
+    """Thread-safe queue of injected failures, consulted before every API call."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rules: list[_FailRule] = []
+        self._denials: dict[str, _Denial] = {}
+
+    def fail_next(self, matcher: str, *, status: int, times: int, message: str | None) -> None:
+        if status not in HTTP_STATUS_NAMES:
+            known = ", ".join(str(code) for code in sorted(HTTP_STATUS_NAMES))
+            msg = f"fail_next: status {status} is not one the double renders; use one of {known}"
+            raise ValueError(msg)
+        if times < 1:
+            msg = f"fail_next: times must be at least 1, got {times}"
+            raise ValueError(msg)
+        text = message or _TRANSIENT_MESSAGES.get(status, "Injected failure.")
+        error = ApiError(status, HTTP_STATUS_NAMES[status], text)
+        with self._lock:
+            self._rules.append(_FailRule(matcher, re.compile(matcher), error, times))
+
+    def deny(self, permission: str, *, times: int | None) -> None:
+        with self._lock:
+            self._denials[permission] = _Denial(permission, times)
+
+    def allow(self, permission: str) -> None:
+        with self._lock:
+            self._denials.pop(permission, None)
+
+    def check(self, *, rpc: str, request_line: str, permission: str, resource: str) -> None:
+        """Raise the injected error for this call, if any, and count it down."""
+        with self._lock:
+            for rule in self._rules:
+                if rule.matcher == rpc or rule.pattern.search(request_line):
+                    rule.remaining -= 1
+                    if rule.remaining == 0:
+                        self._rules.remove(rule)
+                    raise rule.error
+            denial = self._denials.get(permission)
+            if denial is not None:
+                if denial.remaining is not None:
+                    denial.remaining -= 1
+                    if denial.remaining == 0:
+                        del self._denials[permission]
+                raise ApiError.permission_denied(permission, resource)

@@ -1,0 +1,334 @@
+"""Plan-like inventories per environment over tfparse's evaluated graph (Fabric style).
+
+Addresses and counts, then the values the delivery system relies on, each compared
+with the environment's settings.json.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import hcl2
+import pytest
+
+from tests.terraform._terraform import (
+    ENVIRONMENTS,
+    ENVIRONMENTS_DIR,
+    MODULES_DIR,
+    Graph,
+    address,
+    load_settings,
+)
+
+pytestmark = pytest.mark.terraform
+
+ISSUE_TOPICS = {"healthkit-data-ingestion", "ml-processing-requests", "insight-generation"}
+PUBSUB_AGENT_PREFIX = "serviceAccount:service-"
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _expected_counts(settings: dict[str, Any]) -> Counter[str]:
+    services = len(settings["services"])
+    counts: Counter[str] = Counter(
+        {
+            "google_artifact_registry_repository": 1,
+            "google_artifact_registry_repository_iam_member": 1,
+            "google_billing_budget": 1,
+            "google_cloud_run_v2_service": services,
+            # ml-service: gateway, deployer, push identity, uptime checks;
+            # api-gateway: deployer, uptime checks.
+            "google_cloud_run_v2_service_iam_member": 6
+            + (services if settings["allow_unauthenticated"] else 0),
+            "google_firestore_database": 1,
+            "google_firestore_index": 2,
+            "google_iam_workload_identity_pool": 1,
+            "google_iam_workload_identity_pool_provider": 1,
+            "google_project_iam_member": 27,
+            "google_project_service": 11,
+            "google_pubsub_subscription": 6,
+            "google_pubsub_subscription_iam_member": 4,
+            "google_pubsub_topic": 6,
+            "google_pubsub_topic_iam_member": 3,
+            "google_secret_manager_secret": 1,
+            "google_secret_manager_secret_iam_member": 1,
+            "google_service_account": 6,
+            "google_service_account_iam_member": 9,
+        }
+    )
+    if settings["backup_enabled"]:
+        counts["google_firestore_backup_schedule"] = 1
+    if settings["monitoring_enabled"]:
+        counts["google_monitoring_notification_channel"] = 1
+        counts["google_monitoring_uptime_check_config"] = services
+        counts["google_monitoring_alert_policy"] = 2 * services
+    return counts
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_resource_counts(graphs: dict[str, Graph], env: str) -> None:
+    actual = Counter(block["__tfmeta"]["label"] for block in graphs[env].blocks())
+    assert actual == _expected_counts(load_settings(env))
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_key_addresses(graphs: dict[str, Graph], env: str) -> None:
+    addresses = set(graphs[env].by_address())
+    expected = {
+        "module.api_gateway.google_cloud_run_v2_service.service",
+        "module.ml_service.google_cloud_run_v2_service.service",
+        "module.firestore.google_firestore_database.database",
+        'module.firestore.google_firestore_index.index["users-email-created-at"]',
+        'module.firestore.google_firestore_index.index["health-data-user-timestamp-type"]',
+        "module.github_oidc.google_iam_workload_identity_pool_provider.github",
+        "module.budget.google_billing_budget.budget",
+        *(f'module.pubsub.google_pubsub_topic.topic["{t}"]' for t in ISSUE_TOPICS),
+        *(f'module.pubsub.google_pubsub_topic.dead_letter["{t}"]' for t in ISSUE_TOPICS),
+        *(f'module.pubsub.google_pubsub_subscription.dead_letter["{t}"]' for t in ISSUE_TOPICS),
+    }
+    assert expected <= addresses
+    monitoring = {a for a in addresses if a.startswith("module.monitoring[0].")}
+    assert bool(monitoring) == load_settings(env)["monitoring_enabled"]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_cloud_run_matches_settings(graphs: dict[str, Graph], env: str) -> None:
+    settings = load_settings(env)
+    services = {
+        block["name"]: block for block in graphs[env].resources("google_cloud_run_v2_service")
+    }
+    assert set(services) == {service["name"] for service in settings["services"].values()}
+    for service in settings["services"].values():
+        block = services[service["name"]]
+        template = block["template"]
+        container = template["containers"]
+        assert template["scaling"] == {
+            "min_instance_count": service["min_instances"],
+            "max_instance_count": service["max_instances"],
+        } | {k: v for k, v in template["scaling"].items() if k in {"__tfmeta", "id"}}
+        assert template["max_instance_request_concurrency"] == service["concurrency"]
+        assert container["resources"]["limits"] == {
+            "cpu": service["cpu"],
+            "memory": service["memory"],
+        }
+        assert block["deletion_protection"] is settings["deletion_protection"]
+        assert block["project"] == settings["project_id"]
+        assert block["location"] == settings["region"]
+        for probe in ("startup_probe", "liveness_probe"):
+            assert container[probe]["http_get"]["path"] == "/health"
+            assert container[probe]["http_get"]["port"] == container["ports"]["container_port"]
+        assert template["service_account"].startswith(service["name"] + "@")
+        # Every entry of the lifecycle block survives evaluation (its content is checked below).
+        assert len(block["lifecycle"]["ignore_changes"]) == 8
+
+
+def test_deletion_protection_is_off_only_in_dev(graphs: dict[str, Graph]) -> None:
+    protection = {
+        env: {
+            block["deletion_protection"]
+            for block in graphs[env].resources("google_cloud_run_v2_service")
+        }
+        for env in ENVIRONMENTS
+    }
+    assert protection == {"dev": {False}, "staging": {True}, "prod": {True}}
+
+
+def test_cloud_run_ignores_what_the_delivery_pipeline_owns() -> None:
+    source = hcl2.loads((MODULES_DIR / "cloud-run-service" / "main.tf").read_text())
+    (service,) = source["resource"]
+    lifecycle = service['"google_cloud_run_v2_service"']['"service"']["lifecycle"][0]
+    ignored = {entry.removeprefix("${").removesuffix("}") for entry in lifecycle["ignore_changes"]}
+    assert ignored >= {
+        "client",
+        "client_version",
+        "traffic",
+        "template[0].revision",
+        "template[0].containers[0].image",
+        "template[0].labels",
+        "template[0].annotations",
+        "annotations",
+    }
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_dead_lettering_is_complete(graphs: dict[str, Graph], env: str) -> None:
+    graph = graphs[env]
+    topics = {block["name"]: block for block in graph.resources("google_pubsub_topic")}
+    assert set(topics) >= ISSUE_TOPICS
+    publishers = {
+        block["topic"]
+        for block in graph.resources("google_pubsub_topic_iam_member")
+        if block["role"] == "roles/pubsub.publisher"
+        and block["member"].startswith(PUBSUB_AGENT_PREFIX)
+    }
+    subscribers = {
+        block["subscription"]
+        for block in graph.resources("google_pubsub_subscription_iam_member")
+        if block["role"] == "roles/pubsub.subscriber"
+        and str(block["member"]).startswith(PUBSUB_AGENT_PREFIX)
+    }
+    subscribed_topics = {
+        graph.by_id(block["topic"])["name"]
+        for block in graph.resources("google_pubsub_subscription")
+    }
+    dead_letter_topics = set()
+    for block in graph.resources("google_pubsub_subscription"):
+        policy = block.get("dead_letter_policy")
+        if policy is None:
+            continue
+        dead_letter_topic = graph.by_id(policy["dead_letter_topic"])["name"]
+        dead_letter_topics.add(dead_letter_topic)
+        assert policy["max_delivery_attempts"] == 5, address(block)
+        assert dead_letter_topic in publishers, (
+            f"{address(block)}: agent cannot publish to {dead_letter_topic}"
+        )
+        assert block["name"] in subscribers, (
+            f"{address(block)}: agent cannot acknowledge on {block['name']}"
+        )
+    # Every issue topic is dead-lettered, and nothing published to a dead-letter topic is lost.
+    assert dead_letter_topics == {f"{t}-dead-letter" for t in ISSUE_TOPICS}
+    assert dead_letter_topics <= subscribed_topics
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_push_subscriptions_reach_the_ml_service_with_a_token(
+    graphs: dict[str, Graph], env: str
+) -> None:
+    settings = load_settings(env)
+    pushes = {
+        block["name"]: block["push_config"]
+        for block in graphs[env].resources("google_pubsub_subscription")
+        if isinstance(block.get("push_config"), dict)
+    }
+    assert set(pushes) == {"healthkit-data-ingestion-ml", "ml-processing-requests-ml"}
+    for push in pushes.values():
+        assert push["oidc_token"]["service_account_email"] == (
+            f"clarity-pubsub-push@{settings['project_id']}.iam.gserviceaccount.com"
+        )
+    invokers = {
+        block["member"]
+        for block in graphs[env].resources("google_cloud_run_v2_service_iam_member")
+        if block["name"] == settings["services"]["ml-service"]["name"]
+        and isinstance(block["member"], str)
+    }
+    assert (
+        f"serviceAccount:clarity-pubsub-push@{settings['project_id']}.iam.gserviceaccount.com"
+        in invokers
+    )
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_firestore_per_environment(graphs: dict[str, Graph], env: str) -> None:
+    settings = load_settings(env)
+    (database,) = graphs[env].resources("google_firestore_database")
+    assert database["type"] == "FIRESTORE_NATIVE"
+    protected = (
+        "DELETE_PROTECTION_ENABLED"
+        if settings["deletion_protection"]
+        else "DELETE_PROTECTION_DISABLED"
+    )
+    assert database["delete_protection_state"] == protected
+    pitr = (
+        "POINT_IN_TIME_RECOVERY_ENABLED"
+        if settings["backup_enabled"]
+        else "POINT_IN_TIME_RECOVERY_DISABLED"
+    )
+    assert database["point_in_time_recovery_enablement"] == pitr
+    indexes = {
+        block["collection"]: [field["field_path"] for field in _as_list(block["fields"])]
+        for block in graphs[env].resources("google_firestore_index")
+    }
+    assert indexes == {
+        "users": ["email", "created_at"],
+        "health_data": ["user_id", "timestamp", "data_type"],
+    }
+
+
+def test_prod_is_protected_and_backed_up(graphs: dict[str, Graph]) -> None:
+    prod = graphs["prod"]
+    (database,) = prod.resources("google_firestore_database")
+    assert database["delete_protection_state"] == "DELETE_PROTECTION_ENABLED"
+    assert database["deletion_policy"] == "ABANDON"
+    (schedule,) = prod.resources("google_firestore_backup_schedule")
+    assert schedule["retention"] == f"{98 * 86400}s"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_workload_identity_trusts_only_this_repository(graphs: dict[str, Graph], env: str) -> None:
+    github = load_settings(env)["github"]
+    (provider,) = graphs[env].resources("google_iam_workload_identity_pool_provider")
+    assert provider["attribute_condition"] == (
+        f'assertion.repository_id == "{github["repository_id"]}" && '
+        f'assertion.repository_owner_id == "{github["owner_id"]}"'
+    )
+    assert provider["oidc"]["issuer_uri"] == "https://token.actions.githubusercontent.com"
+    assert (
+        provider["attribute_mapping"]["attribute.repository_ref"]
+        == "assertion.repository_id + '@' + assertion.ref"
+    )
+    bindings = [
+        block
+        for block in graphs[env].resources("google_service_account_iam_member")
+        if block["role"] == "roles/iam.workloadIdentityUser"
+    ]
+    identities = bindings[0]["for_each"]
+    assert {name: identity["ref"] for name, identity in identities.items()} == {
+        "deployer": github["apply_ref"],
+        "terraform-apply": github["apply_ref"],
+        "terraform-plan": None,
+    }
+    assert len(bindings) == len(identities)
+
+
+def test_ref_bound_identities_use_the_repository_and_ref_attribute() -> None:
+    source = (MODULES_DIR / "github-oidc" / "main.tf").read_text()
+    assert "attribute.repository_ref/${var.github.repository_id}@${each.value.ref}" in source
+    assert "attribute.repository_id/${var.github.repository_id}" in source
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_no_keys_and_no_secret_values_anywhere(graphs: dict[str, Graph], env: str) -> None:
+    types = {block["__tfmeta"]["label"] for block in graphs[env].blocks()}
+    assert "google_service_account_key" not in types
+    assert "google_secret_manager_secret_version" not in types
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_artifact_registry_and_budget_match_settings(graphs: dict[str, Graph], env: str) -> None:
+    settings = load_settings(env)
+    (repository,) = graphs[env].resources("google_artifact_registry_repository")
+    assert repository["repository_id"] == settings["artifact_registry"]["repository"]
+    policies = {policy["action"]: policy for policy in _as_list(repository["cleanup_policies"])}
+    assert set(policies) == {"KEEP", "DELETE"}
+    assert (
+        policies["KEEP"]["most_recent_versions"]["keep_count"]
+        == settings["artifact_registry"]["keep_recent_versions"]
+    )
+    assert policies["DELETE"]["condition"]["tag_state"] == "UNTAGGED"
+    days = settings["artifact_registry"]["delete_untagged_after_days"]
+    assert policies["DELETE"]["condition"]["older_than"] == f"{days * 86400}s"
+    (budget,) = graphs[env].resources("google_billing_budget")
+    assert budget["amount"]["specified_amount"]["units"] == str(settings["budget"]["amount_usd"])
+    thresholds = [rule["threshold_percent"] for rule in _as_list(budget["threshold_rules"])]
+    assert thresholds == settings["budget"]["thresholds"]
+
+
+def test_environment_roots_differ_only_in_settings_and_backend_prefix() -> None:
+    files = ("main.tf", "outputs.tf", "providers.tf", "settings.tf", "variables.tf", "versions.tf")
+    for name in files:
+        contents = {(ENVIRONMENTS_DIR / env / name).read_text() for env in ENVIRONMENTS}
+        assert len(contents) == 1, (
+            f"{name} differs between environments; put the difference in settings.json"
+        )
+    prefixes = {
+        env: hcl2.loads((ENVIRONMENTS_DIR / env / "backend.tf").read_text())["terraform"][0][
+            "backend"
+        ][0]['"gcs"']["prefix"]
+        for env in ENVIRONMENTS
+    }
+    assert prefixes == {env: f'"environments/{env}"' for env in ENVIRONMENTS}
