@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from api_gateway.ingestion import ingest_batch
+from api_gateway.ml_client import IdTokenError, ml_service_headers
 from api_gateway.settings import GatewaySettings
 from clarity_common.errors import BackendUnavailableError
 from clarity_common.gcp import GoogleClients, describe_error, unavailable_on_google_errors
@@ -72,8 +73,10 @@ def gateway_router(settings: GatewaySettings, clients: GoogleClients) -> APIRout
         url = f"{str(settings.ml_service_url).rstrip('/')}/health"
         try:
             async with httpx.AsyncClient(timeout=settings.ml_service_timeout_seconds) as client:
-                answer = await client.get(url)
+                answer = await client.get(url, headers=await ml_service_headers(client, settings))
             body = answer.json() if answer.status_code == 200 else None
+        except IdTokenError as exc:
+            return _unavailable(str(exc), service="ml-service")
         except (httpx.HTTPError, ValueError) as exc:
             return _unavailable(
                 f"no usable answer from {url}: {describe_error(exc)}", service="ml-service"

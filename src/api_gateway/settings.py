@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import AnyHttpUrl, Field
 
 from clarity_common.settings import ServiceSettings
@@ -14,4 +16,6 @@ class GatewaySettings(ServiceSettings):
 
     ml_service_url: AnyHttpUrl | None = None
     ml_service_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+    ml_service_auth: Literal["auto", "id-token", "none"] = "auto"
+    gce_metadata_host: str = Field(default="metadata.google.internal", min_length=1)
     database_timeout_seconds: float = Field(default=2.0, gt=0, le=30)

@@ -3,14 +3,15 @@
 ::
 
     ClarityError
-    ├── ConfigError          settings that cannot work (the process refuses to start)
-    ├── InjectedFaultError        CLARITY_FAULT=crash-on-start asked the process to fail
-    ├── PayloadTooLargeError      a request body or batch over the documented limits (413)
-    ├── BackendUnavailableError   Firestore, Pub/Sub or the ML service did not answer (503)
-    │   └── BatchInProgressError  another request is publishing the same batch right now (503)
-    ├── BatchConflictError        a batch id reused with different content (409)
-    ├── InvalidMessageError       a Pub/Sub push message that cannot be processed (400)
-    └── BatchNotFoundError        a processing request names a batch with no stored samples (404)
+    ├── ConfigError                  settings that cannot work (the process refuses to start)
+    ├── InjectedFaultError           CLARITY_FAULT=crash-on-start asked the process to fail
+    ├── PayloadTooLargeError         a body or batch over the documented limits (413)
+    ├── BackendUnavailableError      Firestore, Pub/Sub or the ML service did not answer (503)
+    │   ├── BatchInProgressError     another request is publishing the same batch now (503)
+    │   └── IdTokenError             no ID token for the ML service (api_gateway.ml_client)
+    ├── BatchConflictError           a batch id reused with different content (409)
+    ├── InvalidMessageError          a Pub/Sub push message that cannot be decoded (400)
+    └── BatchNotFoundError           a processing request names a batch never stored (404)
 
 Google and httpx errors are mapped into this tree where they enter (``raise ... from exc``),
 so handlers never see a library exception and no response carries a traceback.

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from api_gateway.main import create_app as create_gateway
@@ -138,3 +138,83 @@ def test_ml_service_answering_garbage_is_503(monkeypatch: pytest.MonkeyPatch) ->
         response = client.get("/ml/health")
     assert response.status_code == 503
     assert "JSONDecodeError" in response.json()["reason"]
+
+
+# ---------------------------------------------------------------------- ID tokens for a private ML service
+class _Recorder:
+    """A tiny ML service and metadata server that remember what they were sent."""
+
+    def __init__(self, *, metadata_status: int = 200) -> None:
+        self.metadata_status = metadata_status
+        self.identity_requests: list[Request] = []
+        self.authorizations: list[str | None] = []
+
+    async def identity(self, request: Request) -> PlainTextResponse:
+        self.identity_requests.append(request)
+        return PlainTextResponse(
+            f"token-for-{request.query_params['audience']}", status_code=self.metadata_status
+        )
+
+    async def health(self, request: Request) -> JSONResponse:
+        self.authorizations.append(request.headers.get("authorization"))
+        return JSONResponse(
+            {"status": "ok", "service": "ml-service", "version": "x", "revision": None}
+        )
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route(
+                    "/computeMetadata/v1/instance/service-accounts/default/identity", self.identity
+                ),
+                Route("/health", self.health),
+            ]
+        )
+
+
+def test_a_private_ml_service_gets_an_id_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    recorder = _Recorder()
+    with serve_in_thread(recorder.app()) as url:
+        host = url.removeprefix("http://")
+        with _gateway(
+            monkeypatch, ML_SERVICE_URL=url, ML_SERVICE_AUTH="id-token", GCE_METADATA_HOST=host
+        ) as client:
+            response = client.get("/ml/health")
+    assert response.status_code == 200
+    (identity,) = recorder.identity_requests
+    assert identity.headers["metadata-flavor"] == "Google"
+    assert identity.query_params["audience"] == url
+    assert recorder.authorizations == [f"Bearer token-for-{url}"]
+
+
+def test_plain_http_ml_service_gets_no_token_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    recorder = _Recorder()
+    with (
+        serve_in_thread(recorder.app()) as url,
+        _gateway(monkeypatch, ML_SERVICE_URL=url) as client,
+    ):
+        assert client.get("/ml/health").status_code == 200
+    assert recorder.identity_requests == []
+    assert recorder.authorizations == [None]
+
+
+def test_no_id_token_is_503_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    recorder = _Recorder(metadata_status=404)
+    with serve_in_thread(recorder.app()) as url:
+        host = url.removeprefix("http://")
+        environment = {
+            "ML_SERVICE_URL": url,
+            "ML_SERVICE_AUTH": "id-token",
+            "GCE_METADATA_HOST": host,
+        }
+        with _gateway(monkeypatch, **environment) as client:
+            refused = client.get("/ml/health")
+        with _gateway(
+            monkeypatch, **{**environment, "GCE_METADATA_HOST": f"127.0.0.1:{closed_port()}"}
+        ) as client:
+            unreachable = client.get("/ml/health")
+    assert refused.status_code == 503
+    assert refused.json()["reason"] == f"no ID token for {url}: the metadata server answered 404"
+    assert unreachable.status_code == 503
+    assert "did not answer (ConnectError)" in unreachable.json()["reason"]
+    assert recorder.authorizations == []

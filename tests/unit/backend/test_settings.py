@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from api_gateway.ml_client import needs_id_token
 from api_gateway.settings import GatewaySettings
 from clarity_common.errors import ConfigError
 from clarity_common.faults import FaultKind
@@ -118,3 +119,26 @@ def test_emulator_settings_must_match_the_environment(monkeypatch: pytest.Monkey
         check_emulator_environment(ServiceSettings(pubsub_emulator_host="127.0.0.1:2"))
     with pytest.raises(ConfigError, match="FIRESTORE_EMULATOR_HOST"):
         check_emulator_environment(ServiceSettings(firestore_emulator_host="127.0.0.1:3"))
+
+
+@pytest.mark.parametrize(
+    ("url", "auth", "expected"),
+    [
+        ("https://clarity-ml-service-abc-uc.a.run.app", "auto", True),
+        ("http://127.0.0.1:8001", "auto", False),
+        (None, "auto", False),
+        ("http://127.0.0.1:8001", "id-token", True),
+        ("https://clarity-ml-service-abc-uc.a.run.app", "none", False),
+    ],
+)
+def test_when_the_gateway_asks_for_an_id_token(url: str | None, auth: str, expected: bool) -> None:
+    settings = GatewaySettings.model_validate({"ml_service_url": url, "ml_service_auth": auth})
+    assert needs_id_token(settings) is expected
+
+
+def test_unknown_ml_service_auth_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ML_SERVICE_AUTH", "oauth")
+    with pytest.raises(
+        SystemExit, match="ML_SERVICE_AUTH: Input should be 'auto', 'id-token' or 'none'"
+    ):
+        settings_from_environment(GatewaySettings, "api-gateway")
