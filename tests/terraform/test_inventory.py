@@ -52,7 +52,8 @@ def _expected_counts(settings: dict[str, Any]) -> Counter[str]:
             "google_project_iam_member": 27,
             "google_project_service": 11,
             "google_pubsub_subscription": 6,
-            "google_pubsub_subscription_iam_member": 4,
+            # dead-letter subscriber grants (3), the gateway on insights, the ML service on ingestion
+            "google_pubsub_subscription_iam_member": 5,
             "google_pubsub_topic": 6,
             "google_pubsub_topic_iam_member": 3,
             "google_secret_manager_secret": 1,
@@ -205,7 +206,11 @@ def test_push_subscriptions_reach_the_ml_service_with_a_token(
         for block in graphs[env].resources("google_pubsub_subscription")
         if isinstance(block.get("push_config"), dict)
     }
-    assert set(pushes) == {"healthkit-data-ingestion-ml", "ml-processing-requests-ml"}
+    assert set(pushes) == {"ml-processing-requests-ml"}
+    # The path the ML service serves (src/ml_service): a wrong one would dead-letter everything.
+    # The URL depends on the service's uri, unknown before apply, so read the configuration.
+    source = (ENVIRONMENTS_DIR / env / "main.tf").read_text()
+    assert '"${module.ml_service.uri}/v1/pubsub/ml-processing-requests"' in source
     for push in pushes.values():
         assert push["oidc_token"]["service_account_email"] == (
             f"clarity-pubsub-push@{settings['project_id']}.iam.gserviceaccount.com"

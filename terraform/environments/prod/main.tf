@@ -235,15 +235,16 @@ module "pubsub" {
   topics = {
     healthkit-data-ingestion = {
       subscriptions = {
+        # Pulled: the backend has no consumer of raw ingestion batches yet (see the README).
         healthkit-data-ingestion-ml = {
-          push_endpoint = "${module.ml_service.uri}/pubsub/healthkit-data-ingestion"
+          subscribers = { ml-service = local._members.ml_service }
         }
       }
     }
     ml-processing-requests = {
       subscriptions = {
         ml-processing-requests-ml = {
-          push_endpoint = "${module.ml_service.uri}/pubsub/ml-processing-requests"
+          push_endpoint = "${module.ml_service.uri}/v1/pubsub/ml-processing-requests"
         }
       }
     }
