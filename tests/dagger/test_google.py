@@ -119,7 +119,7 @@ def test_a_refused_key_says_so_without_echoing_the_key(
         ("[1, 2]", "not a Google credentials file"),
         ('{"client_email": "x"}', "not a Google credentials file"),
         ('{"type": "service_account"}', "unusable Google credentials"),
-        ('{"type": "authorized_user"}', "'authorized_user' are not accepted"),
+        ('{"type": "gdch_service_account"}', "has type 'gdch_service_account'; supported"),
         ('{"type": "external_account"}', "unusable Google credentials"),
     ],
 )

@@ -12,12 +12,11 @@ import json
 from typing import Final
 
 import google.auth
-import google.auth.credentials
 import google.auth.exceptions
 import google.auth.transport
 import google.auth.transport.requests
-from google.auth import identity_pool
-from google.oauth2 import service_account
+from clarity_delivery import CredentialsError as DeliveryCredentialsError
+from clarity_delivery import credentials_from_info
 
 from clarity._errors import CredentialsError
 
@@ -43,24 +42,10 @@ def access_token(
     if not isinstance(info, dict) or "type" not in info:
         msg = f"the credentials Secret is not a Google credentials file: {_HOW_TO_FIX}"
         raise CredentialsError(msg)
-    kind = info["type"]
     try:
-        credentials: google.auth.credentials.Credentials
-        if kind == "service_account":
-            # google-auth leaves its constructors from JSON unannotated.
-            credentials = service_account.Credentials.from_service_account_info(
-                info, scopes=list(_SCOPES)
-            )
-        elif kind == "external_account":
-            credentials = identity_pool.Credentials.from_info(info, scopes=list(_SCOPES))
-        else:
-            msg = (
-                f"credentials of type {kind!r} are not accepted: use a service_account key "
-                "or an external_account (workload identity federation) configuration"
-            )
-            raise CredentialsError(msg)
-    except (google.auth.exceptions.GoogleAuthError, ValueError, KeyError) as exc:
-        msg = f"unusable Google credentials ({type(exc).__name__}): {_HOW_TO_FIX}"
+        credentials = credentials_from_info(info, where="the credentials Secret")
+    except DeliveryCredentialsError as exc:
+        msg = f"unusable Google credentials: {exc.message}. {_HOW_TO_FIX}"
         raise CredentialsError(msg) from None
     try:
         credentials.refresh(request or google.auth.transport.requests.Request())

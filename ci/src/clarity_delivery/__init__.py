@@ -3,6 +3,7 @@
 Plain Python (no Dagger): the Dagger module and the scripts call its CLI, ``clarity-deploy``.
 """
 
+from ._auth import credentials_from_info, load_credentials
 from ._errors import (
     ApprovalRequired,
     ConcurrentRollout,
@@ -42,6 +43,8 @@ __all__ = [
     "VersionNotFound",
     "build_plan",
     "build_report",
+    "credentials_from_info",
+    "load_credentials",
     "load_settings",
     "parse_version",
     "revision_name",

@@ -27,7 +27,7 @@ from google.oauth2 import service_account
 
 from ._errors import CredentialsError
 
-__all__ = ["GoogleIdTokens", "IdTokenSource", "load_credentials"]
+__all__ = ["GoogleIdTokens", "IdTokenSource", "credentials_from_info", "load_credentials"]
 
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 IMPERSONATE_ENV = "CLARITY_DEPLOYER_SERVICE_ACCOUNT"
@@ -68,15 +68,24 @@ def load_credentials(credentials_file: Path | None = None) -> Credentials:
     except (OSError, ValueError) as exc:
         msg = f"credentials file {credentials_file} is not readable JSON: {exc}"
         raise CredentialsError(msg) from None
+    return credentials_from_info(info, where=f"credentials file {credentials_file}")
+
+
+def credentials_from_info(info: object, *, where: str = "the credentials") -> Credentials:
+    """Credentials from parsed JSON, by the loader for its declared ``type``.
+
+    Shared by :func:`load_credentials` and the Dagger module (which gets the JSON as a Secret);
+    an unknown type or a malformed document is a :class:`CredentialsError` naming ``where``.
+    """
     kind = info.get("type") if isinstance(info, dict) else None
     loader = _LOADERS.get(str(kind))
-    if loader is None:
-        msg = f"credentials file {credentials_file} has type {kind!r}; supported: {', '.join(_LOADERS)}"
+    if loader is None or not isinstance(info, dict):
+        msg = f"{where} has type {kind!r}; supported: {', '.join(_LOADERS)}"
         raise CredentialsError(msg)
     try:
         return loader(info)
     except (ValueError, KeyError, google.auth.exceptions.GoogleAuthError) as exc:
-        msg = f"credentials file {credentials_file} ({kind}) is malformed: {exc}"
+        msg = f"{where} ({kind}) is malformed: {exc}"
         raise CredentialsError(msg) from None
 
 
