@@ -313,11 +313,11 @@ def test_a_missing_billing_account_says_what_to_pass(function_name: str) -> None
     [
         "012345-6789ab-cdef01",
         "012345-6789AB",
-        "0123456789ABCDEF01",
+        "0123456789ABCDEF01",  # pragma: allowlist secret
         "012345-6789AB-CDEF01 ",
         "012345-6789AB-CDEF01\n",
         " 012345-6789AB-CDEF01",
-        "billingAccounts/012345-6789AB-CDEF01",
+        "billingAccounts/012345-6789AB-CDEF01",  # pragma: allowlist secret
         "012345-6789AB-CDEF0G",
     ],
 )
