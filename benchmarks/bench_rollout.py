@@ -11,6 +11,8 @@ Prints p50/p95 over ``BENCH_RUNS`` runs (default 5) of:
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import statistics
@@ -77,12 +79,11 @@ def run(runs: int) -> tuple[list[str], bool]:
                         msg = f"broken release {bad} was not rolled back (exit {code})"
                         raise SystemExit(msg)
                     auto.append(float(_records(stage)[-1]["time_to_rollback_seconds"]))
-                    if n:
-                        started = time.monotonic()
-                        if stage.cli("rollback", "--env", "dev", "--to", "previous") != 0:
-                            msg = "manual rollback failed"
-                            raise SystemExit(msg)
-                        manual.append(time.monotonic() - started)
+                    started = time.monotonic()
+                    if stage.cli("rollback", "--env", "dev", "--to", "previous") != 0:
+                        msg = "manual rollback failed"
+                        raise SystemExit(msg)
+                    manual.append(time.monotonic() - started)
         finally:
             endpoint.stop()
     per_service = len(STEPS) * (PROBES - 1) * INTERVAL  # the verification round needs no sleep
@@ -113,7 +114,16 @@ def run(runs: int) -> tuple[list[str], bool]:
 def main() -> int:
     """Entry point for ``python -m benchmarks bench_rollout``."""
     runs = int(os.environ.get("BENCH_RUNS", "5"))
-    rows, ok = run(runs)
+    if runs < 1:
+        msg = f"BENCH_RUNS must be at least 1, not {runs}"
+        raise SystemExit(msg)
+    progress = io.StringIO()  # the rollouts' own progress lines; shown only if a run fails
+    try:
+        with contextlib.redirect_stdout(progress), contextlib.redirect_stderr(progress):
+            rows, ok = run(runs)
+    except SystemExit:
+        print("\n".join(progress.getvalue().splitlines()[-40:]))
+        raise
     print("\n".join(rows))
     print(json.dumps({"targets_met": ok}))
     return 0 if ok else 1

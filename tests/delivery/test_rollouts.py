@@ -268,3 +268,16 @@ def test_a_deployer_killed_mid_rollout_is_resolved_by_the_next_run(stage: Stage)
     write_slow.write_text(json.dumps(data))
     assert stage.deploy("1.1.0") == 0  # the retried release gets a fresh revision name
     assert stable_of(stage, "ml-service") == "clarity-ml-service-1-1-0-c0ffee1-r2"
+
+
+def test_a_failed_canary_keeps_the_previous_revision_tagged_for_rollback(stage: Stage) -> None:
+    base = {svc: stable_of(stage, svc) for svc in SERVICES}
+    assert stage.deploy("1.1.0") == 0
+    assert stage.deploy("1.2.0", faults={"ml-service": "health-500-after=4"}) == 1
+    ml = stage.service("ml-service")
+    assert st.tagged_revisions(ml) == {
+        "stable": "clarity-ml-service-1-1-0-c0ffee1",
+        "previous": base["ml-service"],
+    }
+    assert stage.cli("rollback", "--env", "dev", "--to", "previous") == 0
+    assert {svc: stable_of(stage, svc) for svc in SERVICES} == base

@@ -201,8 +201,10 @@ class Deployer:
         keep = {
             tag: rev
             for tag, rev in st.tagged_revisions(service).items()
-            if tag in ("previous", "blue")
+            if tag in ("previous", "blue") and rev != stable
         }
+        # Revisions tagged for an instant switch back stay tagged (at 0 %) through every step.
+        held = tuple(TrafficTarget(rev, 0, t) for t, rev in keep.items())
         state = st.RolloutState(
             id=record.id,
             version=str(plan.version),
@@ -269,7 +271,8 @@ class Deployer:
         # 3. traffic.
         if policy.strategy == "canary":
             for n, percent in enumerate(policy.steps, 1):
-                split = TrafficSplit.canary(stable, candidate, percent, candidate_tag=tag)
+                step = TrafficSplit.canary(stable, candidate, percent, candidate_tag=tag)
+                split = TrafficSplit((*step.targets, *held))
                 state = _beat(state, percent)
                 service = await self._write(path, service, split, state)
                 self._report.event(
@@ -289,7 +292,11 @@ class Deployer:
                     )
         else:
             switched = TrafficSplit(
-                (TrafficTarget(candidate, 100, tag), TrafficTarget(stable, 0, "blue"))
+                (
+                    TrafficTarget(candidate, 100, tag),
+                    TrafficTarget(stable, 0, "blue"),
+                    *(h for h in held if h.tag != "blue"),
+                )
             )
             state = _beat(state, 100)
             service = await self._write(path, service, switched, state)
