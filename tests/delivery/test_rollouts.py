@@ -39,9 +39,17 @@ def shares(stage: Stage, service: str, revision: str) -> list[int]:
     return [split.get(revision, 0) for split in stage.double.routing_history(SERVICES[service])]
 
 
-def test_canary_rolls_both_services_out_step_by_step(stage: Stage) -> None:
+def test_canary_rolls_both_services_out_step_by_step(
+    stage: Stage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    summary = stage.workdir / "step-summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     base = {svc: stable_of(stage, svc) for svc in SERVICES}
     assert stage.deploy("1.1.0") == 0
+    markdown = summary.read_text()
+    assert markdown.startswith("### ✅ rollout 1.1.0 → dev: succeeded")
+    assert "| ml-service | 25% | 3 | 0 |" in markdown
+    assert "| api-gateway | 100% | 3 | 0 |" in markdown
     for svc, name in SERVICES.items():
         candidate = f"{name}-1-1-0-c0ffee1"
         assert stage.traffic(svc) == {candidate: 100}
