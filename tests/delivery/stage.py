@@ -19,6 +19,7 @@ from google.oauth2 import service_account
 
 from tests.doubles.cloud_run import CloudRunDouble, default_image_command
 from tests.doubles.oauth import TokenEndpoint
+from tests.doubles_tests.helpers import FAST_POLL
 from tests.support.emulators import Emulators
 
 REPO = Path(__file__).resolve().parents[2]
@@ -182,6 +183,6 @@ def _create_services(stage: Stage, credentials: service_account.Credentials) -> 
         )
         created = client.create_service(
             parent=f"projects/{PROJECT}/locations/{REGION}", service=service, service_id=name
-        ).result(timeout=60)
+        ).result(timeout=60, polling=FAST_POLL)
         if key == "ml-service":
             ml_url = created.uri

@@ -13,6 +13,7 @@ from google.cloud import run_v2
 from google.protobuf import field_mask_pb2
 
 from tests.doubles.cloud_run import CloudRunDouble, fixture_app_command
+from tests.doubles_tests.helpers import FAST_POLL
 
 from .helpers import IMAGE, LATEST, PARENT, bearer, create, short, target, template
 
@@ -31,7 +32,7 @@ def test_create_service_runs_a_revision_and_the_operation_returns_the_service(
     )
     assert operation.operation.name.startswith(f"{PARENT}/operations/")
 
-    created: run_v2.Service = operation.result(timeout=30)
+    created: run_v2.Service = operation.result(timeout=30, polling=FAST_POLL)
 
     assert created.name == f"{PARENT}/services/api-gateway"
     assert created.uid
@@ -86,7 +87,7 @@ def test_update_with_mask_creates_a_named_revision_carrying_template_labels(
 
     updated: run_v2.Service = services.update_service(
         service=change, update_mask=field_mask_pb2.FieldMask(paths=["template"])
-    ).result(timeout=30)
+    ).result(timeout=30, polling=FAST_POLL)
 
     assert updated.generation == updated.observed_generation == 2
     assert updated.etag != first.etag
@@ -115,14 +116,14 @@ def test_traffic_only_update_keeps_the_template_and_creates_no_revision(
     services.update_service(
         service=run_v2.Service(name=first.name, template=template(revision="api-gateway-two")),
         update_mask=field_mask_pb2.FieldMask(paths=["template"]),
-    ).result(timeout=30)
+    ).result(timeout=30, polling=FAST_POLL)
     split = run_v2.Service(
         name=first.name, traffic=[target("api-gateway-one", 75), target("api-gateway-two", 25)]
     )
 
     updated = services.update_service(
         service=split, update_mask=field_mask_pb2.FieldMask(paths=["traffic"])
-    ).result(timeout=30)
+    ).result(timeout=30, polling=FAST_POLL)
 
     assert len(list(revisions.list_revisions(parent=first.name))) == 2
     assert [(t.revision, t.percent) for t in updated.traffic_statuses] == [
@@ -139,7 +140,7 @@ def test_full_read_modify_write_without_mask_echoes_output_fields_harmlessly(
     current = services.get_service(name=first.name)
     current.annotations["clarity.dev/rollout"] = "idle"
 
-    updated = services.update_service(service=current).result(timeout=30)
+    updated = services.update_service(service=current).result(timeout=30, polling=FAST_POLL)
 
     assert updated.annotations["clarity.dev/rollout"] == "idle"
     assert updated.uid == first.uid
@@ -155,7 +156,7 @@ def test_stale_etag_is_rejected_with_409_aborted_and_changes_nothing(
     services.update_service(
         service=run_v2.Service(name=first.name, annotations={"writer": "one"}),
         update_mask=field_mask_pb2.FieldMask(paths=["annotations"]),
-    ).result(timeout=30)
+    ).result(timeout=30, polling=FAST_POLL)
     stale.annotations["writer"] = "two"
 
     with pytest.raises(exceptions.Conflict, match="has been modified") as caught:
@@ -171,7 +172,7 @@ def test_matching_etag_is_accepted(services: run_v2.ServicesClient) -> None:
     first = create(services)
     current = services.get_service(name=first.name)
     current.annotations["writer"] = "me"
-    updated = services.update_service(service=current).result(timeout=30)
+    updated = services.update_service(service=current).result(timeout=30, polling=FAST_POLL)
     assert updated.annotations["writer"] == "me"
 
 
@@ -192,7 +193,7 @@ def test_reusing_a_revision_name_with_a_different_template_conflicts(
     same = run_v2.Service(name=first.name, template=template(revision="api-gateway-v1"))
     services.update_service(
         service=same, update_mask=field_mask_pb2.FieldMask(paths=["template"])
-    ).result(timeout=30)
+    ).result(timeout=30, polling=FAST_POLL)
     assert [short(r.name) for r in revisions.list_revisions(parent=first.name)] == [
         "api-gateway-v1"
     ]
@@ -243,7 +244,7 @@ def test_allow_missing_creates_and_validate_only_persists_nothing(
     request = run_v2.UpdateServiceRequest(
         service=run_v2.Service(name=name, template=template()), allow_missing=True
     )
-    created = services.update_service(request=request).result(timeout=30)
+    created = services.update_service(request=request).result(timeout=30, polling=FAST_POLL)
     assert created.name == name
     assert double.traffic("ml-service") == {short(created.latest_ready_revision): 100}
 
@@ -258,7 +259,7 @@ def test_operations_take_their_time_and_are_polled_by_the_client(
         )
     assert not operation.done()
     assert double.service("api-gateway").reconciling
-    result = operation.result(timeout=30)
+    result = operation.result(timeout=30, polling=FAST_POLL)
     assert short(result.latest_ready_revision) == "api-gateway-slow"
     polls = [r for r in double.api_log if r.path == f"/v2/{operation.operation.name}"]
     assert polls
@@ -271,12 +272,14 @@ def test_delete_revision_refuses_serving_revisions_and_stops_retired_ones(
     first = create(services, revision="api-gateway-old")
     updated = services.update_service(
         service=run_v2.Service(name=first.name, template=template(revision="api-gateway-new"))
-    ).result(timeout=30)
+    ).result(timeout=30, polling=FAST_POLL)
     old_pid = double.revision_processes()["api-gateway-old"].pid
 
     with pytest.raises(exceptions.BadRequest, match="receiving traffic"):
         revisions.delete_revision(name=updated.latest_created_revision)
-    deleted = revisions.delete_revision(name=first.latest_created_revision).result(timeout=30)
+    deleted = revisions.delete_revision(name=first.latest_created_revision).result(
+        timeout=30, polling=FAST_POLL
+    )
 
     assert short(deleted.name) == "api-gateway-old"
     assert "api-gateway-old" not in double.revision_processes()

@@ -15,6 +15,7 @@ from google.cloud import run_v2
 from google.protobuf import field_mask_pb2
 
 from tests.doubles.cloud_run import CloudRunDouble, fixture_app_command, image_short_name
+from tests.doubles_tests.helpers import FAST_POLL
 
 from .helpers import create, template
 
@@ -63,7 +64,7 @@ def test_permission_denied_names_the_missing_permission(
     assert caught.value.metadata == {"permission": "run.services.update", "resource": service.name}
     assert services.get_service(name=service.name).generation == 1
     double.allow("run.services.update")
-    services.update_service(service=change, update_mask=mask).result(timeout=30)
+    services.update_service(service=change, update_mask=mask).result(timeout=30, polling=FAST_POLL)
 
 
 def test_fail_next_rejects_statuses_it_cannot_render(double: CloudRunDouble) -> None:
@@ -84,7 +85,7 @@ def test_two_writers_with_the_same_etag_one_wins_one_conflicts(
         change.annotations["writer"] = writer
         barrier.wait()
         try:
-            services.update_service(service=change).result(timeout=30)
+            services.update_service(service=change).result(timeout=30, polling=FAST_POLL)
             outcomes.append("ok")
         except exceptions.Conflict:
             outcomes.append("conflict")
@@ -110,7 +111,7 @@ def test_stop_leaves_no_process_or_listener_behind(tmp_path: Path) -> None:
     service = create(client, revision="api-gateway-a")
     client.update_service(
         service=run_v2.Service(name=service.name, template=template(revision="api-gateway-b"))
-    ).result(timeout=30)
+    ).result(timeout=30, polling=FAST_POLL)
     processes = double.revision_processes()
     ports = [info.port for info in processes.values()]
     api_port = int(double.endpoint.rsplit(":", 1)[1])

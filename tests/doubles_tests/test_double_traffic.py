@@ -15,6 +15,7 @@ from google.cloud import run_v2
 from google.protobuf import field_mask_pb2
 
 from tests.doubles.cloud_run import CloudRunDouble, fixture_app_command
+from tests.doubles_tests.helpers import FAST_POLL
 
 from .helpers import LATEST, bearer, create, short, target, template
 
@@ -39,7 +40,7 @@ def _two_revisions(services: run_v2.ServicesClient) -> run_v2.Service:
             traffic=[target("api-gateway-blue", 100), target("api-gateway-green", 0, "green")],
         ),
         update_mask=TEMPLATE_AND_TRAFFIC,
-    ).result(timeout=30)
+    ).result(timeout=30, polling=FAST_POLL)
     return first
 
 
@@ -53,7 +54,7 @@ def test_service_url_splits_requests_by_percent(
             traffic=[target("api-gateway-blue", 80), target("api-gateway-green", 20)],
         ),
         update_mask=TRAFFIC,
-    ).result(timeout=30)
+    ).result(timeout=30, polling=FAST_POLL)
 
     seen = _revisions_behind(first.uri or double.service("api-gateway").uri, 100)
 
@@ -82,7 +83,7 @@ def test_each_tag_has_its_own_url_reaching_its_revision(
     services.update_service(
         service=run_v2.Service(name=first.name, traffic=[target("api-gateway-green", 100)]),
         update_mask=TRAFFIC,
-    ).result(timeout=30)
+    ).result(timeout=30, polling=FAST_POLL)
     assert httpx.get(f"{tagged['green']}/health", headers=bearer(), timeout=5).status_code == 404
 
 
@@ -116,7 +117,7 @@ def test_candidate_that_crashes_on_start_fails_ready_and_leaves_traffic_alone(
     operation = services.update_service(service=crashing, update_mask=TEMPLATE_AND_TRAFFIC)
 
     with pytest.raises(exceptions.FailedPrecondition, match="is not ready and cannot serve"):
-        operation.result(timeout=30)
+        operation.result(timeout=30, polling=FAST_POLL)
 
     bad = revisions.get_revision(name=f"{first.name}/revisions/api-gateway-bad")
     assert bad.conditions[0].type_ == "Ready"
@@ -143,7 +144,7 @@ def test_traffic_to_a_missing_revision_fails_the_operation(
         update_mask=TRAFFIC,
     )
     with pytest.raises(exceptions.InternalServerError, match="does not exist or is deleted"):
-        operation.result(timeout=30)
+        operation.result(timeout=30, polling=FAST_POLL)
     assert double.traffic("api-gateway") == {"api-gateway-stable": 100}
 
 
@@ -184,7 +185,7 @@ def test_default_image_command_rejects_unknown_images_with_a_clear_message(
             service=run_v2.Service(template=template(image="docker.io/library/nginx:1")),
         )
         with pytest.raises(exceptions.FailedPrecondition, match="pass image_command="):
-            operation.result(timeout=30)
+            operation.result(timeout=30, polling=FAST_POLL)
 
 
 def test_a_killed_revision_answers_503_through_the_service_url(
