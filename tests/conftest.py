@@ -45,3 +45,16 @@ def gcp_project(emulators: Emulators, monkeypatch: pytest.MonkeyPatch) -> Iterat
         yield project
     finally:
         project.cleanup()
+
+
+# Under pytest-xdist (`make test` runs two workers), tiers whose session fixtures are heavy and
+# shared stay on one worker each: one dockerd and one set of images, one tfparse evaluation.
+_SERIAL_TIERS = {"containers": "docker", "terraform": "terraform"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Group the tests of each serial tier onto one xdist worker (``--dist loadgroup``)."""
+    for item in items:
+        tier = item.path.parent.name
+        if tier in _SERIAL_TIERS:
+            item.add_marker(pytest.mark.xdist_group(_SERIAL_TIERS[tier]))
