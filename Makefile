@@ -9,8 +9,6 @@ TOOLS := .tools
 UV ?= $(TOOLS)/bin/uv
 PYTEST := $(UV) run --locked pytest
 REPORTS := reports
-# Two workers: most tiers wait on real processes (emulators, revisions, dockerd), not on CPU.
-PYTEST_WORKERS ?= 2
 
 .PHONY: help bootstrap sync test unit ci lint typecheck security fmt bench release clean
 
@@ -29,7 +27,7 @@ sync: bootstrap ## Install the locked dependencies into .venv.
 
 test: sync ## The whole test suite (starts emulators, dockerd, the Cloud Run double itself).
 	@mkdir -p $(REPORTS)
-	$(PYTEST) -n $(PYTEST_WORKERS) --dist loadgroup --cov --cov-report=term --cov-report=xml:$(REPORTS)/coverage.xml \
+	$(PYTEST) -n 2 --dist loadgroup --cov --cov-report=term --cov-report=xml:$(REPORTS)/coverage.xml \
 		--junitxml=$(REPORTS)/junit.xml
 
 unit: sync ## Fast unit tier for the edit loop (no emulators, no docker).

@@ -9,6 +9,7 @@ import pytest
 
 # Imports nothing from google: the environment below is set before google.auth is imported.
 from tests.support.emulators import EmulatedProject, Emulators, start_emulators
+from tests.support.processes import wait_for_port
 
 # google-auth probes the GCE metadata server when it finds no credentials; tests never reach
 # for an address outside this machine, so turn the probe off and point any straggler at a
@@ -23,11 +24,27 @@ def emulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulators]:
     """Google's Firestore and Pub/Sub emulators on free ports, for the whole session.
 
     Started only when a test asks for them; stopped by process group at the end (also after
-    failures). Give a process ``emulators.env(project)`` to point it at them. Fails with the
+    failures). Where both ``*_EMULATOR_HOST`` variables are already set, those are used. Give a process ``emulators.env(project)`` to point it at them. Fails with the
     emulator's log tail (never skips) when gcloud or an emulator is missing.
     """
+    provided = _provided_emulators()
+    if provided is not None:
+        yield provided
+        return
     with start_emulators(tmp_path_factory.mktemp("emulators")) as running:
         yield running
+
+
+def _provided_emulators() -> Emulators | None:
+    """Emulators someone else runs: the Dagger ``test`` function binds them as services and
+    sets both ``*_EMULATOR_HOST`` variables (there is no gcloud in its container)."""
+    hosts = [os.environ.get("FIRESTORE_EMULATOR_HOST"), os.environ.get("PUBSUB_EMULATOR_HOST")]
+    if not all(hosts):
+        return None
+    for host in hosts:
+        name, _, port = str(host).rpartition(":")
+        wait_for_port(name, int(port), timeout=120)
+    return Emulators(firestore_host=str(hosts[0]), pubsub_host=str(hosts[1]))
 
 
 @pytest.fixture

@@ -55,7 +55,7 @@ def test_the_test_gate_matches_make_test_on_the_host() -> None:
     (step,) = GATES["test"].steps
     makefile = (ROOT / "Makefile").read_text()
     host_argv = step.command(pipeline=False)
-    assert " ".join(host_argv[1:3]) in makefile.replace("\\\n\t\t", "")
+    assert " ".join(host_argv[1:7]) in makefile.replace("\\\n\t\t", "")
     assert "--junitxml=$(REPORTS)/junit.xml" in makefile
     assert host_argv[-1] == "--junitxml=reports/junit.xml"
     assert step.command(pipeline=True) == (*host_argv, "-m", "not containers and not engine")

@@ -235,6 +235,12 @@ GATES: Final[dict[str, Gate]] = {
                     name="pytest",
                     argv=(
                         "pytest",
+                        # Two workers, the docker and terraform tiers each kept on one
+                        # (tests/conftest.py): as `make test` runs it.
+                        "-n",
+                        "2",
+                        "--dist",
+                        "loadgroup",
                         "--cov",
                         "--cov-report=term",
                         "--cov-report=xml:reports/coverage.xml",
