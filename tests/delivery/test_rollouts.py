@@ -289,3 +289,25 @@ def test_a_failed_canary_keeps_the_previous_revision_tagged_for_rollback(stage: 
     }
     assert stage.cli("rollback", "--env", "dev", "--to", "previous") == 0
     assert {svc: stable_of(stage, svc) for svc in SERVICES} == base
+
+
+def test_records_kept_on_the_services_feed_the_report(
+    stage: Stage, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert stage.deploy("1.1.0") == 0
+    assert stage.deploy("1.2.0", faults={"api-gateway": "health-500"}) == 1
+    assert stage.cli("rollback", "--env", "dev", "--to", "1.1.0") == 0
+    stage.ledger.unlink()  # what a CI container leaves behind: nothing
+    capsys.readouterr()
+    assert stage.cli("report", "--env", "dev", "--json") == 0
+    (dev,) = json.loads(capsys.readouterr().out)
+    assert dev["environment"] == "dev"
+    assert (dev["rollouts"], dev["succeeded"], dev["rollbacks"]) == (2, 1, 1)
+    assert dev["success_rate"] == 0.5
+    assert dev["mttr_seconds"] > 0
+    records = st.ledger_of(stage.service("ml-service"))
+    assert [(r.kind, r.version, r.outcome) for r in records] == [
+        ("rollout", "1.1.0", "succeeded"),
+        ("rollout", "1.2.0", "rolled_back"),
+        ("rollback", "1.1.0", "succeeded"),
+    ]

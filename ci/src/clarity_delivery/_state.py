@@ -16,11 +16,13 @@ from typing import Any
 
 from google.cloud import run_v2
 
+from .ledger import DeploymentRecord
 from .plan import TrafficSplit, TrafficTarget
 
 __all__ = [
     "COMMIT_ANNOTATION",
     "HISTORY_ANNOTATION",
+    "LEDGER_ANNOTATION",
     "ROLLOUT_ANNOTATION",
     "VERSION_ANNOTATION",
     "VERSION_LABEL",
@@ -29,19 +31,23 @@ __all__ = [
     "apply_split",
     "current_split",
     "history_of",
+    "ledger_of",
     "owner_id",
     "short_name",
     "stable_revision",
     "tag_url",
+    "with_ledger",
 ]
 
 ROLLOUT_ANNOTATION = "clarity.dev/rollout"
 HISTORY_ANNOTATION = "clarity.dev/history"
+LEDGER_ANNOTATION = "clarity.dev/ledger"
 VERSION_ANNOTATION = "clarity.dev/version"
 COMMIT_ANNOTATION = "clarity.dev/commit"
 VERSION_LABEL = "clarity-version"
 COMMIT_LABEL = "clarity-commit"
 HISTORY_LIMIT = 20
+LEDGER_LIMIT = 20
 
 _REVISION = run_v2.TrafficTargetAllocationType.TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION
 
@@ -130,6 +136,23 @@ def with_history(service: run_v2.Service, entry: HistoryEntry) -> str:
     items = [asdict(e) for e in history_of(service)][-(HISTORY_LIMIT - 1) :]
     items.append(asdict(entry))
     return json.dumps(items, separators=(",", ":"))
+
+
+def ledger_of(service: run_v2.Service) -> list[DeploymentRecord]:
+    """The last rollouts and rollbacks recorded on the service, oldest first."""
+    raw = service.annotations.get(LEDGER_ANNOTATION)
+    if not raw:
+        return []
+    try:
+        return [DeploymentRecord.from_json(json.dumps(item)) for item in json.loads(raw)]
+    except (ValueError, TypeError):
+        return []
+
+
+def with_ledger(service: run_v2.Service, record: DeploymentRecord) -> str:
+    """The ledger annotation value with ``record`` appended (bounded, one entry per id)."""
+    kept = [r for r in ledger_of(service) if r.id != record.id][-(LEDGER_LIMIT - 1) :]
+    return "[" + ",".join([*(r.to_json() for r in kept), record.to_json()]) + "]"
 
 
 def short_name(resource: str) -> str:

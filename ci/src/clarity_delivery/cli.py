@@ -177,6 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
         "against the targets (success > 99%%, deploy < 10 min, rollback < 2 min, "
         "MTTR < 5 min).",
     )
+    report.add_argument(
+        "--env",
+        default=None,
+        help="read the records kept on this environment's services (needs API access) "
+        "instead of the --ledger file",
+    )
     report.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
 
@@ -204,8 +210,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
         json_lines=None if args.output == "auto" else args.output == "json",
         summary_path=args.summary,
     )
-    if args.command == "report":
-        return _report(Ledger(args.ledger), as_json=args.json)
+    if args.command == "report" and args.env is None:
+        return _report(Ledger(args.ledger).records(), as_json=args.json)
     settings = load_settings(args.env, args.settings_dir)
     if args.command == "deploy":
         plan = build_plan(
@@ -229,6 +235,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "rollback" and args.to != "previous":
         parse_version(args.to)  # a malformed version is bad input, before any credentials
     deployer = _deployer(args, reporter)
+    if args.command == "report":
+        return _report(await deployer.recorded(settings), as_json=args.json)
     if args.command == "deploy":
         try:
             record = await deployer.deploy(plan)
@@ -322,8 +330,8 @@ def _markdown(record: DeploymentRecord) -> str:
     return "\n".join(lines)
 
 
-def _report(ledger: Ledger, *, as_json: bool) -> int:
-    reports = build_report(ledger.records())
+def _report(records: list[DeploymentRecord], *, as_json: bool) -> int:
+    reports = build_report(records)
     if as_json:
         print(
             json.dumps(

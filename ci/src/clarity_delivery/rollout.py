@@ -122,10 +122,30 @@ class Deployer:
         self._sleep = sleep
         self._owner = owner or st.owner_id()
 
-    def _append(self, record: DeploymentRecord) -> None:
-        """Append to the ledger: every rollout or rollback that reached Cloud Run."""
+    async def _append(self, record: DeploymentRecord, paths: list[ServicePath]) -> None:
+        """Record a rollout or rollback that reached Cloud Run: in the ledger file and on the
+        services it touched, so ``report --env`` works from anywhere (a CI container's files
+        are gone when it ends)."""
         if self._ledger is not None:
             self._ledger.append(record)
+        if record.outcome == "conflict":
+            return  # another rollout owns those services now: writing to them would break it
+        for path in paths:
+            try:
+                service = await self._api.get_service(path)
+                service.annotations[st.LEDGER_ANNOTATION] = st.with_ledger(service, record)
+                await self._api.update_service(
+                    path,
+                    service,
+                    ["annotations"],
+                    timeout=60,
+                    applied=lambda s: any(r.id == record.id for r in st.ledger_of(s)),
+                )
+            except DeployError as exc:  # bookkeeping must not turn a result into another one
+                self._report.event(
+                    "error",
+                    f"could not record {record.kind} {record.id} on {path.service}: {exc.message}",
+                )
 
     # ================================================================== deploy
     async def deploy(self, plan: ReleasePlan) -> DeploymentRecord:
@@ -158,10 +178,9 @@ class Deployer:
                 )
                 record.outcome = "rolled_back"
             record.ended_at = time.time()
+            # Refusals (bad input, credentials, permissions) changed nothing: not deployments.
             if done or not isinstance(exc, ConfigError | CredentialsError | PermissionDenied):
-                self._append(
-                    record
-                )  # refusals (bad input, credentials, permissions) changed nothing: not deployments
+                await self._append(record, _paths(plan))
             self._report.event(
                 "done",
                 f"release {plan.version} to {plan.environment}: {record.outcome}",
@@ -170,7 +189,7 @@ class Deployer:
             raise
         record.outcome = "succeeded"
         record.ended_at = time.time()
-        self._append(record)
+        await self._append(record, _paths(plan))
         self._report.event(
             "done",
             f"release {plan.version} is stable in {plan.environment} "
@@ -626,16 +645,16 @@ class Deployer:
             failures = await self._verify_stable(settings)
         except DeployError as exc:
             record.outcome, record.error, record.ended_at = "failed", exc.message, time.time()
-            self._append(record)
+            await self._append(record, [p for _, p, _, _ in targets])
             raise
         record.ended_at = time.time()
         if failures:
             record.outcome, record.error = "failed", "; ".join(failures)
-            self._append(record)
+            await self._append(record, [p for _, p, _, _ in targets])
             msg = f"rolled back to {to}, but health checks fail: {record.error}"
             raise HealthCheckFailed(msg)
         record.outcome = "succeeded"
-        self._append(record)
+        await self._append(record, [p for _, p, _, _ in targets])
         self._report.event(
             "done", f"rollback to {to} done in {record.duration_seconds:.1f}s; health checks pass"
         )
@@ -676,6 +695,15 @@ class Deployer:
             )
             raise VersionNotFound(msg)
         return st.short_name(matching[0].name), to
+
+    async def recorded(self, settings: EnvironmentSettings) -> list[DeploymentRecord]:
+        """The rollouts and rollbacks recorded on the environment's services, oldest first."""
+        records: dict[str, DeploymentRecord] = {}
+        for key in settings.rollout_order():
+            path = ServicePath(settings.project_id, settings.region, settings.services[key].name)
+            for record in st.ledger_of(await self._api.get_service(path)):
+                records[record.id] = record
+        return sorted(records.values(), key=lambda r: r.started_at)
 
     # ================================================================== status / health
     async def status(self, settings: EnvironmentSettings) -> list[ServiceStatus]:
@@ -750,6 +778,10 @@ class Deployer:
             )
             failures.extend(f"{key}: {f}" for f in result.failures())
         return failures
+
+
+def _paths(plan: ReleasePlan) -> list[ServicePath]:
+    return [ServicePath(plan.project_id, plan.region, s.name) for s in plan.services]
 
 
 def _candidate_template(

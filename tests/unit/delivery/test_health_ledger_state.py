@@ -324,3 +324,20 @@ def test_history_is_bounded_and_tolerates_garbage() -> None:
     assert len(history) == st.HISTORY_LIMIT
     assert history[-1].version == f"1.0.{st.HISTORY_LIMIT + 4}"
     assert st.history_of(_service(**{st.HISTORY_ANNOTATION: "nope"})) == []
+
+
+def test_ledger_on_a_service_is_bounded_and_keeps_one_entry_per_id() -> None:
+    service = _service()
+    for n in range(st.LEDGER_LIMIT + 3):
+        record = _record("dev", "succeeded", float(n))
+        record.id = f"r{n}"
+        service.annotations[st.LEDGER_ANNOTATION] = st.with_ledger(service, record)
+    again = _record("dev", "rolled_back", 1.0)
+    again.id = f"r{st.LEDGER_LIMIT + 2}"
+    service.annotations[st.LEDGER_ANNOTATION] = st.with_ledger(service, again)
+    records = st.ledger_of(service)
+    assert len(records) == st.LEDGER_LIMIT
+    assert records[-1].id == again.id
+    assert records[-1].outcome == "rolled_back"
+    assert [r.id for r in records].count(again.id) == 1
+    assert st.ledger_of(_service(**{st.LEDGER_ANNOTATION: "[{]"})) == []
