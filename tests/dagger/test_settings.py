@@ -80,7 +80,9 @@ def test_semantic_versions_pass(version: str) -> None:
     assert validate_version(version) == version
 
 
-@pytest.mark.parametrize("version", ["", "1.2", "01.2.3", "1.2.3;rm", "latest", "1.2.3 "])
+@pytest.mark.parametrize(
+    "version", ["", "1.2", "01.2.3", "1.2.3;rm", "latest", "1.2.3 ", "1.2.3-a..b", "1.2.3+build.7"]
+)
 def test_other_versions_fail_with_an_example(version: str) -> None:
     with pytest.raises(InputError, match=r"such as 1\.4\.0"):
         validate_version(version)

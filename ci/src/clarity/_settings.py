@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from clarity_delivery import ENVIRONMENTS, ConfigError, parse_version
+
 from clarity._errors import ApprovalError, InputError, SettingsError
 
 __all__ = [
@@ -45,13 +47,11 @@ __all__ = [
     "validate_version",
 ]
 
-ENVIRONMENTS: Final = ("dev", "staging", "prod")
 PROTECTED_ENVIRONMENTS: Final = frozenset({"prod"})
 SETTINGS_DIR: Final = "terraform/environments"
 SERVICES: Final = ("api-gateway", "ml-service")
 """The images the pipeline builds, each from docker/<service>/Dockerfile."""
 
-_VERSION = re.compile(r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?$")
 _COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
 _REGION = re.compile(r"^[a-z]+-[a-z]+[1-9][0-9]*$")
 _PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
@@ -75,8 +75,17 @@ def validate_environment(env: str) -> str:
 
 
 def validate_version(version: str) -> str:
-    """Return ``version`` if it is a semantic version (``1.2.3``, ``v1.2.3-rc.1``)."""
-    if not _VERSION.match(version):
+    """Return ``version`` if it is a semantic version (``1.2.3``, ``v1.2.3-rc.1``).
+
+    The delivery library's :func:`~clarity_delivery.parse_version` is the one definition
+    (what ``clarity-deploy`` accepts at the end of the pipeline); on top of it the version
+    must be usable as an image tag as given: no surrounding blanks, no ``+build`` part.
+    """
+    try:
+        parsed = parse_version(version)
+    except ConfigError:
+        parsed = None
+    if parsed is None or str(parsed) != version.removeprefix("v") or "+" in version:
         msg = f"invalid version {version!r}: use a semantic version such as 1.4.0 or 1.4.0-rc.1"
         raise InputError(msg)
     return version
