@@ -12,7 +12,7 @@ from ._processes import (
     fixture_app_command,
     image_short_name,
 )
-from ._proxy import ProxyRecord
+from ._proxy_hooks import ProxyRecord
 
 __all__ = [
     "FIXTURE_APP",

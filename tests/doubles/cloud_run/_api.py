@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -25,7 +26,7 @@ _LOC = r"^/v2/(?P<parent>projects/[^/]+/locations/[^/]+)"
 
 @dataclass(frozen=True)
 class Request:
-    """One API call as the double's handlers see it."""
+    """One API call as the double's policies and handlers see it."""
 
     rpc: str
     http_method: str
@@ -33,9 +34,29 @@ class Request:
     query: dict[str, str]
     body: bytes
     params: dict[str, str]
+    headers: Message[str, str]
 
     def flag(self, name: str) -> bool:
         return self.query.get(name, "").lower() in {"true", "1"}
+
+    @property
+    def line(self) -> str:
+        """``"<HTTP method> <path>"``, what ``fail_next`` patterns are searched in."""
+        return f"{self.http_method} {self.path}"
+
+    @property
+    def resource(self) -> str:
+        """The full name of the resource the call is about (service, revision, operation
+        or, for list and create calls, the location)."""
+        parent = self.params["parent"]
+        if "service" in self.params:
+            name = f"{parent}/services/{self.params['service']}"
+            if "revision" in self.params:
+                name += f"/revisions/{self.params['revision']}"
+            return name
+        if "operation" in self.params:
+            return f"{parent}/operations/{self.params['operation']}"
+        return parent
 
 
 @dataclass(frozen=True)
@@ -87,7 +108,9 @@ ROUTES: tuple[Route, ...] = tuple(
 )
 
 
-def route_request(http_method: str, raw_path: str, body: bytes) -> tuple[Route, Request]:
+def route_request(
+    http_method: str, raw_path: str, body: bytes, headers: Message[str, str]
+) -> tuple[Route, Request]:
     """Match an HTTP request to an RPC, or raise the 404 a Google API front end gives."""
     split = urlsplit(raw_path)
     path = unquote(split.path)
@@ -98,7 +121,7 @@ def route_request(http_method: str, raw_path: str, body: bytes) -> tuple[Route, 
         match = route.pattern.match(path)
         if match:
             params = {key: value for key, value in match.groupdict().items() if value is not None}
-            return route, Request(route.rpc, http_method, path, query, body, params)
+            return route, Request(route.rpc, http_method, path, query, body, params, headers)
     msg = f"The requested URL {path} was not found on this server (method {http_method})."
     raise ApiError(404, "NOT_FOUND", msg)
 
@@ -171,7 +194,7 @@ class ApiServer:
         split = urlsplit(request.path)
         query = {key: values[-1] for key, values in parse_qs(split.query).items()}
         try:
-            route, call = route_request(request.command, request.path, body)
+            route, call = route_request(request.command, request.path, body, request.headers)
             rpc = route.rpc
             status, payload = self._dispatch(route, call)
         except ApiError as error:

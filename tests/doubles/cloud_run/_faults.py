@@ -1,4 +1,7 @@
-"""Test hooks that make the API misbehave on purpose: transient errors and IAM denials."""
+"""Test hooks that make the API misbehave on purpose: transient errors and IAM denials.
+
+:class:`FaultInjector` is a request policy (:mod:`._dispatch`): it runs before every RPC.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import re
 import threading
 from dataclasses import dataclass
 
+from ._api import Request, Route
 from ._errors import HTTP_STATUS_NAMES, ApiError
 
 __all__ = ["FaultInjector"]
@@ -61,11 +65,12 @@ class FaultInjector:
         with self._lock:
             self._denials.pop(permission, None)
 
-    def check(self, *, rpc: str, request_line: str, permission: str, resource: str) -> None:
+    def check(self, route: Route, request: Request) -> None:
         """Raise the injected error for this call, if any, and count it down."""
+        permission = route.permission
         with self._lock:
             for rule in self._rules:
-                if rule.matcher == rpc or rule.pattern.search(request_line):
+                if rule.matcher == route.rpc or rule.pattern.search(request.line):
                     rule.remaining -= 1
                     if rule.remaining == 0:
                         self._rules.remove(rule)
@@ -76,4 +81,4 @@ class FaultInjector:
                     denial.remaining -= 1
                     if denial.remaining == 0:
                         del self._denials[permission]
-                raise ApiError.permission_denied(permission, resource)
+                raise ApiError.permission_denied(permission, request.resource)

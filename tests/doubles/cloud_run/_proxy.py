@@ -3,21 +3,24 @@
 A service URL splits requests across revisions by percent with smooth weighted round robin
 (deterministic: over any window of 100 requests each revision gets its percent, and the
 picks interleave instead of arriving in blocks). A tag URL always reaches its revision.
+
+Whatever else should happen per request (authentication, recording, metrics) is a guard or
+an observer (:mod:`._proxy_hooks`) handed to the proxy, not code in here.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import http.client
-import json
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-__all__ = ["Backend", "ProxyRecord", "TrafficProxy", "WeightedRoundRobin", "token_audience"]
+from ._proxy_auth import is_bearer, token_audience
+from ._proxy_hooks import ProxiedRequest, ProxyGuard, ProxyObserver, ProxyRecord
+
+__all__ = ["Backend", "TrafficProxy", "WeightedRoundRobin"]
 
 _HOP_BY_HOP = {
     "connection",
@@ -38,21 +41,6 @@ class Backend:
 
     revision: str
     port: int
-
-
-@dataclass(frozen=True)
-class ProxyRecord:
-    """One request through a service or tag URL."""
-
-    service: str
-    tag: str | None
-    revision: str | None
-    method: str
-    path: str
-    status: int
-    authorized: bool
-    audience: str | None
-    at: float
 
 
 class WeightedRoundRobin:
@@ -77,21 +65,6 @@ class WeightedRoundRobin:
             return self._entries[best][0]
 
 
-def token_audience(authorization: str) -> str | None:
-    """The ``aud`` claim of a bearer JWT, read without verifying anything; None otherwise."""
-    token = authorization.removeprefix("Bearer ").strip()
-    parts = token.split(".")
-    if len(parts) != 3:
-        return None
-    payload = parts[1] + "=" * (-len(parts[1]) % 4)
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(payload))
-    except (binascii.Error, ValueError):
-        return None
-    audience = claims.get("aud") if isinstance(claims, dict) else None
-    return audience if isinstance(audience, str) else None
-
-
 class TrafficProxy:
     """An HTTP server on its own port that forwards each request to a chosen revision."""
 
@@ -101,13 +74,13 @@ class TrafficProxy:
         service: str,
         tag: str | None,
         port: int,
-        require_auth: bool,
-        record: Callable[[ProxyRecord], None],
+        guards: Sequence[ProxyGuard],
+        observers: Sequence[ProxyObserver],
     ) -> None:
         self.service = service
         self.tag = tag
-        self._require_auth = require_auth
-        self._record = record
+        self._guards = tuple(guards)
+        self._observers = tuple(observers)
         self._route: Callable[[], Backend | None] = lambda: None
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.port: int = self._server.server_address[1]
@@ -166,34 +139,31 @@ class TrafficProxy:
 
     def _forward(self, request: BaseHTTPRequestHandler) -> None:
         authorization = request.headers.get("Authorization", "")
-        authorized = authorization.startswith("Bearer ") and bool(authorization[7:].strip())
+        authorized = is_bearer(authorization)
         audience = token_audience(authorization) if authorized else None
         backend: Backend | None = None
-        if self._require_auth and not authorization:
-            answer = _text(403, "Forbidden: Your client does not have permission to get URL.")
-        elif self._require_auth and not authorized:
-            answer = _text(401, "Unauthorized: the Authorization header is not a bearer token.")
-        else:
+        answer = self._refusal(request)
+        if answer is None:
             backend = self._route()
             if backend is None:
                 answer = _text(404, "Not Found: no revision serves this URL.")
             else:
                 answer = _relay(request, backend)
         status, headers, payload = answer
-        # Recorded before answering, so a client that got the answer also sees the record.
-        self._record(
-            ProxyRecord(
-                service=self.service,
-                tag=self.tag,
-                revision=backend.revision if backend else None,
-                method=request.command,
-                path=request.path,
-                status=status,
-                authorized=authorized,
-                audience=audience,
-                at=time.time(),
-            )
+        record = ProxyRecord(
+            service=self.service,
+            tag=self.tag,
+            revision=backend.revision if backend else None,
+            method=request.command,
+            path=request.path,
+            status=status,
+            authorized=authorized,
+            audience=audience,
+            at=time.time(),
         )
+        # Observed before answering, so a client that got the answer also sees the record.
+        for observer in self._observers:
+            observer.served(record)
         request.send_response(status)
         for key, value in headers:
             request.send_header(key, value)
@@ -201,6 +171,22 @@ class TrafficProxy:
         request.end_headers()
         if request.command != "HEAD":
             request.wfile.write(payload)
+
+    def _refusal(self, request: BaseHTTPRequestHandler) -> _Answer | None:
+        """The first guard's refusal, rendered; None if every guard admits the request."""
+        incoming = ProxiedRequest(
+            service=self.service,
+            tag=self.tag,
+            url=self.url,
+            method=request.command,
+            path=request.path,
+            headers=request.headers,
+        )
+        for guard in self._guards:
+            refusal = guard.admit(incoming)
+            if refusal is not None:
+                return _text(refusal.status, refusal.text)
+        return None
 
 
 _Answer = tuple[int, list[tuple[str, str]], bytes]
