@@ -1,5 +1,3 @@
-# The image repository the delivery pipeline pushes to.
-
 module "artifact_registry" {
   source        = "../modules/artifact-registry"
   project_id    = var.settings.project_id

@@ -1,5 +1,3 @@
-# The billing budget of the project and who hears about it.
-
 module "budget" {
   source                = "../modules/budget"
   billing_account       = var.billing_account

@@ -1,5 +1,3 @@
-# The application database, its indexes and backups.
-
 module "firestore" {
   source                 = "../modules/firestore"
   project_id             = var.settings.project_id

@@ -1,5 +1,3 @@
-# Keyless federation: which GitHub workflows may act as which identity.
-
 module "github_oidc" {
   source     = "../modules/github-oidc"
   project_id = var.settings.project_id

@@ -1,5 +1,3 @@
-# Every service account of the environment and its project roles; who may act as whom.
-
 module "iam" {
   source     = "../modules/iam"
   project_id = var.settings.project_id

@@ -1,5 +1,3 @@
-# Uptime checks and alert policies per service (where settings.monitoring_enabled).
-
 module "monitoring" {
   source             = "../modules/monitoring"
   count              = var.settings.monitoring_enabled ? 1 : 0

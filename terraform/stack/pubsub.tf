@@ -1,5 +1,3 @@
-# Topics, subscriptions and dead-lettering between the services.
-
 module "pubsub" {
   source               = "../modules/pubsub"
   project_id           = var.settings.project_id

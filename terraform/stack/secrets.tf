@@ -1,4 +1,4 @@
-# Secret Manager containers (values are added out of band) and who may read them.
+# Only the containers: values are added out of band, so they never enter code, variables or state.
 
 module "secrets" {
   source     = "../modules/secrets"

@@ -43,6 +43,15 @@ def load_settings(env: str) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class Verdict:
+    """One validation block as tfparse evaluated it."""
+
+    variable: str
+    message: str
+    condition: bool | None
+
+
+@dataclass(frozen=True)
 class Graph:
     """tfparse's evaluated module graph: for_each expanded, optional() defaults applied."""
 
@@ -68,6 +77,23 @@ class Graph:
     def module_calls(self) -> dict[str, dict[str, Any]]:
         """Module call instances by address (module.stack.module.monitoring[0]), inputs evaluated."""
         return {call["__tfmeta"]["path"]: call for call in self.raw.get("module", [])}
+
+    def validations(self) -> list[Verdict]:
+        """Every validation block of every module instance, with tfparse's value of its condition.
+
+        tfparse evaluates a condition like any other expression but never enforces it:
+        True or False, or None where it reads a value known only after apply.
+        """
+        found = []
+        for variable in self.raw.get("variable", []):
+            blocks = variable.get("validation") or []
+            for block in blocks if isinstance(blocks, list) else [blocks]:
+                found.append(
+                    Verdict(
+                        variable["__tfmeta"]["path"], block["error_message"], block["condition"]
+                    )
+                )
+        return found
 
     def by_address(self) -> dict[str, dict[str, Any]]:
         """Managed resources keyed by their full address (module.x.type.name["key"])."""

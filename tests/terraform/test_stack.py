@@ -17,11 +17,13 @@ from terraform.tools import tfdoc
 from tests.terraform._terraform import (
     ENVIRONMENTS,
     ENVIRONMENTS_DIR,
+    FIXTURES,
     STACK,
     STACK_DIR,
     Graph,
     address,
     load_settings,
+    parse_graph,
     plan_variables,
 )
 
@@ -162,6 +164,55 @@ def test_the_stack_calls_each_leaf_module_with_evaluated_inputs(
             "min_instances": service["min_instances"],
         }
     assert calls[f"{STACK}.module.budget"]["thresholds"] == settings["budget"]["thresholds"]
+    # tfparse leaves the container's nested `dynamic "env"` blocks unexpanded, so the
+    # environment variables are read from the call's evaluated input instead.
+    common = {
+        "ENVIRONMENT": settings["environment"],
+        "GOOGLE_CLOUD_PROJECT": settings["project_id"],
+    }
+    ml_container = calls[f"{STACK}.module.ml_service"]["container"]
+    assert ml_container["env"] == common
+    assert ml_container["secret_env"] == {"GEMINI_API_KEY": {"secret": "gemini-api-key"}}
+    gateway_env = calls[f"{STACK}.module.api_gateway"]["container"]["env"]
+    assert gateway_env == common | {"ML_SERVICE_URL": None}  # the URL is known after apply
+
+
+# Conditions over values known only after apply: the project number (the uptime-check
+# agent among the invokers) and the ML service's URL (the push endpoint).
+_UNKNOWN_UNTIL_APPLY = {
+    (f"{STACK}.module.api_gateway.variable.invokers", "invokers names allUsers"),
+    (f"{STACK}.module.ml_service.variable.invokers", "invokers names allUsers"),
+    (f"{STACK}.module.pubsub.variable.topics", "A push_endpoint must be an https:// URL."),
+}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_environment_values_pass_every_validation_of_the_modules_below(
+    graphs: dict[str, Graph], env: str
+) -> None:
+    """settings.json through the stack into each leaf module: no validation condition is false.
+
+    test_validations.py shows each rule rejects a bad value; this shows the values each
+    environment really passes satisfy them, as far as they are known before apply.
+    """
+    verdicts = graphs[env].validations()
+    assert [v for v in verdicts if v.condition is False] == []
+    unknown = {
+        (v.variable, next(m for _, m in _UNKNOWN_UNTIL_APPLY if v.message.startswith(m)))
+        for v in verdicts
+        if v.condition is None
+    }
+    assert unknown == _UNKNOWN_UNTIL_APPLY
+    assert sum(v.condition is True for v in verdicts) >= 60
+
+
+def test_a_false_validation_condition_is_reported() -> None:
+    graph = parse_graph(FIXTURES / "policies" / "primitive-role", tfvars=None)
+    failed = {(v.variable, v.message[:15]) for v in graph.validations() if v.condition is False}
+    assert failed == {
+        ("module.iam.variable.service_accounts", "Primitive roles"),
+        ("module.wrapper.module.iam.variable.service_accounts", "Primitive roles"),
+    }
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
