@@ -126,7 +126,7 @@ def module_graph(stack: Path) -> str:
     lines = [
         "```mermaid",
         "flowchart LR",
-        '  root["environments/&lt;env&gt;<br/><small>settings.json · backend.tf</small>"]',
+        '  root["environments/dev, staging, prod<br/><small>settings.json · backend.tf</small>"]',
         f'  subgraph stack["{stack.name}/"]',
     ]
     for name, body in sorted(calls.items()):
