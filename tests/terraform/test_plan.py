@@ -9,8 +9,9 @@ and the organisation's inputs (TF_VAR_billing_account, and
 TF_VAR_alert_notification_email where monitoring is on).
 
 What runs everywhere: `terraform init -backend=false` up to the provider step,
-which loads every file of the environment and its modules in Terraform core and
-fails on any configuration error before it looks for a provider.
+which loads every file of the environment, the stack and the leaf modules (moved
+blocks included) in Terraform core and fails on any configuration error before it
+looks for a provider.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ def test_configuration_loads_in_terraform_core(
     initialised: dict[str, Initialised], env: str
 ) -> None:
     result = initialised[env]
+    assert "- stack in ../../stack" in result.stdout
     for module in (
         "api_gateway",
         "artifact_registry",
@@ -87,10 +89,11 @@ def test_configuration_loads_in_terraform_core(
         "github_oidc",
         "iam",
         "ml_service",
+        "monitoring",
         "pubsub",
         "secrets",
     ):
-        assert f"- {module} in ../../modules/" in result.stdout
+        assert f"- stack.{module} in ../../modules/" in result.stdout
     unexpected = set(result.errors) - _PROVIDER_UNAVAILABLE
     assert unexpected == set(), f"terraform init found configuration errors: {sorted(unexpected)}"
 

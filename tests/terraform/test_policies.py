@@ -14,6 +14,7 @@ from tests.terraform._terraform import (
     ENVIRONMENTS,
     FIXTURES,
     MODULES_DIR,
+    STACK,
     Graph,
     load_settings,
     parse_graph,
@@ -62,6 +63,10 @@ def test_primitive_roles_are_caught_in_module_expansions_and_policy_documents() 
             "grants roles/editor",
         ),
         ("data.google_iam_policy.owner", "grants roles/owner"),
+        (
+            'module.wrapper.module.iam.google_project_iam_member.project["nested-viewer roles/viewer"]',
+            "grants roles/viewer",
+        ),
     }
 
 
@@ -73,6 +78,27 @@ def test_unprotected_prod_firestore_is_caught() -> None:
         "deletion_policy is not ABANDON",
     ]
     assert policies.firestore_delete_protection(graph, {**settings, "environment": "dev"}) == []
+
+
+def test_policies_find_violations_inside_the_stack() -> None:
+    """The real stack made public and unprotected by its settings: found two modules down."""
+    graph, settings = _fixture("through-the-stack")
+    assert policies.public_cloud_run_invokers(graph, settings) == []
+    private = {**settings, "allow_unauthenticated": False}
+    found = policies.public_cloud_run_invokers(graph, private)
+    assert {v.address for v in found} == {
+        f'{STACK}.module.{name}.google_cloud_run_v2_service_iam_member.invoker["public"]'
+        for name in ("api_gateway", "ml_service")
+    }
+    found = policies.firestore_delete_protection(graph, settings)
+    assert {(v.address, v.detail) for v in found} == {
+        (f"{STACK}.module.firestore.google_firestore_database.database", detail)
+        for detail in (
+            "delete_protection_state is not DELETE_PROTECTION_ENABLED",
+            "deletion_policy is not ABANDON",
+        )
+    }
+    assert policies.primitive_roles(graph) == []
 
 
 def test_protected_prod_firestore_passes(tmp_path: Path) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,13 @@ from typing import Any
 
 import pytest
 
-from tests.terraform._terraform import ENVIRONMENTS, TERRAFORM_DIR, TerraformRun, run_terraform
+from tests.terraform._terraform import (
+    ENVIRONMENTS,
+    TERRAFORM_DIR,
+    TerraformRun,
+    load_settings,
+    plan_variables,
+)
 
 pytestmark = pytest.mark.terraform
 
@@ -92,6 +97,12 @@ BASELINES: dict[str, dict[str, Any]] = {
         "project_id": "p-1",
         "secrets": {"api-key": {"accessors": {"runtime": f"serviceAccount:{_SA}"}}},
     },
+    "stack": {
+        "alert_notification_email": "oncall@example.com",
+        "billing_account": "012345-6789AB-CDEF01",
+        "labels": {"environment": "prod"},
+        "settings": load_settings("prod"),
+    },
     **{
         f"environments/{env}": {
             "alert_notification_email": "oncall@example.com",
@@ -114,7 +125,11 @@ class Case:
 
     @property
     def id(self) -> str:
-        return f"{self.root.split('/', 1)[1]}-{self.name}"
+        return f"{self.root.rsplit('/', 1)[-1]}-{self.name}"
+
+
+DROP = object()
+"""An override value that removes the key from the baseline."""
 
 
 _MODULE_CASES = [
@@ -402,6 +417,14 @@ _MODULE_CASES = [
         "Secret accessors must be service accounts",
     ),
 ]
+_STACK_CASES = [
+    Case(
+        "stack",
+        "services",
+        {"settings": {"services": {"ml-service": DROP}}},
+        "settings.services must describe both",
+    ),
+]
 _ENVIRONMENT_CASES = [
     case
     for env in ENVIRONMENTS
@@ -427,7 +450,7 @@ _ENVIRONMENT_CASES = [
         ),
     )
 ]
-CASES = _MODULE_CASES + _ENVIRONMENT_CASES
+CASES = _MODULE_CASES + _STACK_CASES + _ENVIRONMENT_CASES
 
 _VALIDATION = re.compile(r"^\s*validation\s*\{\s*$")
 _MESSAGE = re.compile(r'^\s*error_message\s*=\s*(".*")\s*$')
@@ -459,26 +482,12 @@ def _deep_merge(base: Any, override: Any) -> Any:
     if isinstance(base, dict) and isinstance(override, dict):
         merged = copy.deepcopy(base)
         for key, value in override.items():
-            merged[key] = _deep_merge(base.get(key), value) if key in base else value
+            if value is DROP:
+                merged.pop(key)
+            else:
+                merged[key] = _deep_merge(base.get(key), value) if key in base else value
         return merged
     return copy.deepcopy(override)
-
-
-def plan_variables(
-    root: str, values: dict[str, Any], settings: dict[str, Any], workdir: Path
-) -> TerraformRun:
-    """Plan a provider-free copy of root's variables: validation runs, nothing else does."""
-    source = TERRAFORM_DIR / root
-    for path in source.glob("variables*.tf"):
-        shutil.copy(path, workdir / path.name)
-    if (source / "settings.tf").exists():
-        shutil.copy(source / "settings.tf", workdir / "settings.tf")
-        merged = {**json.loads((source / "settings.json").read_text()), **settings}
-        (workdir / "settings.json").write_text(json.dumps(merged))
-    (workdir / "case.tfvars.json").write_text(json.dumps(values))
-    return run_terraform(
-        "plan", workdir, input=False, lock=False, refresh=False, var_file=["case.tfvars.json"]
-    )
 
 
 def _fired(run: TerraformRun) -> set[tuple[str, int]]:
@@ -487,8 +496,11 @@ def _fired(run: TerraformRun) -> set[tuple[str, int]]:
 
 def test_every_validation_block_has_a_negative_case() -> None:
     roots = sorted(
-        str(path.parent.relative_to(TERRAFORM_DIR))
-        for path in TERRAFORM_DIR.glob("*/*/variables*.tf")
+        {
+            str(path.parent.relative_to(TERRAFORM_DIR))
+            for pattern in ("*/variables*.tf", "*/*/variables*.tf")
+            for path in TERRAFORM_DIR.glob(pattern)
+        }
     )
     assert set(roots) == set(BASELINES), "a module or environment has no validation baseline here"
     uncovered = [
@@ -512,7 +524,11 @@ def planned(tmp_path_factory: pytest.TempPathFactory) -> dict[str, TerraformRun]
     with ThreadPoolExecutor(max_workers=4) as pool:
         futures = {
             key: pool.submit(
-                plan_variables, root, values, settings, tmp_path_factory.mktemp("plan")
+                plan_variables,
+                TERRAFORM_DIR / root,
+                values,
+                tmp_path_factory.mktemp("plan"),
+                settings,
             )
             for key, (root, values, settings) in jobs.items()
         }
@@ -540,5 +556,5 @@ def test_public_invokers_pass_where_the_environment_allows_them(tmp_path: Path) 
         BASELINES["modules/cloud-run-service"],
         {"allow_unauthenticated": True, "invokers": {"public": "allUsers"}},
     )
-    run = plan_variables("modules/cloud-run-service", values, {}, tmp_path)
+    run = plan_variables(TERRAFORM_DIR / "modules/cloud-run-service", values, tmp_path)
     assert run.returncode == 0, run.stderr

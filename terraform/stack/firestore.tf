@@ -1,0 +1,27 @@
+module "firestore" {
+  source                 = "../modules/firestore"
+  project_id             = var.settings.project_id
+  location               = var.settings.region
+  delete_protection      = var.settings.deletion_protection
+  point_in_time_recovery = var.settings.backup_enabled
+  # Firestore keeps daily backups for at most 14 weeks.
+  backup_retention_days = var.settings.backup_enabled ? min(var.settings.retention_days, 98) : null
+  indexes = {
+    users-email-created-at = {
+      collection = "users"
+      fields = [
+        { field_path = "email" },
+        { field_path = "created_at", order = "DESCENDING" },
+      ]
+    }
+    health-data-user-timestamp-type = {
+      collection = "health_data"
+      fields = [
+        { field_path = "user_id" },
+        { field_path = "timestamp", order = "DESCENDING" },
+        { field_path = "data_type" },
+      ]
+    }
+  }
+  depends_on = [google_project_service.api]
+}
