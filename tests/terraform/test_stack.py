@@ -89,12 +89,20 @@ def test_root_holds_only_what_cannot_be_shared(env: str) -> None:
     assert call['"stack"']["source"] == '"../../stack"'
 
 
-def test_roots_are_identical_but_for_settings_and_backend_prefix() -> None:
-    for name in sorted(ROOT_FILES - PER_ENVIRONMENT):
-        contents = {(ENVIRONMENTS_DIR / env / name).read_text() for env in ENVIRONMENTS}
-        assert len(contents) == 1, (
-            f"{name} differs between environments; put the difference in settings.json"
-        )
+def test_roots_share_one_copy_of_everything_but_settings_and_backend() -> None:
+    """What every root needs but cannot inherit (provider, inputs, outputs, moved blocks, the
+    stack call) exists once, in environments/_shared, linked into each root: a change to it is
+    made once, and no root can drift."""
+    shared = ENVIRONMENTS_DIR / "_shared"
+    assert {p.name for p in shared.iterdir()} == ROOT_FILES - PER_ENVIRONMENT
+    for env in ENVIRONMENTS:
+        for name in sorted(ROOT_FILES - PER_ENVIRONMENT):
+            path = ENVIRONMENTS_DIR / env / name
+            assert path.is_symlink(), f"{path} must link to ../_shared/{name}"
+            assert path.readlink() == Path("..", "_shared", name)
+            assert path.resolve() == (shared / name).resolve()
+        for name in PER_ENVIRONMENT:
+            assert not (ENVIRONMENTS_DIR / env / name).is_symlink()
     prefixes = {
         env: hcl2.loads((ENVIRONMENTS_DIR / env / "backend.tf").read_text())["terraform"][0][
             "backend"

@@ -1,9 +1,1 @@
-terraform {
-  required_version = ">= 1.9.0"
-  required_providers {
-    google = {
-      source  = "hashicorp/google"
-      version = "~> 6.14"
-    }
-  }
-}
+../_shared/versions.tf
