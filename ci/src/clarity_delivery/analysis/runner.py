@@ -73,28 +73,16 @@ def report_round(
     reporter: Reporter, measurement: Measurement, *, service: str, percent: int, n: int, of: int
 ) -> None:
     """One progress event per round: healthy, failed, or not measured."""
-    where = f"{service} @{percent}%: round {n}/{of}"
-    if measurement.phase == "successful":
-        reporter.event(
-            "probe",
-            f"{where} healthy ({measurement.describe()})",
-            service=service,
-            percent=percent,
-            ok=True,
-        )
-    elif measurement.phase == "failed":
-        reporter.event(
-            "probe-failed",
-            f"{where} failed: {'; '.join(measurement.failures())}",
-            service=service,
-            percent=percent,
-            ok=False,
-        )
-    else:
-        reporter.event(
-            "unmeasured",
-            f"{where} could not be measured: {'; '.join(measurement.failures())}",
-            service=service,
-            percent=percent,
-            ok=False,
-        )
+    reasons = "; ".join(measurement.failures())
+    kind, outcome = {
+        "successful": ("probe", f"healthy ({measurement.describe()})"),
+        "failed": ("probe-failed", f"failed: {reasons}"),
+        "error": ("unmeasured", f"could not be measured: {reasons}"),
+    }[measurement.phase]
+    reporter.event(
+        kind,
+        f"{service} @{percent}%: round {n}/{of} {outcome}",
+        service=service,
+        percent=percent,
+        ok=measurement.phase == "successful",
+    )
