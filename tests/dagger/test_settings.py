@@ -46,9 +46,12 @@ def settings_text(**overrides: Any) -> str:
         "environment": "dev",
         "project_id": "clarity-loop-dev",
         "region": "us-central1",
-        "services": {"api-gateway": {}, "ml-service": {}},
+        "services": {
+            "api-gateway": {"name": "clarity-api-gateway"},
+            "ml-service": {"name": "clarity-ml-service"},
+        },
         "artifact_registry": {"repository": "clarity"},
-        "rollout": {"require_approval": False},
+        "rollout": {"strategy": "canary", "require_approval": False},
         "monitoring_enabled": False,
     }
     data.update(overrides)
@@ -206,7 +209,9 @@ def test_prod_and_approval_requiring_environments_refuse_without_approve() -> No
     with pytest.raises(ApprovalError, match="re-run with --approve"):
         check_approval(prod, approve=False)
     check_approval(prod, approve=True)
-    gated_dev = parse_settings("dev", settings_text(rollout={"require_approval": True}))
+    gated_dev = parse_settings(
+        "dev", settings_text(rollout={"strategy": "canary", "require_approval": True})
+    )
     with pytest.raises(ApprovalError):
         check_approval(gated_dev, approve=False)
     check_approval(parse_settings("dev", settings_text()), approve=False)

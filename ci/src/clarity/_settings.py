@@ -1,24 +1,35 @@
-"""Validation of function inputs and the per-environment settings the module needs.
+"""Validation of function inputs, and what the module makes of an environment's settings.
 
 Everything here is plain Python: the Dagger functions call it before building any
 container, so bad input fails fast with a message that says what to pass instead.
-The settings file is the one Terraform and the delivery library read
-(``terraform/environments/<env>/settings.json``); this module reads only the fields it
-needs to name images and decide approvals.
+The settings file (``terraform/environments/<env>/settings.json``) is parsed by the delivery
+library's :func:`clarity_delivery.parse_settings`, the one set of rules for it; so are
+versions, commits, regions and environments. What stays here is about the module: image
+addresses, the stages ``deploy`` runs and the approval they need, and Terraform's inputs.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
-from clarity_delivery import ENVIRONMENTS, ConfigError, parse_version
+from clarity_delivery import (
+    ENVIRONMENTS,
+    ConfigError,
+    check_environment,
+    check_region,
+    parse_commit,
+    parse_version,
+)
+from clarity_delivery import EnvironmentSettings as DeliverySettings
+from clarity_delivery import parse_settings as parse_delivery_settings
+from clarity_delivery import registry_host as delivery_registry_host
 
-from clarity._errors import ApprovalError, InputError, SettingsError
+from clarity._errors import ApprovalError, ClarityError, InputError, SettingsError
 
 __all__ = [
     "BILLING_ACCOUNT_PATTERN",
@@ -52,11 +63,6 @@ SETTINGS_DIR: Final = "terraform/environments"
 SERVICES: Final = ("api-gateway", "ml-service")
 """The images the pipeline builds, each from docker/<service>/Dockerfile."""
 
-_COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
-_REGION = re.compile(r"^[a-z]+-[a-z]+[1-9][0-9]*$")
-_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
-_SERVICE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
-_REPOSITORY = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 _PINNED = re.compile(r"^(?P<name>[^@\s]+)@(?P<digest>sha256:[0-9a-f]{64})$")
 # The formats the validation blocks of terraform/environments/<env>/variables.tf enforce,
 # character for character (RE2 and Python agree on them; matched with fullmatch).
@@ -66,12 +72,22 @@ _BILLING_ACCOUNT = re.compile(BILLING_ACCOUNT_PATTERN)
 _EMAIL = re.compile(EMAIL_PATTERN)
 
 
+@contextmanager
+def _reported_as(error: type[ClarityError]) -> Iterator[None]:
+    """The delivery library's ConfigError raised as this module's ``error``, same message."""
+    try:
+        yield
+    except ConfigError as exc:
+        raise error(exc.message) from exc
+
+
 def validate_environment(env: str) -> str:
     """Return ``env`` if it is a known environment."""
-    if env not in ENVIRONMENTS:
+    try:
+        return check_environment(env)
+    except ConfigError:
         msg = f"unknown environment {env!r}: use one of {', '.join(ENVIRONMENTS)}"
-        raise InputError(msg)
-    return env
+        raise InputError(msg) from None
 
 
 def validate_version(version: str) -> str:
@@ -92,8 +108,16 @@ def validate_version(version: str) -> str:
 
 
 def validate_commit(commit: str) -> str:
-    """Return ``commit`` if it is a lower-case hexadecimal git SHA (7 to 40 digits)."""
-    if not _COMMIT.match(commit):
+    """Return ``commit`` if it is a lower-case hexadecimal git SHA (7 to 40 digits).
+
+    The library's :func:`~clarity_delivery.parse_commit` is the rule; the module passes the
+    SHA on as given, so it must already be in the form the library would make of it.
+    """
+    try:
+        parsed = parse_commit(commit)
+    except ConfigError:
+        parsed = None
+    if parsed != commit:
         msg = (
             f"invalid commit {commit!r}: pass the git SHA being deployed "
             "(e.g. --commit $(git rev-parse HEAD))"
@@ -104,10 +128,8 @@ def validate_commit(commit: str) -> str:
 
 def validate_region(region: str) -> str:
     """Return ``region`` if it looks like a Google Cloud region (``us-central1``)."""
-    if not _REGION.match(region):
-        msg = f"invalid region {region!r}: expected a region such as us-central1"
-        raise InputError(msg)
-    return region
+    with _reported_as(InputError):
+        return check_region(region)
 
 
 def validate_service(service: str, known: Mapping[str, object]) -> str:
@@ -130,17 +152,46 @@ def validate_rollback_target(target: str) -> str:
         raise InputError(msg) from None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class EnvironmentSettings:
-    """The fields of an environment's settings.json that the module uses."""
+    """An environment's settings as the delivery library parsed them, in the module's terms."""
 
-    environment: str
-    project_id: str
-    region: str
-    repository: str
-    services: tuple[str, ...]
-    require_approval: bool
-    monitoring_enabled: bool
+    delivery: DeliverySettings
+
+    @property
+    def environment(self) -> str:
+        """``dev``, ``staging`` or ``prod``."""
+        return self.delivery.environment
+
+    @property
+    def project_id(self) -> str:
+        """The Google Cloud project of the environment."""
+        return self.delivery.project_id
+
+    @property
+    def region(self) -> str:
+        """Where the services and the Artifact Registry repository live."""
+        return self.delivery.region
+
+    @property
+    def repository(self) -> str:
+        """The Artifact Registry repository images are published to."""
+        return self.delivery.artifact_repository
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        """The services' keys, sorted."""
+        return tuple(sorted(self.delivery.services))
+
+    @property
+    def require_approval(self) -> bool:
+        """Whether the settings ask for an approval of every change."""
+        return self.delivery.rollout.require_approval
+
+    @property
+    def monitoring_enabled(self) -> bool:
+        """Whether the root creates alerting (and so needs an alert email)."""
+        return self.delivery.monitoring_enabled
 
 
 def settings_path(env: str) -> str:
@@ -148,70 +199,11 @@ def settings_path(env: str) -> str:
     return f"{SETTINGS_DIR}/{validate_environment(env)}/settings.json"
 
 
-def _field(data: Mapping[str, Any], dotted: str, env: str) -> object:
-    value: object = data
-    for part in dotted.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            msg = f"{settings_path(env)} has no '{dotted}': add it"
-            raise SettingsError(msg)
-        value = value[part]
-    return value
-
-
 def parse_settings(env: str, text: str) -> EnvironmentSettings:
-    """Parse and validate the settings file of ``env``."""
-    validate_environment(env)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        msg = f"{settings_path(env)} is not valid JSON: {exc}"
-        raise SettingsError(msg) from exc
-    if not isinstance(data, dict):
-        msg = f"{settings_path(env)} must hold a JSON object"
-        raise SettingsError(msg)
-    declared = data.get("environment", env)
-    if declared != env:
-        msg = f"{settings_path(env)} declares environment {declared!r}, not {env!r}"
-        raise SettingsError(msg)
-    project_id = _field(data, "project_id", env)
-    if not isinstance(project_id, str) or not _PROJECT.match(project_id):
-        msg = f"{settings_path(env)}: invalid project_id {project_id!r}"
-        raise SettingsError(msg)
-    region = _field(data, "region", env)
-    try:
-        validate_region(str(region))
-    except InputError as exc:
-        msg = f"{settings_path(env)}: {exc}"
-        raise SettingsError(msg) from None
-    repository = _field(data, "artifact_registry.repository", env)
-    if not isinstance(repository, str) or not _REPOSITORY.match(repository):
-        msg = f"{settings_path(env)}: invalid repository {repository!r}"
-        raise SettingsError(msg)
-    services = _field(data, "services", env)
-    if not isinstance(services, dict) or not services:
-        msg = f"{settings_path(env)}: 'services' must name at least one service"
-        raise SettingsError(msg)
-    for name in services:
-        if not _SERVICE.match(name):
-            msg = f"{settings_path(env)}: invalid service name {name!r}"
-            raise SettingsError(msg)
-    monitoring_enabled = _field(data, "monitoring_enabled", env)
-    if not isinstance(monitoring_enabled, bool):
-        msg = f"{settings_path(env)}: monitoring_enabled must be true or false"
-        raise SettingsError(msg)
-    rollout = data.get("rollout", {})
-    require_approval = (
-        bool(rollout.get("require_approval", False)) if isinstance(rollout, dict) else False
-    )
-    return EnvironmentSettings(
-        environment=env,
-        project_id=project_id,
-        region=str(region),
-        repository=repository,
-        services=tuple(sorted(services)),
-        require_approval=require_approval,
-        monitoring_enabled=monitoring_enabled,
-    )
+    """Parse and validate the settings file of ``env`` with the delivery library's rules."""
+    where = settings_path(env)
+    with _reported_as(SettingsError):
+        return EnvironmentSettings(parse_delivery_settings(text, env, where=where))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -283,17 +275,13 @@ def check_approval(settings: EnvironmentSettings, *, approve: bool) -> None:
 
 def registry_host(region: str) -> str:
     """The Artifact Registry Docker host of ``region``."""
-    return f"{validate_region(region)}-docker.pkg.dev"
+    return delivery_registry_host(validate_region(region))
 
 
 def image_address(settings: EnvironmentSettings, service: str, version: str) -> str:
     """``{region}-docker.pkg.dev/{project}/{repository}/{service}:{version}``."""
     validate_service(service, dict.fromkeys(settings.services))
-    validate_version(version)
-    return (
-        f"{registry_host(settings.region)}/{settings.project_id}/"
-        f"{settings.repository}/{service}:{version}"
-    )
+    return settings.delivery.image_for(service, validate_version(version))
 
 
 def pinned_address(published: str) -> str:

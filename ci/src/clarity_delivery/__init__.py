@@ -19,8 +19,23 @@ from ._errors import (
     VersionNotFound,
 )
 from .ledger import DeploymentRecord, Ledger, build_report
-from .plan import ReleasePlan, TrafficSplit, build_plan, parse_version, revision_name
-from .settings import ENVIRONMENTS, EnvironmentSettings, load_settings
+from .plan import (
+    ReleasePlan,
+    TrafficSplit,
+    build_plan,
+    parse_commit,
+    parse_version,
+    revision_name,
+)
+from .settings import (
+    ENVIRONMENTS,
+    EnvironmentSettings,
+    check_environment,
+    check_region,
+    load_settings,
+    parse_settings,
+    registry_host,
+)
 
 __all__ = [
     "ENVIRONMENTS",
@@ -43,9 +58,14 @@ __all__ = [
     "VersionNotFound",
     "build_plan",
     "build_report",
+    "check_environment",
+    "check_region",
     "credentials_from_info",
     "load_credentials",
     "load_settings",
+    "parse_commit",
+    "parse_settings",
     "parse_version",
+    "registry_host",
     "revision_name",
 ]

@@ -22,7 +22,7 @@ import anyio
 from ._auth import GoogleIdTokens, load_credentials
 from ._cloudrun import CloudRunApi
 from ._errors import ApprovalRequired, ConfigError, DeployError
-from .health import Prober
+from .analysis import Prober
 from .ledger import TARGETS, DeploymentRecord, EnvironmentReport, Ledger, build_report
 from .plan import build_plan, parse_version
 from .progress import Reporter

@@ -20,6 +20,7 @@ __all__ = [
     "Version",
     "build_plan",
     "label_value",
+    "parse_commit",
     "parse_version",
     "revision_name",
 ]
@@ -49,6 +50,15 @@ def parse_version(text: str) -> Version:
         msg = f"malformed version {text!r}: use semantic versioning such as 1.4.0 or 1.4.0-rc.1"
         raise ConfigError(msg)
     return Version(text.strip().removeprefix("v"))
+
+
+def parse_commit(text: str) -> str:
+    """Validate a git commit SHA (7 to 40 hexadecimal digits); returns it stripped, lower-case."""
+    commit = text.strip().lower()
+    if not _COMMIT.match(commit):
+        msg = f"malformed commit {commit!r}: give a hexadecimal git SHA (7 to 40 characters)"
+        raise ConfigError(msg)
+    return commit
 
 
 def label_value(text: str) -> str:
@@ -203,10 +213,7 @@ def build_plan(
 ) -> ReleasePlan:
     """Validate the inputs and compute the plan; raises :class:`ConfigError` on bad input."""
     parsed = parse_version(version)
-    commit = commit.strip().lower()
-    if commit and not _COMMIT.match(commit):
-        msg = f"malformed commit {commit!r}: give a hexadecimal git SHA (7 to 40 characters)"
-        raise ConfigError(msg)
+    commit = parse_commit(commit) if commit.strip() else ""
     images = dict(images or {})
     for key in (*images, *only):
         settings.service(key)  # unknown service → ConfigError naming the known ones

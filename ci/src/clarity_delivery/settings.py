@@ -1,8 +1,10 @@
 """Per-environment settings: ``terraform/environments/<env>/settings.json``.
 
 Terraform reads the same file (``jsondecode(file(...))``), so a value such as a service's
-minimum instances or the canary steps is written once. This module validates what the
-delivery library needs and ignores the keys only Terraform uses.
+minimum instances or the canary steps is written once. :func:`parse_settings` is the one
+parser of it outside Terraform: the delivery CLI reads the file with :func:`load_settings`, the
+Dagger module passes the text of the source directory's copy. It validates every key that
+either of them reads, and ignores the keys only Terraform uses.
 """
 
 from __future__ import annotations
@@ -23,8 +25,12 @@ __all__ = [
     "HealthCheck",
     "RolloutPolicy",
     "ServiceSettings",
+    "check_environment",
+    "check_region",
     "default_settings_dir",
     "load_settings",
+    "parse_settings",
+    "registry_host",
 ]
 
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -34,8 +40,19 @@ SERVICE_ORDER = ("ml-service", "api-gateway")
 """Known services; the rollout order comes from each service's ``depends_on``."""
 
 Strategy = Literal["canary", "blue-green"]
-_REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]$")
-_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+_NAME_CHARACTERS = "use lowercase letters, digits and hyphens"
+_FORMATS = {  # what a value must look like, and what to say when it does not
+    "project_id": (
+        re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$"),
+        "not a valid Google Cloud project id",
+    ),
+    "region": (
+        re.compile(r"^[a-z]+-[a-z]+[1-9][0-9]*$"),
+        "not a Cloud Run region such as us-central1",
+    ),
+    "repository": (re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$"), _NAME_CHARACTERS),
+    "service name": (re.compile(r"^[a-z][a-z0-9-]{0,62}$"), _NAME_CHARACTERS),
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,6 +107,7 @@ class EnvironmentSettings:
     rollout: RolloutPolicy
     health_checks: tuple[HealthCheck, ...]
     artifact_repository: str
+    monitoring_enabled: bool
 
     def rollout_order(self) -> tuple[str, ...]:
         """Service keys in dependency order (a service after everything it depends on)."""
@@ -128,7 +146,7 @@ class EnvironmentSettings:
     def image_for(self, service: str, version: str) -> str:
         """The Artifact Registry reference a release of ``service`` is published under."""
         return (
-            f"{self.region}-docker.pkg.dev/{self.project_id}/{self.artifact_repository}/"
+            f"{registry_host(self.region)}/{self.project_id}/{self.artifact_repository}/"
             f"{service}:{version}"
         )
 
@@ -146,76 +164,109 @@ def default_settings_dir() -> Path:
     return Path.cwd() / "terraform" / "environments"
 
 
-def load_settings(environment: str, settings_dir: Path | None = None) -> EnvironmentSettings:
-    """Read and validate ``<settings_dir>/<environment>/settings.json``."""
+def check_environment(environment: str) -> str:
+    """Return ``environment`` if a release can go there, else ConfigError."""
     if environment not in ENVIRONMENTS:
         msg = f"unknown environment {environment!r}: choose one of {', '.join(ENVIRONMENTS)}"
         raise ConfigError(msg)
+    return environment
+
+
+def check_region(region: str) -> str:
+    """Return ``region`` if it is a Google Cloud region name (``us-central1``), else ConfigError."""
+    return _valid("region", region)
+
+
+def registry_host(region: str) -> str:
+    """The Artifact Registry Docker host of ``region``."""
+    return f"{check_region(region)}-docker.pkg.dev"
+
+
+def load_settings(environment: str, settings_dir: Path | None = None) -> EnvironmentSettings:
+    """Read and validate ``<settings_dir>/<environment>/settings.json``."""
+    check_environment(environment)
     directory = settings_dir if settings_dir is not None else default_settings_dir()
     path = directory / environment / "settings.json"
     try:
-        raw = json.loads(path.read_text())
+        text = path.read_text()
     except FileNotFoundError:
         msg = f"no settings for {environment}: {path} does not exist (pass --settings-dir)"
         raise ConfigError(msg) from None
+    return parse_settings(text, environment, where=str(path))
+
+
+def parse_settings(text: str, environment: str, *, where: str) -> EnvironmentSettings:
+    """Parse and validate settings.json text of ``environment``; ``where`` names it in errors.
+
+    Every rule about the file is here, for everyone who reads it before Terraform does: the
+    delivery CLI and the Dagger module.
+    """
+    check_environment(environment)
+    try:
+        raw = json.loads(text)
     except json.JSONDecodeError as exc:
-        msg = f"{path} is not valid JSON: {exc}"
+        msg = f"{where} is not valid JSON: {exc}"
         raise ConfigError(msg) from None
-    return _parse(raw, environment, path)
+    if not isinstance(raw, Mapping):
+        msg = f"{where} must hold a JSON object"
+        raise ConfigError(msg)
+    declared = _required(raw, "environment", where)
+    if declared != environment:
+        msg = f"{where} declares environment {declared!r}, expected {environment!r}"
+        raise ConfigError(msg)
+    project_id = _valid("project_id", _required(raw, "project_id", where), where)
+    region = _valid("region", _required(raw, "region", where), where)
+    repository = _required(raw, "artifact_registry.repository", where)
+    repository = _valid("repository", repository, where)
+    monitoring = _required(raw, "monitoring_enabled", where)
+    if not isinstance(monitoring, bool):
+        msg = f"{where}: monitoring_enabled must be true or false"
+        raise ConfigError(msg)
+    services = _services(_required(raw, "services", where), where)
+    settings = EnvironmentSettings(
+        environment=environment,
+        project_id=project_id,
+        region=region,
+        services=services,
+        rollout=_rollout(_mapping(_required(raw, "rollout", where), f"{where}: rollout"), where),
+        health_checks=tuple(
+            _check(c, f"{where}: health_checks", services) for c in raw.get("health_checks", [])
+        ),
+        artifact_repository=repository,
+        monitoring_enabled=monitoring,
+    )
+    settings.rollout_order()  # rejects cycles now rather than mid-rollout
+    return settings
 
 
-def _parse(raw: Any, environment: str, path: Path) -> EnvironmentSettings:  # noqa: ANN401 - JSON
-    where = str(path)
-    data = _mapping(raw, where)
-    if data.get("environment") != environment:
-        msg = f"{where}: 'environment' is {data.get('environment')!r}, expected {environment!r}"
+def _services(raw: Any, where: str) -> dict[str, ServiceSettings]:  # noqa: ANN401 - JSON
+    if not isinstance(raw, Mapping) or not raw:
+        msg = f"{where}: 'services' must name at least one service"
         raise ConfigError(msg)
-    project_id = _str(data, "project_id", where)
-    if not _PROJECT.match(project_id):
-        msg = f"{where}: project_id {project_id!r} is not a valid Google Cloud project id"
-        raise ConfigError(msg)
-    region = _str(data, "region", where)
-    if not _REGION.match(region):
-        msg = f"{where}: region {region!r} is not a Cloud Run region such as us-central1"
-        raise ConfigError(msg)
-    services_raw = _mapping(data.get("services"), f"{where}: services")
+    for key in raw:
+        _valid("service name", key, where)
     services = {
         key: ServiceSettings(
             key=key,
             name=_str(
                 _mapping(value, f"{where}: services.{key}"), "name", f"{where}: services.{key}"
             ),
-            depends_on=tuple(_mapping(value, where).get("depends_on", ())),
+            depends_on=tuple(value.get("depends_on", ())),
         )
-        for key, value in services_raw.items()
+        for key, value in raw.items()
     }
     for svc in services.values():
         for dep in svc.depends_on:
             if dep not in services:
                 msg = f"{where}: service {svc.key!r} depends on unknown service {dep!r}"
                 raise ConfigError(msg)
-    rollout = _rollout(_mapping(data.get("rollout"), f"{where}: rollout"), f"{where}: rollout")
-    checks = tuple(
-        _check(c, f"{where}: health_checks", services) for c in data.get("health_checks", [])
-    )
-    registry = _mapping(data.get("artifact_registry", {"repository": "clarity"}), where)
-    settings = EnvironmentSettings(
-        environment=environment,
-        project_id=project_id,
-        region=region,
-        services=services,
-        rollout=rollout,
-        health_checks=checks,
-        artifact_repository=_str(registry, "repository", f"{where}: artifact_registry"),
-    )
-    settings.rollout_order()  # rejects cycles now rather than mid-rollout
-    return settings
+    return services
 
 
 def _rollout(data: Mapping[str, Any], where: str) -> RolloutPolicy:
     strategy = data.get("strategy")
     if strategy not in ("canary", "blue-green"):
-        msg = f"{where}: strategy must be 'canary' or 'blue-green', not {strategy!r}"
+        msg = f"{where}: rollout: strategy must be 'canary' or 'blue-green', not {strategy!r}"
         raise ConfigError(msg)
     steps = tuple(data.get("steps", (100,)))
     if (
@@ -224,7 +275,7 @@ def _rollout(data: Mapping[str, Any], where: str) -> RolloutPolicy:
         or list(steps) != sorted(set(steps))
         or steps[-1] != 100
     ):
-        msg = f"{where}: steps must be increasing percentages ending at 100, not {list(steps)}"
+        msg = f"{where}: rollout: steps must be increasing percentages ending at 100, not {list(steps)}"
         raise ConfigError(msg)
     policy = RolloutPolicy(
         strategy=strategy,
@@ -236,10 +287,10 @@ def _rollout(data: Mapping[str, Any], where: str) -> RolloutPolicy:
         require_approval=bool(data.get("require_approval", False)),
     )
     if policy.probes_per_step < 1 or not 1 <= policy.failure_threshold <= policy.probes_per_step:
-        msg = f"{where}: need probes_per_step >= 1 and 1 <= failure_threshold <= probes_per_step"
+        msg = f"{where}: rollout: need probes_per_step >= 1 and 1 <= failure_threshold <= probes_per_step"
         raise ConfigError(msg)
     if policy.analysis_interval_seconds < 0 or policy.ready_timeout_seconds <= 0:
-        msg = f"{where}: analysis_interval_seconds must be >= 0 and ready_timeout_seconds > 0"
+        msg = f"{where}: rollout: analysis_interval_seconds must be >= 0 and ready_timeout_seconds > 0"
         raise ConfigError(msg)
     return policy
 
@@ -259,6 +310,27 @@ def _check(raw: Any, where: str, services: Mapping[str, ServiceSettings]) -> Hea
         msg = f"{where}: health check path {check.path!r} must start with '/'"
         raise ConfigError(msg)
     return check
+
+
+def _required(data: Mapping[str, Any], dotted: str, where: str) -> object:
+    """The value at ``dotted`` (``a.b``) in ``data``; a missing one names the file and the key."""
+    value: object = data
+    for part in dotted.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            msg = f"{where} has no '{dotted}': add it"
+            raise ConfigError(msg)
+        value = value[part]
+    return value
+
+
+def _valid(name: str, value: object, where: str = "") -> str:
+    """``value`` if it is a string in the format of ``name``; else ConfigError saying why."""
+    pattern, hint = _FORMATS[name]
+    if not isinstance(value, str) or not pattern.match(value):
+        prefix = f"{where}: " if where else ""
+        msg = f"{prefix}invalid {name} {value!r}: {hint}"
+        raise ConfigError(msg)
+    return value
 
 
 def _mapping(value: Any, where: str) -> Mapping[str, Any]:  # noqa: ANN401

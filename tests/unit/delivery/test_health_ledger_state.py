@@ -15,7 +15,7 @@ import pytest
 from clarity_delivery import ConfigError, CredentialsError
 from clarity_delivery import _state as st
 from clarity_delivery._auth import GoogleIdTokens, load_credentials
-from clarity_delivery.health import Analysis, Prober, ProbeResult, RoundResult
+from clarity_delivery.analysis import Analysis, Prober, ProbeResult, RoundResult
 from clarity_delivery.ledger import DeploymentRecord, Ledger, StepRecord, build_report, percentile
 from clarity_delivery.plan import TrafficSplit
 from clarity_delivery.settings import HealthCheck, RolloutPolicy

@@ -1,26 +1,27 @@
-"""Health probes and step analysis.
+"""HTTP health probes: today's measurement of a candidate (Argo's ``webmetric``).
 
 A *probe round* sends every configured check of a service once, concurrently, to one URL
 (the candidate's tag URL during a rollout). A round passes when every check answers its
 expected status and, where the body names the revision that answered (``/health``), that
-revision is the one we meant to probe. :class:`Analysis` turns rounds into a verdict: a step
-fails as soon as ``failure_threshold`` rounds have failed, and passes after
-``probes_per_step`` rounds otherwise.
+revision is the one we meant to probe. :class:`HttpProbes` offers rounds as a
+:class:`~.providers.MetricProvider`; :class:`Prober` also serves the one-off health checks of
+the stable revisions.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import anyio
 import anyio.to_thread
 import httpx
 
-from ._auth import IdTokenSource
-from .settings import HealthCheck, RolloutPolicy
+from .._auth import IdTokenSource
+from ..settings import HealthCheck
+from .providers import Phase, Subject
 
-__all__ = ["Analysis", "ProbeResult", "Prober", "RoundResult"]
+__all__ = ["HttpProbes", "ProbeResult", "Prober", "RoundResult"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,6 +56,15 @@ class RoundResult:
     def ok(self) -> bool:
         """True when every check passed."""
         return all(r.ok for r in self.results)
+
+    @property
+    def phase(self) -> Phase:
+        """A round is a measurement: successful when every check passed, else failed."""
+        return "successful" if self.ok else "failed"
+
+    def describe(self) -> str:
+        """Every check's outcome, in order."""
+        return ", ".join(r.describe() for r in self.results)
 
     def failures(self) -> list[str]:
         """Readable reasons of the failed checks."""
@@ -168,43 +178,27 @@ def _revision_of(response: httpx.Response) -> str | None:
     return value if isinstance(value, str) else None
 
 
-@dataclass
-class Analysis:
-    """Accumulates probe rounds of one step into a verdict (pure; unit-tested)."""
+class HttpProbes:
+    """The service's health checks against the candidate's own URL, one round per measurement.
 
-    policy: RolloutPolicy
-    rounds: list[RoundResult] = field(default_factory=list)
+    A probe that gets no answer is a *failed* round, not an unmeasured one: a candidate that
+    does not answer is what the checks are there to catch.
+    """
 
-    def record(self, result: RoundResult) -> None:
-        """Add a round; ignored once the verdict is known."""
-        if not self.done:
-            self.rounds.append(result)
+    name = "http"
 
-    @property
-    def failed_rounds(self) -> int:
-        """How many rounds had at least one failed check."""
-        return sum(1 for r in self.rounds if not r.ok)
+    def __init__(self, prober: Prober) -> None:
+        self._prober = prober
 
-    @property
-    def failed(self) -> bool:
-        """The step failed: ``failure_threshold`` rounds failed."""
-        return self.failed_rounds >= self.policy.failure_threshold
+    async def is_online(self) -> bool:
+        """Always: the candidate's URL is what is measured, there is no backend in between."""
+        return True
 
-    @property
-    def done(self) -> bool:
-        """The verdict is known (failed, or every round of the step was probed)."""
-        return self.failed or len(self.rounds) >= self.policy.probes_per_step
-
-    @property
-    def first_failure_at(self) -> float | None:
-        """When the first failed round started (``time.monotonic``), for time-to-rollback."""
-        return next((r.at for r in self.rounds if not r.ok), None)
-
-    def reasons(self) -> list[str]:
-        """Distinct failure reasons, in order of first appearance."""
-        seen: list[str] = []
-        for r in self.rounds:
-            for reason in r.failures():
-                if reason not in seen:
-                    seen.append(reason)
-        return seen
+    async def measure(self, subject: Subject, since: float) -> RoundResult:  # noqa: ARG002 - a round is instantaneous
+        """One round of the service's checks, expecting the candidate to answer."""
+        return await self._prober.round(
+            subject.url,
+            subject.service.checks,
+            audience=subject.audience,
+            expect_revision=subject.candidate,
+        )

@@ -1,0 +1,247 @@
+"""The rollout engine: one release across services, each service through the numbered steps.
+
+Per service, in dependency order (:meth:`Engine.run_service`):
+
+1. read the service; roll back a rollout whose deployer is gone, or refuse one that is alive,
+2. create the candidate at 0 % with traffic pinned to stable by name, and write the lease,
+3. wait for the candidate's Ready condition (a failure or the timeout aborts: traffic untouched),
+4. tag the candidate so that it can be probed at its own URL,
+5. walk the strategy's steps: write the step's split, analyse, roll back on a failed verdict,
+6. make the candidate stable, the old stable revision kept tagged at 0 %.
+
+This is the only place where a verdict becomes a rollback, and where a later service's failure
+restores the services already released.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from .. import _state as st
+from .._cloudrun import CloudRunApi, OperationFailed, ServicePath
+from .._context import Released, RolloutContext
+from .._errors import (
+    ConcurrentRollout,
+    ConfigError,
+    CredentialsError,
+    DeployError,
+    PermissionDenied,
+    RolloutAborted,
+    RolloutFailed,
+)
+from ..analysis import AnalysisRunner, Subject, Verdict, Window
+from ..candidate import Revisions
+from ..ledger import DeploymentRecord, Outcome, StepRecord
+from ..plan import ReleasePlan, ServicePlan, TrafficSplit, TrafficTarget
+from ..progress import Reporter
+from ..recovery import Recovery
+from ..rollback import Rollbacks, held_revisions
+from ..strategies import Step, strategy_for
+from ..traffic import TrafficRouter
+from ._records import Records
+
+__all__ = ["Engine"]
+
+
+class Engine:
+    """Runs rollouts; every part it drives is injected by the :class:`~.Deployer`."""
+
+    def __init__(
+        self,
+        *,
+        api: CloudRunApi,
+        router: TrafficRouter,
+        revisions: Revisions,
+        analysis: AnalysisRunner,
+        rollbacks: Rollbacks,
+        recovery: Recovery,
+        records: Records,
+        reporter: Reporter,
+        owner: str,
+    ) -> None:
+        self._api = api
+        self._router = router
+        self._revisions = revisions
+        self._analysis = analysis
+        self._rollbacks = rollbacks
+        self._recovery = recovery
+        self._records = records
+        self._report = reporter
+        self._owner = owner
+
+    async def deploy(self, plan: ReleasePlan) -> DeploymentRecord:
+        """Roll ``plan`` out; on failure restore every service touched, then raise."""
+        record = DeploymentRecord(
+            id=uuid.uuid4().hex[:12],
+            kind="rollout",
+            environment=plan.environment,
+            version=str(plan.version),
+            commit=plan.commit,
+            services=[s.key for s in plan.services],
+            strategy=plan.policy.strategy,
+            started_at=time.time(),
+        )
+        self._report.event("plan", plan.describe(), rollout=record.id, environment=plan.environment)
+        released: list[Released] = []
+        try:
+            for svc in plan.services:
+                path = ServicePath(plan.project_id, plan.region, svc.name)
+                released.append(await self.run_service(plan, svc, path, record))
+        except DeployError as exc:
+            record.error = exc.message
+            record.outcome = _outcome_of(exc)
+            if released:
+                started = time.monotonic()
+                await self._rollbacks.restore_released(
+                    released, str(plan.version), reason=exc.message
+                )
+                record.time_to_rollback_seconds = (record.time_to_rollback_seconds or 0.0) + (
+                    time.monotonic() - started
+                )
+                record.outcome = "rolled_back"
+            record.ended_at = time.time()
+            # Refusals (bad input, credentials, permissions) changed nothing: not deployments.
+            if released or not isinstance(exc, ConfigError | CredentialsError | PermissionDenied):
+                await self._records.append(record, _paths(plan))
+            self._report.event(
+                "done",
+                f"release {plan.version} to {plan.environment}: {record.outcome}",
+                outcome=record.outcome,
+            )
+            raise
+        record.outcome = "succeeded"
+        record.ended_at = time.time()
+        await self._records.append(record, _paths(plan))
+        self._report.event(
+            "done",
+            f"release {plan.version} is stable in {plan.environment} "
+            f"({record.duration_seconds:.1f}s, {len(plan.services)} services)",
+            outcome=record.outcome,
+        )
+        return record
+
+    async def run_service(
+        self, plan: ReleasePlan, svc: ServicePlan, path: ServicePath, record: DeploymentRecord
+    ) -> Released:
+        """Steps 1 to 6 for one service; raises after rolling this service back."""
+        strategy = strategy_for(plan.policy.strategy)
+
+        # 1. The service as it is, free of any rollout whose deployer is gone.
+        service = await self._api.get_service(path)
+        service = await self._recovery.resolve_interrupted(path, service, svc.key)
+        stable = st.stable_revision(service)
+        if stable is None:
+            msg = f"{svc.key}: {path.service} has no serving revision to protect; deploy it with Terraform first"
+            raise ConfigError(msg)
+        ctx = RolloutContext(
+            plan=plan,
+            svc=svc,
+            path=path,
+            stable=stable,
+            candidate=await self._revisions.unique_name(path, svc, plan),
+            held=held_revisions(service, stable),
+            record=record,
+        )
+        state = st.RolloutState(
+            id=record.id,
+            version=ctx.version,
+            commit=plan.commit,
+            strategy=plan.policy.strategy,
+            candidate=ctx.candidate,
+            stable=stable,
+            percent=0,
+            owner=self._owner,
+            heartbeat=time.time(),
+            lease_seconds=plan.policy.lease_seconds,
+        )
+
+        # 2. The candidate at 0 %, traffic pinned to stable by name, the lease written.
+        try:
+            service = await self._revisions.create(ctx, service, state)
+        except OperationFailed as exc:
+            await self._rollbacks.abort(ctx, exc.message)
+
+        # 3. Ready, or abort with traffic untouched.
+        not_ready = await self._revisions.wait_ready(ctx)
+        if not_ready is not None:
+            await self._rollbacks.abort(ctx, not_ready)
+
+        # 4. A tag gives the candidate its own URL.
+        tag = strategy.candidate_tag
+        tagged = TrafficSplit((*ctx.pinned().targets, TrafficTarget(ctx.candidate, 0, tag)))
+        service = await self._router.set_split(path, service, tagged, state=state)
+        url = st.tag_url(service, tag)
+        if url is None:
+            await self._rollbacks.fail(ctx, None, f"Cloud Run gave the '{tag}' tag no URL")
+        audience = str(service.uri)
+
+        # 5. The strategy's steps.
+        for step in strategy.steps(ctx):
+            if step.split is not None:
+                state = _beat(state, step.percent)
+                service = await self._router.set_split(path, service, step.split, state=state)
+                self._report.event("traffic", step.announce, service=svc.key, percent=step.percent)
+            verdict = await self._analyse(ctx, step, url, audience)
+            if not verdict.passed:
+                await self._rollbacks.fail(ctx, verdict, step.failure)
+
+        # 6. The candidate becomes stable.
+        entry = st.HistoryEntry(
+            version=ctx.version, revision=ctx.candidate, outcome="succeeded", at=time.time()
+        )
+        await self._router.set_split(
+            path, service, strategy.promoted(ctx), state=None, history=entry
+        )
+        self._report.event(
+            "done",
+            f"{svc.key}: {ctx.candidate} is stable at 100% ({strategy.previous_tag}: {stable})",
+            service=svc.key,
+            revision=ctx.candidate,
+        )
+        return Released(svc=svc, path=path, previous=stable)
+
+    async def _analyse(self, ctx: RolloutContext, step: Step, url: str, audience: str) -> Verdict:
+        """Analyse one step of the candidate against stable, and record the step."""
+        started = time.time()
+        subject = Subject(
+            service=ctx.svc,
+            candidate=ctx.candidate,
+            baseline=ctx.stable,
+            url=url,
+            audience=audience,
+            percent=step.percent,
+        )
+        verdict = await self._analysis.analyse(
+            subject, Window(policy=ctx.plan.policy, mode=step.analysis)
+        )
+        ctx.record.steps.append(
+            StepRecord(
+                service=ctx.key,
+                percent=step.percent,
+                started_at=started,
+                duration_seconds=time.time() - started,
+                rounds=len(verdict.measurements),
+                failed_rounds=verdict.failed_rounds,
+            )
+        )
+        return verdict
+
+
+def _paths(plan: ReleasePlan) -> list[ServicePath]:
+    return [ServicePath(plan.project_id, plan.region, s.name) for s in plan.services]
+
+
+def _beat(state: st.RolloutState, percent: int) -> st.RolloutState:
+    """The lease renewed, at the candidate's new share of traffic."""
+    return st.RolloutState(**{**state.__dict__, "percent": percent, "heartbeat": time.time()})
+
+
+def _outcome_of(exc: DeployError) -> Outcome:
+    if isinstance(exc, RolloutAborted):
+        return "aborted"
+    if isinstance(exc, RolloutFailed):
+        return "rolled_back"
+    if isinstance(exc, ConcurrentRollout):
+        return "conflict"
+    return "failed"

@@ -1,0 +1,63 @@
+"""The strategy seam: which traffic splits a rollout walks, and how each is analysed.
+
+A strategy is pure: given a :class:`~.._context.RolloutContext` it names the steps (Argo's
+steps as data) and the split that makes the candidate stable. The rollout engine writes each
+step's split, analyses, and rolls back on a failed verdict; a strategy never touches Cloud Run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from .._context import RolloutContext
+from ..analysis import AnalysisMode
+from ..plan import TrafficSplit, TrafficTarget
+
+__all__ = ["PRE_TRAFFIC_FAILURE", "Step", "Strategy", "promoted_split"]
+
+PRE_TRAFFIC_FAILURE = "candidate failed verification before taking traffic"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Step:
+    """One step of a rollout: a split to write (None: leave traffic as it is), then analysis."""
+
+    split: TrafficSplit | None
+    percent: int
+    """The candidate's share of traffic while the step is analysed."""
+    analysis: AnalysisMode
+    announce: str = ""
+    """The progress message once the split is written."""
+    failure: str
+    """What a failed verdict of this step is called in the rollback message."""
+
+
+class Strategy(Protocol):
+    """How a release reaches 100 %: its steps, its tags, its final split."""
+
+    @property
+    def candidate_tag(self) -> str:
+        """The tag that gives the candidate its own URL while it is verified."""
+        ...
+
+    @property
+    def previous_tag(self) -> str:
+        """The tag the old stable revision keeps at 0 % once the candidate is stable."""
+        ...
+
+    def steps(self, ctx: RolloutContext) -> Sequence[Step]:
+        """The steps, in order; the first analyses the tagged candidate at 0 %."""
+        ...
+
+    def promoted(self, ctx: RolloutContext) -> TrafficSplit:
+        """The final split: the candidate stable at 100 %, the old stable tagged at 0 %."""
+        ...
+
+
+def promoted_split(ctx: RolloutContext, previous_tag: str) -> TrafficSplit:
+    """The candidate ``stable`` at 100 %, the old stable kept at 0 % under ``previous_tag``."""
+    return TrafficSplit(
+        (TrafficTarget(ctx.candidate, 100, "stable"), TrafficTarget(ctx.stable, 0, previous_tag))
+    )
