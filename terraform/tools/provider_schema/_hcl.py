@@ -10,6 +10,7 @@ evaluation are ever judged.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -66,7 +67,14 @@ _STEP = re.compile(r'\.(\w[\w-]*)|\[\s*("(?:[^"\\]|\\.)*"|\d+|\*)\s*\]')
 
 
 def parse_file(path: Path) -> Body:
-    """The file's top-level body."""
+    """The file's top-level body (parsed once per process while the file is unchanged)."""
+    stat = path.stat()
+    return _parse(path.resolve(), stat.st_mtime_ns, stat.st_size)
+
+
+# python-hcl2 needs about 20 ms per file; checks against several schemas share the parse.
+@functools.lru_cache(maxsize=1024)
+def _parse(path: Path, mtime_ns: int, size: int) -> Body:  # noqa: ARG001 (the cache key)
     try:
         tree = hcl2.api.parses(path.read_text())
     except (LarkError, RuntimeError, ValueError) as exc:
