@@ -156,6 +156,39 @@ def test_what_terraform_accepts_is_not_flagged(google_schema: ProviderSchema) ->
     assert report.checked_blocks == 6
 
 
+def test_terraform_s_own_lifecycle_and_dynamic_arguments_are_checked(
+    google_schema: ProviderSchema, tmp_path: Path
+) -> None:
+    (tmp_path / "main.tf").write_text(
+        'resource "google_pubsub_topic" "events" {\n'
+        '  name = "events"\n'
+        '  dynamic "schema_settings" {\n'
+        "    for_each = []\n"
+        "    iterate  = schema\n"
+        "    content {\n"
+        '      schema = "s"\n'
+        "    }\n"
+        "  }\n"
+        "  lifecycle {\n"
+        "    prevent_destroi = true\n"
+        "    postcondition {\n"
+        "      condition     = true\n"
+        '      error_message = "never"\n'
+        "    }\n"
+        "  }\n"
+        "}\n"
+    )
+    findings = [(f.line, f.kind, f.message) for f in _check(tmp_path, google_schema).findings]
+    assert findings == [
+        (5, Kind.UNKNOWN_ARGUMENT, 'unknown argument "iterate" in dynamic "schema_settings"'),
+        (
+            11,
+            Kind.UNKNOWN_ARGUMENT,
+            'unknown argument "prevent_destroi" in lifecycle (did you mean "prevent_destroy"?)',
+        ),
+    ]
+
+
 def test_terraform_names_come_from_the_registry_anchors(google_schema: ProviderSchema) -> None:
     bucket_object = google_schema.resource("google_storage_bucket_object")
     attachment = google_schema.resource("google_compute_interconnect_attachment")

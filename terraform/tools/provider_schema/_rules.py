@@ -32,6 +32,13 @@ _META_BLOCKS = {
     "provider": set(),
 }
 _DYNAMIC_ARGUMENTS = {"for_each", "iterator", "labels"}
+_LIFECYCLE_ARGUMENTS = {
+    "create_before_destroy",
+    "prevent_destroy",
+    "ignore_changes",
+    "replace_triggered_by",
+}
+_LIFECYCLE_BLOCKS = {"precondition", "postcondition"}
 # Types whose block syntax would be an error (anything richer may be an attribute Terraform
 # lets a configuration write as blocks, so it is not judged).
 _PLAIN_TYPES = ("string", "number", "bool", "list(string)", "list(number)", "list(bool)", "map(")
@@ -84,9 +91,22 @@ def check_block(body: Body, schema: Block, kind: str, report: Report) -> None:
     _check_body(body, schema, (), kind, report)
     if kind != "provider":
         for lifecycle in body.blocks_of("lifecycle"):
+            _check_lifecycle(lifecycle, report)
             ignore = lifecycle.attribute("ignore_changes")
             if ignore is not None:
                 _check_ignore_changes(ignore, schema, report)
+
+
+def _check_lifecycle(lifecycle: Body, report: Report) -> None:
+    """Terraform's own lifecycle arguments and blocks (the same for every resource)."""
+    for attr in lifecycle.attributes:
+        if attr.name not in _LIFECYCLE_ARGUMENTS:
+            message = f'unknown argument "{attr.name}" in lifecycle{_suggest(attr.name, _LIFECYCLE_ARGUMENTS)}'
+            report(attr.line, Kind.UNKNOWN_ARGUMENT, message)
+    for block in lifecycle.blocks:
+        if block.type not in _LIFECYCLE_BLOCKS:
+            message = f'unknown block type "{block.type}" in lifecycle{_suggest(block.type, _LIFECYCLE_BLOCKS)}'
+            report(block.line, Kind.UNKNOWN_BLOCK, message)
 
 
 def _check_body(
@@ -134,13 +154,18 @@ def _check_body(
                 f'block "{nested.type}"{where} may appear only once; this is the second',
             )
         _check_body(nested, nested_schema.block, (*path, nested.type), None, report)
-    present = {attr.name for attr in body.attributes}
+    # A list-of-objects argument may be written as blocks, so a block also counts as present.
+    present = {attr.name for attr in body.attributes} | {_written_type(b) for b in body.blocks}
     for name, spec in schema.attributes.items():
         if spec.mode == "required" and name not in present:
             report(body.line, Kind.MISSING_ARGUMENT, f'missing required argument "{name}"{where}')
     for name, nested_schema in schema.blocks.items():
         if nested_schema.min_items > 0 and not static[name] and name not in maybe:
             report(body.line, Kind.MISSING_BLOCK, f'missing required block "{name}"{where}')
+
+
+def _written_type(block: Body) -> str:
+    return block.labels[0] if block.type == "dynamic" and block.labels else block.type
 
 
 def _known_block(name: str, line: int, schema: Block, where: str, report: Report) -> bool:
