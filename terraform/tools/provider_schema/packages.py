@@ -60,7 +60,7 @@ GOOGLE = ProviderPackage(
     version="16.12.1",
     url=f"{_FILES}/1b/85/6fae846070b7d78775d782f1b519a2aefd1c04877a6ad07f9e5b0584eebb/"
     "cdktf_cdktf_provider_google-16.12.1-py3-none-any.whl",
-    sha256="88d021c89e1cf2abf2c935716d6548d26fe3da4bed30713d4fa36df1ef137436",
+    sha256="88d021c89e1cf2abf2c935716d6548d26fe3da4bed30713d4fa36df1ef137436",  # pragma: allowlist secret (a pinned file hash)
     size=49_113_703,
 )
 
@@ -71,7 +71,7 @@ GOOGLE_FLOOR = ProviderPackage(
     version="14.13.0",
     url=f"{_FILES}/e5/85/31e414f48b7365b3ec8807294fff566e197d97655bf304dbf7f2c9c88d3b/"
     "cdktf_cdktf_provider_google-14.13.0-py3-none-any.whl",
-    sha256="96d2cfefc40cef451530e42c7f4f9f4509c1b7e2ccf84280a4d415b802012598",
+    sha256="96d2cfefc40cef451530e42c7f4f9f4509c1b7e2ccf84280a4d415b802012598",  # pragma: allowlist secret (a pinned file hash)
     size=39_170_837,
 )
 
