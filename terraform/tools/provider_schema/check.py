@@ -102,26 +102,26 @@ class _Module:
                 for attr in required.attributes:
                     spec = attr.value if isinstance(attr.value, dict) else {}
                     source = literal(spec.get("source"))
+                    if isinstance(source, str):
+                        self._sources[attr.name] = _source(source)
+                    # `google = "~> 6.0"` is the older form: a version constraint alone.
                     version = literal(
                         attr.value if isinstance(attr.value, str) else spec.get("version")
                     )
-                    if isinstance(source, str):
-                        self._sources[attr.name] = _source(source)
-                    schema = self._schemas.get(self._source_of(attr.name))
-                    if (
-                        schema is not None
-                        and isinstance(version, str)
-                        and allows(version, schema.version) is False
-                    ):
-                        self._add(
-                            shown,
-                            attr.line,
-                            f"terraform.required_providers.{attr.name}",
-                            Kind.PROVIDER_VERSION,
-                            f"the {schema.source} schema checked is {schema.version} ({schema.package}), "
-                            f'which "{version}" excludes: pin a matching package in '
-                            "terraform/tools/provider_schema/packages.py",
-                        )
+                    if isinstance(version, str):
+                        self._check_constraint(shown, attr.line, attr.name, version)
+
+    def _check_constraint(self, shown: str, line: int, local_name: str, constraint: str) -> None:
+        schema = self._schemas.get(self._source_of(local_name))
+        if schema is None or allows(constraint, schema.version) is not False:
+            return
+        message = (
+            f"the {schema.source} schema checked is {schema.version} ({schema.package}), "
+            f'which "{constraint}" excludes: pin a matching package in '
+            "terraform/tools/provider_schema/packages.py"
+        )
+        address = f"terraform.required_providers.{local_name}"
+        self._add(shown, line, address, Kind.PROVIDER_VERSION, message)
 
     def _source_of(self, local_name: str) -> str:
         return self._sources.get(local_name, f"hashicorp/{local_name}")
@@ -131,7 +131,8 @@ class _Module:
         address = f"{scope}{'data.' if kind == 'data' else ''}{type_name}.{name}"
         provider_attr = block.attribute("provider")
         reference = _reference(provider_attr.value) if provider_attr else None
-        local_name = (reference or type_name).split(".")[0].split("_")[0]
+        # The provider meta-argument names a provider (google.beta); else the type's prefix does.
+        local_name = reference.split(".")[0] if reference else type_name.split("_")[0]
         schema = self._schemas.get(self._source_of(local_name))
         if schema is None:
             self._report.unchecked.append(
