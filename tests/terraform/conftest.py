@@ -7,6 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from terraform.tools.provider_schema import (
+    GOOGLE,
+    GOOGLE_FLOOR,
+    ProviderPackage,
+    ProviderSchema,
+    SchemaToolError,
+    load_schema,
+)
 from tests.terraform._terraform import ENVIRONMENTS, ENVIRONMENTS_DIR, Graph, parse_graph
 
 
@@ -32,3 +40,25 @@ def graphs() -> dict[str, Graph]:
 def environments_dir() -> Path:
     """terraform/environments."""
     return ENVIRONMENTS_DIR
+
+
+def _provider_schema(package: ProviderPackage) -> ProviderSchema:
+    try:
+        return load_schema(package)
+    except SchemaToolError as exc:
+        pytest.fail(
+            f"{exc}\n`make provision` caches every pinned provider schema "
+            "(python -m terraform.tools.provider_schema fetch)."
+        )
+
+
+@pytest.fixture(scope="session")
+def google_schema() -> ProviderSchema:
+    """The google provider's schema at the version `terraform init` installs (6.50.0)."""
+    return _provider_schema(GOOGLE)
+
+
+@pytest.fixture(scope="session")
+def google_floor_schema() -> ProviderSchema:
+    """The google provider's schema at the lowest version versions.tf admits (6.14.0)."""
+    return _provider_schema(GOOGLE_FLOOR)
