@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -68,7 +68,8 @@ def _refs(node: object) -> Iterator[str]:
             yield from _refs(item)
 
 
-SERVED = {
+_Bodies = dict[tuple[str, str], tuple[type[BaseModel], int, type[BaseModel]]]
+SERVED: dict[str, tuple[Callable[[], FastAPI], _Bodies]] = {
     "api-gateway": (
         lambda: create_gateway(GatewaySettings()),
         {("post", "/v1/healthkit/samples"): (SampleBatch, MAX_BODY_BYTES, IngestResponse)},
@@ -252,7 +253,7 @@ def test_the_body_is_replayed_once_then_the_server_is_listened_to() -> None:
     async def send(message: Message) -> None:
         raise AssertionError(message)
 
-    scope = {
+    scope: dict[str, Any] = {
         "type": "http",
         "method": "POST",
         "path": "/items",
@@ -308,7 +309,7 @@ def test_a_client_that_leaves_mid_body_gets_nothing() -> None:
     async def send(message: Message) -> None:
         sent.append(message)
 
-    scope = {
+    scope: dict[str, Any] = {
         "type": "http",
         "method": "POST",
         "path": "/items",
