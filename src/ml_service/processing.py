@@ -59,6 +59,9 @@ MAX_PUSH_BODY_BYTES = 65_536
 Pub/Sub's 10 MB message limit is not one, and is refused (413) before it is parsed."""
 
 _BASE64 = r"^[A-Za-z0-9+/]*={0,2}$"
+_EXAMPLE_DATA = base64.b64encode(
+    b'{"user_id": "user-1", "batch_id": "example-batch-0001"}'
+).decode()
 _MESSAGE_ID = r"^[A-Za-z0-9_.:-]{1,128}$"
 
 
@@ -94,8 +97,7 @@ class PushEnvelope(BaseModel):
             "examples": [
                 {
                     "message": {
-                        # base64 of the request for user-1's batch example-batch-0001
-                        "data": "eyJ1c2VyX2lkIjogInVzZXItMSIsICJiYXRjaF9pZCI6ICJleGFtcGxlLWJhdGNoLTAwMDEifQ==",
+                        "data": _EXAMPLE_DATA,
                         "messageId": "1234567890",
                         "publishTime": "2026-03-02T08:00:00Z",
                     },
