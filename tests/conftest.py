@@ -66,7 +66,8 @@ def gcp_project(emulators: Emulators, monkeypatch: pytest.MonkeyPatch) -> Iterat
 
 # Under pytest-xdist (`make test` runs two workers), tiers whose session fixtures are heavy and
 # shared stay on one worker each: one dockerd and one set of images, one tfparse evaluation.
-_SERIAL_TIERS = {"containers": "docker", "terraform": "terraform"}
+# The DAST tier runs its services in order on one project (gateway, then ML service).
+_SERIAL_TIERS = {"containers": "docker", "terraform": "terraform", "dast": "dast"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -7,9 +7,10 @@ from fastapi import FastAPI
 from api_gateway import SERVICE_NAME
 from api_gateway.routes import gateway_router
 from api_gateway.settings import GatewaySettings
+from clarity_common.contract import install_api_contract
 from clarity_common.gcp import GoogleClients
-from clarity_common.handlers import install_error_handlers
 from clarity_common.health import health_router, startup_lifespan
+from clarity_common.samples import SampleBatch
 from clarity_common.settings import check_emulator_environment, settings_from_environment
 
 __all__ = ["app", "create_app"]
@@ -24,7 +25,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         version=settings.clarity_version,
         lifespan=startup_lifespan(SERVICE_NAME, settings, on_shutdown=clients.close),
     )
-    install_error_handlers(app)
+    install_api_contract(app, bodies=[SampleBatch])
     app.include_router(health_router(SERVICE_NAME, settings))
     app.include_router(gateway_router(settings, clients))
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import httpx
 from fastapi import APIRouter, Request, Response
@@ -15,10 +16,12 @@ from api_gateway.ml_client import IdTokenError, ml_service_headers
 from api_gateway.settings import GatewaySettings
 from clarity_common.errors import BackendUnavailableError
 from clarity_common.gcp import GoogleClients, describe_error, unavailable_on_google_errors
+from clarity_common.openapi import error_responses, json_request
 from clarity_common.payloads import read_sample_request
+from clarity_common.problems import ErrorDetail, error_detail
 from clarity_common.samples import MAX_BODY_BYTES, MAX_SAMPLES_PER_BATCH, SampleBatch
 
-__all__ = ["IngestResponse", "gateway_router"]
+__all__ = ["DependencyHealth", "IngestResponse", "gateway_router"]
 
 _PROBE_COLLECTION = "_health"
 
@@ -33,15 +36,41 @@ class IngestResponse(BaseModel):
     """True when an earlier request had already stored this batch."""
 
 
+class DependencyHealth(BaseModel):
+    """A dependency probe's answer; ``reason`` and ``error`` only when it is unavailable."""
+
+    status: str
+    database: str | None = None
+    service: str | None = None
+    project: str | None = None
+    latency_ms: float | None = None
+    ml_service: dict[str, Any] | None = None
+    reason: str | None = None
+    error: ErrorDetail | None = None
+
+
+_PROBE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": DependencyHealth, "description": "The dependency answered"},
+    503: {"model": DependencyHealth, "description": "The dependency did not answer; see reason"},
+}
+
+
 def _unavailable(reason: str, **extra: object) -> JSONResponse:
-    return JSONResponse({"status": "unavailable", **extra, "reason": reason}, status_code=503)
+    error = error_detail(503, reason).model_dump(mode="json")
+    body = {"status": "unavailable", **extra, "reason": error["message"], "error": error}
+    return JSONResponse(body, status_code=503)
 
 
 def gateway_router(settings: GatewaySettings, clients: GoogleClients) -> APIRouter:
     """``/health/database``, ``/ml/health`` and ``POST /v1/healthkit/samples``."""
     router = APIRouter()
 
-    @router.get("/health/database", tags=["health"], summary="A real Firestore round trip")
+    @router.get(
+        "/health/database",
+        tags=["health"],
+        summary="A real Firestore round trip",
+        responses=_PROBE_RESPONSES,
+    )
     def database_health() -> JSONResponse:
         started = time.perf_counter()
         try:
@@ -63,7 +92,10 @@ def gateway_router(settings: GatewaySettings, clients: GoogleClients) -> APIRout
         )
 
     @router.get(
-        "/ml/health", tags=["health"], summary="The ML service's /health, through the gateway"
+        "/ml/health",
+        tags=["health"],
+        summary="The ML service's /health, through the gateway",
+        responses=_PROBE_RESPONSES,
     )
     async def ml_health() -> JSONResponse:
         if settings.ml_service_url is None:
@@ -90,18 +122,25 @@ def gateway_router(settings: GatewaySettings, clients: GoogleClients) -> APIRout
         tags=["ingestion"],
         status_code=201,
         summary="Store a batch of HealthKit samples and announce it (idempotent on batch_id)",
+        openapi_extra=json_request(
+            SampleBatch, description="One user's batch of samples", max_bytes=MAX_BODY_BYTES
+        ),
         responses={
-            200: {"description": "The batch had been stored before; nothing was stored twice"},
-            409: {"description": "The batch_id was already used for different content"},
-            413: {"description": f"Over {MAX_SAMPLES_PER_BATCH} samples or {MAX_BODY_BYTES} bytes"},
-            422: {"description": "Malformed JSON or invalid fields (field-level errors)"},
-            503: {"description": "Firestore or Pub/Sub unavailable; retry the same request"},
+            200: {
+                "model": IngestResponse,
+                "description": "The batch had been stored before; nothing was stored twice",
+            },
+            **error_responses(
+                {
+                    409: "The batch_id was already used for different content",
+                    413: f"Over {MAX_SAMPLES_PER_BATCH} samples or {MAX_BODY_BYTES} bytes",
+                    503: "Firestore or Pub/Sub unavailable; retry the same request",
+                }
+            ),
         },
     )
     async def ingest_samples(request: Request, response: Response) -> IngestResponse:
-        batch = await read_sample_request(
-            request, SampleBatch, max_bytes=MAX_BODY_BYTES, max_samples=MAX_SAMPLES_PER_BATCH
-        )
+        batch = await read_sample_request(request, SampleBatch, max_samples=MAX_SAMPLES_PER_BATCH)
         result = await run_in_threadpool(ingest_batch, clients, batch)
         if not result.stored_now:
             response.status_code = 200

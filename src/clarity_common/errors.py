@@ -6,6 +6,8 @@
     ├── ConfigError                  settings that cannot work (the process refuses to start)
     ├── InjectedFaultError           CLARITY_FAULT=crash-on-start asked the process to fail
     ├── PayloadTooLargeError         a body or batch over the documented limits (413)
+    ├── UnsupportedMediaTypeError    a body that is not declared application/json (415)
+    ├── InvalidJsonError             a body that is not strict, bounded JSON (422)
     ├── BackendUnavailableError      Firestore, Pub/Sub or the ML service did not answer (503)
     │   ├── BatchInProgressError     another request is publishing the same batch now (503)
     │   └── IdTokenError             no ID token for the ML service (api_gateway.ml_client)
@@ -27,8 +29,10 @@ __all__ = [
     "ClarityError",
     "ConfigError",
     "InjectedFaultError",
+    "InvalidJsonError",
     "InvalidMessageError",
     "PayloadTooLargeError",
+    "UnsupportedMediaTypeError",
 ]
 
 
@@ -46,6 +50,18 @@ class InjectedFaultError(ClarityError):
 
 class PayloadTooLargeError(ClarityError):
     """The request is over a documented size limit."""
+
+
+class UnsupportedMediaTypeError(ClarityError):
+    """The request carries a body that is not declared ``application/json``."""
+
+
+class InvalidJsonError(ClarityError):
+    """The body is not JSON, or JSON outside the parser's limits (depth, digits, NaN)."""
+
+    def __init__(self, message: str, *, position: int | None = None) -> None:
+        super().__init__(message)
+        self.position = position
 
 
 class BackendUnavailableError(ClarityError):

@@ -6,34 +6,43 @@ service when it is asked to analyse samples directly.
 
 from __future__ import annotations
 
+import copy
 import enum
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Annotated
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    JsonValue,
     ValidationInfo,
     field_validator,
 )
 
 __all__ = [
     "BATCH_ID_PATTERN",
+    "EARLIEST_SAMPLE",
+    "EXAMPLE_SAMPLES",
+    "FUTURE_TOLERANCE",
     "HEALTH_DATA_COLLECTION",
     "MAX_BODY_BYTES",
     "MAX_SAMPLES_PER_BATCH",
     "MEASURES",
+    "RESERVED_ID_PATTERN",
     "USER_ID_PATTERN",
     "BatchId",
     "HealthSample",
     "Measure",
+    "Rfc3339Datetime",
     "SampleBatch",
     "SampleType",
     "UserId",
@@ -51,9 +60,38 @@ MAX_BODY_BYTES = 1_048_576
 
 USER_ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
 BATCH_ID_PATTERN = r"^[A-Za-z0-9_-]{8,128}$"
+RESERVED_ID_PATTERN = r"^__.*__$"
+"""Firestore reserves document ids of this form; a batch id becomes a document id."""
+
+EARLIEST_SAMPLE = datetime(2000, 1, 1, tzinfo=UTC)
+"""No sample is older: HealthKit devices did not exist before, and older dates are typos."""
+
+FUTURE_TOLERANCE = timedelta(days=1)
+"""A sample may end at most this far after the server's clock (time zones, clock skew)."""
+
+# RFC 3339 with a mandatory offset. Pydantic alone would also take epoch numbers ("1700000000").
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def _not_reserved(value: str) -> str:
+    if re.fullmatch(RESERVED_ID_PATTERN, value):
+        msg = "ids of the form __name__ are reserved by Firestore: use another batch_id (a UUID)"
+        raise ValueError(msg)
+    return value
+
 
 UserId = Annotated[str, Field(pattern=USER_ID_PATTERN, strict=True)]
-BatchId = Annotated[str, Field(pattern=BATCH_ID_PATTERN, strict=True)]
+BatchId = Annotated[
+    str,
+    Field(
+        pattern=BATCH_ID_PATTERN,
+        strict=True,
+        json_schema_extra={"not": {"pattern": RESERVED_ID_PATTERN}},
+    ),
+    AfterValidator(_not_reserved),
+]
 
 
 class SampleType(enum.StrEnum):
@@ -90,17 +128,62 @@ MEASURES: Mapping[SampleType, Measure] = {
 }
 
 
-def _to_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC)
+def _rfc3339_text(value: object) -> object:
+    # datetime objects come from storage (Firestore returns them), never from JSON.
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        msg = "send an RFC 3339 date-time string with an offset, e.g. 2026-03-02T09:00:00Z"
+        raise ValueError(msg)
+    return value
 
 
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+def _plausible_utc(moment: datetime) -> datetime:
+    latest = datetime.now(UTC) + FUTURE_TOLERANCE
+    bounds = f"between {EARLIEST_SAMPLE:%Y-%m-%d} and one day after the server's clock"
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 shifted by its offset
+        utc = None
+    if utc is None or not EARLIEST_SAMPLE <= utc <= latest:
+        msg = f"a sample's time must lie {bounds} (UTC)"
+        raise ValueError(msg)
+    return utc
+
+
+Rfc3339Datetime = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
+"""A time sent as an RFC 3339 string with an offset (never an epoch number)."""
+
+UtcDatetime = Annotated[Rfc3339Datetime, AfterValidator(_plausible_utc)]
+"""A sample time: RFC 3339 with an offset, plausible (see above), converted to UTC."""
+
+
+def _one_schema_per_type(schema: dict[str, Any]) -> None:
+    """Document each type's unit and range: one ``oneOf`` branch per sample type.
+
+    The validators below enforce the same table; the document says it, so a client (and the
+    DAST tier) knows which values are accepted.
+    """
+    shared = {key: schema.pop(key) for key in ("properties", "required", "additionalProperties")}
+    branches = []
+    for sample_type, measure in MEASURES.items():
+        branch = copy.deepcopy(shared)
+        branch["type"] = "object"
+        branch["properties"]["sample_type"] = {"const": sample_type.value}
+        branch["properties"]["unit"] = {"const": measure.unit}
+        branch["properties"]["value"] = {
+            "type": "number",
+            "minimum": measure.minimum,
+            "maximum": measure.maximum,
+        }
+        branches.append(branch)
+    schema["oneOf"] = branches
 
 
 class HealthSample(BaseModel):
     """One HealthKit sample. Timestamps must carry a UTC offset; they are stored in UTC."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_one_schema_per_type)
 
     sample_type: SampleType
     value: float = Field(strict=True, allow_inf_nan=False)
@@ -139,6 +222,25 @@ class HealthSample(BaseModel):
         return end_date
 
 
+EXAMPLE_SAMPLES: list[JsonValue] = [
+    {
+        "sample_type": "step_count",
+        "value": 4200,
+        "unit": "count",
+        "start_date": "2026-03-02T08:00:00+01:00",
+        "end_date": "2026-03-02T09:00:00+01:00",
+    },
+    {
+        "sample_type": "heart_rate",
+        "value": 64.5,
+        "unit": "count/min",
+        "start_date": "2026-03-02T08:10:00Z",
+        "end_date": "2026-03-02T08:10:00Z",
+    },
+]
+"""Samples for the documented examples (the DAST tier sends them too)."""
+
+
 class SampleBatch(BaseModel):
     """A client's batch of one user's samples, identified by a client-chosen batch id.
 
@@ -146,7 +248,15 @@ class SampleBatch(BaseModel):
     twice. Use a fresh random id (a UUID) per batch.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {"batch_id": "example-batch-0001", "user_id": "user-1", "samples": EXAMPLE_SAMPLES}
+            ]
+        },
+    )
 
     batch_id: BatchId
     user_id: UserId

@@ -21,7 +21,13 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from clarity_common.samples import MAX_SAMPLES_PER_BATCH, HealthSample, SampleType, UserId
+from clarity_common.samples import (
+    EXAMPLE_SAMPLES,
+    MAX_SAMPLES_PER_BATCH,
+    HealthSample,
+    SampleType,
+    UserId,
+)
 
 __all__ = [
     "ELEVATED_RESTING_HEART_RATE",
@@ -45,7 +51,11 @@ ELEVATED_RESTING_HEART_RATE = 90
 class AnalysisRequest(BaseModel):
     """``POST /v1/analyze``: one user's samples."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={"examples": [{"user_id": "user-1", "samples": EXAMPLE_SAMPLES}]},
+    )
 
     user_id: UserId
     samples: list[HealthSample] = Field(min_length=1, max_length=MAX_SAMPLES_PER_BATCH)

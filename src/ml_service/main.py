@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 
+from clarity_common.contract import install_api_contract
 from clarity_common.gcp import GoogleClients
-from clarity_common.handlers import install_error_handlers
 from clarity_common.health import health_router, startup_lifespan
-from clarity_common.payloads import read_sample_request
+from clarity_common.openapi import error_responses, json_request
+from clarity_common.payloads import json_body, read_sample_request, validate_body
 from clarity_common.samples import MAX_BODY_BYTES, MAX_SAMPLES_PER_BATCH
 from clarity_common.settings import (
     ServiceSettings,
@@ -17,7 +18,13 @@ from clarity_common.settings import (
 )
 from ml_service import SERVICE_NAME
 from ml_service.analysis import AnalysisRequest, Summary, summarize
-from ml_service.processing import PushEnvelope, decode_request, process_request
+from ml_service.processing import (
+    MAX_PUSH_BODY_BYTES,
+    PushEnvelope,
+    PushResult,
+    decode_request,
+    process_request,
+)
 
 __all__ = ["PUSH_PATH", "app", "create_app"]
 
@@ -33,20 +40,23 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         version=settings.clarity_version,
         lifespan=startup_lifespan(SERVICE_NAME, settings, on_shutdown=clients.close),
     )
-    install_error_handlers(app)
+    install_api_contract(app, bodies=[AnalysisRequest, PushEnvelope])
     app.include_router(health_router(SERVICE_NAME, settings))
 
     @app.post(
         "/v1/analyze",
         tags=["analysis"],
         summary="A deterministic, explainable summary of one user's samples",
-        responses={
-            413: {"description": f"Over {MAX_SAMPLES_PER_BATCH} samples or {MAX_BODY_BYTES} bytes"}
-        },
+        openapi_extra=json_request(
+            AnalysisRequest, description="One user's samples", max_bytes=MAX_BODY_BYTES
+        ),
+        responses=error_responses(
+            {413: f"Over {MAX_SAMPLES_PER_BATCH} samples or {MAX_BODY_BYTES} bytes"}
+        ),
     )
     async def analyze(request: Request) -> Summary:
         body = await read_sample_request(
-            request, AnalysisRequest, max_bytes=MAX_BODY_BYTES, max_samples=MAX_SAMPLES_PER_BATCH
+            request, AnalysisRequest, max_samples=MAX_SAMPLES_PER_BATCH
         )
         return summarize(body.user_id, body.samples)
 
@@ -54,18 +64,25 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         PUSH_PATH,
         tags=["pubsub"],
         summary="Pub/Sub push endpoint: analyse a stored batch into an insight",
-        responses={
-            400: {"description": "Undecodable message (redelivered, then dead-lettered)"},
-            404: {"description": "No samples stored for the batch"},
-            503: {"description": "Firestore or Pub/Sub unavailable (redelivered)"},
-        },
+        openapi_extra=json_request(
+            PushEnvelope, description="A Pub/Sub push envelope", max_bytes=MAX_PUSH_BODY_BYTES
+        ),
+        responses=error_responses(
+            {
+                400: "Undecodable message (redelivered, then dead-lettered)",
+                404: "No samples stored for the batch",
+                413: f"An envelope over {MAX_PUSH_BODY_BYTES} bytes",
+                503: "Firestore or Pub/Sub unavailable (redelivered)",
+            }
+        ),
     )
-    async def process_push(envelope: PushEnvelope) -> dict[str, str]:
-        request = decode_request(envelope)
+    async def process_push(request: Request) -> PushResult:
+        envelope = validate_body(PushEnvelope, await json_body(request))
+        processing = decode_request(envelope)
         insight_id = await run_in_threadpool(
-            process_request, clients, request, message_id=envelope.message.message_id
+            process_request, clients, processing, message_id=envelope.message.message_id
         )
-        return {"insight_id": insight_id}
+        return PushResult(insight_id=insight_id)
 
     return app
 

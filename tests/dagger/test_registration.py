@@ -40,6 +40,11 @@ EXPECTED: dict[str, tuple[list[tuple[str, Any, str | None]], str | None, bool]] 
     "security": ([], None, True),
     "security_report": ([], "session", False),
     "ci": ([], None, False),
+    "dast": (
+        [("urls", list[str] | None, "null"), ("token", dagger.Secret | None, "null")],
+        NEVER,
+        False,
+    ),
     "build": ([], None, False),
     "scan": ([], "session", False),
     "scan_report": ([], "session", False),
@@ -155,6 +160,7 @@ def test_public_functions_are_exactly_the_pipeline_stages(
             "security",
             "security-report",
             "ci",
+            "dast",
             "build",
             "scan",
             "scan-report",
@@ -200,7 +206,7 @@ def test_checks_take_no_required_argument(functions: dict[str, Function[Any, Any
 
 
 def test_side_effects_are_never_cached(functions: dict[str, Function[Any, Any]]) -> None:
-    side_effects = {"publish", "sign", "apply", "deploy", "rollback"}
+    side_effects = {"publish", "sign", "apply", "deploy", "rollback", "dast"}
     assert {n for n, fn in functions.items() if fn.cache_policy == NEVER} >= side_effects
 
 

@@ -107,10 +107,12 @@ def test_failing_ml_service_is_503(monkeypatch: pytest.MonkeyPatch) -> None:
     with serve_in_thread(failing) as url, _gateway(monkeypatch, ML_SERVICE_URL=url) as client:
         response = client.get("/ml/health")
     assert response.status_code == 503
+    reason = f"{url}/health answered 500"
     assert response.json() == {
         "status": "unavailable",
         "service": "ml-service",
-        "reason": f"{url}/health answered 500",
+        "reason": reason,
+        "error": {"code": 503, "reason": "unavailable", "message": reason, "fields": []},
     }
 
 

@@ -115,8 +115,13 @@ def test_the_same_batch_id_with_other_content_is_409(
 
     assert response.status_code == 409
     assert response.json() == {
-        "detail": f"batch_id {payload['batch_id']!r} was already used for a different batch: "
-        "give every new batch a new batch_id (a UUID)"
+        "error": {
+            "code": 409,
+            "reason": "conflict",
+            "message": f"batch_id {payload['batch_id']!r} was already used for a different "
+            "batch: give every new batch a new batch_id (a UUID)",
+            "fields": [],
+        }
     }
     assert gcp_project.documents("health_data") == stored
     assert gcp_project.documents(BATCHES_COLLECTION) == records
@@ -211,9 +216,10 @@ def test_rejected_requests_write_nothing(
 
     assert response.status_code == status
     if location is not None:
-        assert location in [error["loc"] for error in response.json()["detail"]]
+        assert location in [error["loc"] for error in response.json()["error"]["fields"]]
     else:
-        assert "limit" in response.json()["detail"] or "over" in response.json()["detail"]
+        message = response.json()["error"]["message"]
+        assert "limit" in message or "over" in message
     assert gcp_project.collection_ids() == []
     _assert_nothing_published(gcp_project, ingestion_subscription)
 
@@ -227,7 +233,7 @@ def test_publish_failure_keeps_the_samples_and_a_retry_publishes_once(
 
     assert failed.status_code == 503
     assert failed.headers["retry-after"] == "1"
-    assert failed.json()["detail"].startswith(
+    assert failed.json()["error"]["message"].startswith(
         f"cannot publish to Pub/Sub topic {INGESTION_TOPIC!r}: NotFound"
     )
     assert len(gcp_project.documents("health_data")) == 3
@@ -260,7 +266,7 @@ def test_unreachable_firestore_is_503_and_publishes_nothing(
         elapsed = time.monotonic() - started
 
     assert response.status_code == 503
-    assert response.json()["detail"].startswith("cannot store the batch in Firestore: ")
+    assert response.json()["error"]["message"].startswith("cannot store the batch in Firestore: ")
     assert elapsed < 3.0
     _assert_nothing_published(gcp_project, ingestion_subscription)
 
@@ -327,7 +333,7 @@ def test_a_publisher_that_died_holds_the_batch_until_its_lease_expires(
 
     assert blocked.status_code == 503
     assert 55 <= int(blocked.headers["retry-after"]) <= 60
-    assert "is being published by another request" in blocked.json()["detail"]
+    assert "is being published by another request" in blocked.json()["error"]["message"]
     time.sleep(0.3)
     assert gcp_project.pull("ingestion-check") == []
 

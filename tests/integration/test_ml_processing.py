@@ -116,7 +116,12 @@ def test_unknown_batch_is_404_and_writes_nothing(
     )
     assert response.status_code == 404
     assert response.json() == {
-        "detail": "no samples are stored for batch 'missing-batch' of user 'user-1'"
+        "error": {
+            "code": 404,
+            "reason": "not_found",
+            "message": "no samples are stored for batch 'missing-batch' of user 'user-1'",
+            "fields": [],
+        }
     }
     assert gcp_project.collection_ids() == []
     time.sleep(0.3)
@@ -129,7 +134,7 @@ def test_missing_insight_topic_is_503_and_redelivery_recovers(
     envelope = _envelope({"user_id": "user-9", "batch_id": stored_batch["batch_id"]})
     failed = ml_client.post(PUSH_PATH, json=envelope)
     assert failed.status_code == 503
-    assert failed.json()["detail"].startswith(
+    assert failed.json()["error"]["message"].startswith(
         f"cannot publish to Pub/Sub topic {INSIGHT_TOPIC!r}: NotFound"
     )
 
@@ -150,7 +155,7 @@ def test_unreachable_firestore_is_503(
             PUSH_PATH, json=_envelope({"user_id": "u", "batch_id": "batch-0001"})
         )
     assert response.status_code == 503
-    assert response.json()["detail"].startswith("cannot read the batch from Firestore: ")
+    assert response.json()["error"]["message"].startswith("cannot read the batch from Firestore: ")
 
 
 # ---------------------------------------------------------------------- through the emulator

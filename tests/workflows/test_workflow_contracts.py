@@ -201,12 +201,17 @@ def test_id_token_write_only_where_workload_identity_federation_is_used() -> Non
 
 def test_google_authentication_is_workload_identity_federation_only() -> None:
     auth_steps = [s for s in steps() if str(s.body.get("uses", "")).startswith(AUTH_ACTION)]
-    assert len(auth_steps) == 4  # dev, staging, staging e2e, prod
+    assert len(auth_steps) == 5  # dev, staging, staging e2e, staging DAST, prod
     for step in auth_steps:
         given = step.body["with"]
         assert "credentials_json" not in given, f"{step.where}: never a JSON key"
         assert given["workload_identity_provider"] == "${{ vars.GCP_WORKLOAD_IDENTITY_PROVIDER }}"
-        assert given["create_credentials_file"] is True
+        # A credentials file for the module, or only a short-lived ID token (no file at all).
+        if given.get("token_format") == "id_token":
+            assert "create_credentials_file" not in given, step.where
+            assert given["id_token_audience"], step.where
+        else:
+            assert given["create_credentials_file"] is True, step.where
 
 
 def test_the_credentials_file_stays_outside_the_module_source() -> None:
@@ -220,6 +225,9 @@ def test_the_credentials_file_stays_outside_the_module_source() -> None:
         for body in job["steps"]:
             if str(body.get("uses", "")).startswith(f"{DAGGER_ACTION}@"):
                 assert body["with"]["workdir"] == "repo", job_id
+                if body["with"]["call"].split()[0] == "dast":  # an ID token, no credentials
+                    assert "--credentials" not in body["with"]["call"], job_id
+                    continue
                 assert (
                     "file://${{ steps.auth.outputs.credentials_file_path }}"
                     in (body["with"]["call"])
@@ -312,6 +320,26 @@ def test_staging_is_followed_by_end_to_end_checks_and_prod_by_reviewers() -> Non
     assert "--version ${{ steps.release.outputs.version }}" in prod_call["with"]["call"]
     assert all(jobs[j]["needs"] == "ci" for j in ("deploy-dev", "deploy-staging", "deploy-prod"))
     assert jobs["ci"]["uses"] == "$/.github/workflows/ci.yml"
+
+
+def test_staging_is_tested_by_dast_with_an_id_token_for_the_url_it_tests() -> None:
+    job = _jobs("cd.yml")["dast-staging"]
+    assert job["needs"] == "deploy-staging"
+    assert job["environment"]["name"] == "staging"
+    auth = next(s for s in job["steps"] if str(s.get("uses", "")).startswith(AUTH_ACTION))
+    dast = next(s for s in job["steps"] if DAGGER_ACTION in str(s.get("uses", "")))
+    call = parse_call(dast["with"]["call"], set())
+    assert call.function == "dast"
+    assert (
+        call.arguments["--urls"] == "$GATEWAY_URL"
+    )  # quoted in the workflow, as the shell reads it
+    assert dast["env"]["GATEWAY_URL"] == auth["with"]["id_token_audience"]
+    token = call.arguments["--token"]
+    assert token is not None
+    assert token.startswith("env://")
+    assert dast["env"][token.removeprefix("env://")] == (
+        f"${{{{ steps.{auth['id']}.outputs.id_token }}}}"
+    )
 
 
 TERRAFORM_FUNCTIONS = ("plan", "apply", "deploy")

@@ -23,6 +23,7 @@ from dagger import (
     object_type,
 )
 
+from clarity._dast import LOCAL_TARGETS, local_stack, run_dast, validate_targets
 from clarity._errors import ApprovalError, GatesFailedError, InputError, RolloutError
 from clarity._gates import GATE_NAMES, GATES, IMAGE_SCAN, IMAGE_TARBALL, Gate, Step
 from clarity._google import REGISTRY_USERNAME, access_token, docker_config
@@ -202,6 +203,29 @@ class Clarity:
         if not summary.ok:
             raise GatesFailedError(summary.render())
         return summary.render()
+
+    @never_cached
+    async def dast(
+        self,
+        urls: Annotated[
+            list[str] | None,
+            Doc("Deployed base URLs (https) to test instead, e.g. a staging candidate's tag URL."),
+        ] = None,
+        token: Annotated[
+            dagger.Secret | None,
+            Doc("ID token sent as Authorization: Bearer to --urls (required with them)."),
+        ] = None,
+    ) -> str:
+        """Run schemathesis (every check, negative data) against both services; fail on any finding."""
+        runner = self._workspace(self.source)
+        if not urls:
+            images = {service: self._image(service) for service in SERVICES}
+            return await run_dast(local_stack(runner, images), LOCAL_TARGETS)
+        if token is None:
+            msg = "dast --urls needs --token: an ID token for them, e.g. --token env://ID_TOKEN"
+            raise InputError(msg)
+        targets = {url: url for url in validate_targets(urls)}
+        return await run_dast(runner, targets, token=token)
 
     # ------------------------------------------------------------------ images
 

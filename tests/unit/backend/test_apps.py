@@ -74,6 +74,12 @@ def test_health_500_fault(service: str) -> None:
         "service": service,
         "version": "0.0.0-dev",
         "revision": "r2",
+        "error": {
+            "code": 500,
+            "reason": "internal",
+            "message": f"{service} reports itself failing (CLARITY_FAULT=health-500)",
+            "fields": [],
+        },
     }
 
 
@@ -107,10 +113,12 @@ def test_gateway_ml_health_without_url() -> None:
     with TestClient(create_gateway(GatewaySettings())) as client:
         response = client.get("/ml/health")
     assert response.status_code == 503
+    reason = "ML_SERVICE_URL is not set: point it at the ML service"
     assert response.json() == {
         "status": "unavailable",
         "service": "ml-service",
-        "reason": "ML_SERVICE_URL is not set: point it at the ML service",
+        "reason": reason,
+        "error": {"code": 503, "reason": "unavailable", "message": reason, "fields": []},
     }
 
 
@@ -164,21 +172,30 @@ def test_analyze_rejects_bad_input_field_by_field(
         "/v1/analyze", content=body, headers={"content-type": "application/json"}
     )
     assert response.status_code == 422
-    assert location in [error["loc"] for error in response.json()["detail"]]
+    assert location in [error["loc"] for error in response.json()["error"]["fields"]]
 
 
 def test_analyze_over_the_sample_limit_is_413(ml_client: TestClient) -> None:
     samples = [sample_payload()] * (MAX_SAMPLES_PER_BATCH + 1)
     response = ml_client.post("/v1/analyze", json={"user_id": "u", "samples": samples})
     assert response.status_code == 413
-    assert "split them into several requests" in response.json()["detail"]
+    assert "split them into several requests" in response.json()["error"]["message"]
 
 
 def test_a_body_over_the_byte_limit_is_413_before_parsing(ml_client: TestClient) -> None:
-    response = ml_client.post("/v1/analyze", content=b"x" * (MAX_BODY_BYTES + 1))
+    response = ml_client.post(
+        "/v1/analyze",
+        content=b"x" * (MAX_BODY_BYTES + 1),
+        headers={"content-type": "application/json"},
+    )
     assert response.status_code == 413
     assert response.json() == {
-        "detail": f"the request body is over {MAX_BODY_BYTES} bytes: send fewer samples per request"
+        "error": {
+            "code": 413,
+            "reason": "payload_too_large",
+            "message": f"the request body is over {MAX_BODY_BYTES} bytes: send a smaller body",
+            "fields": [],
+        }
     }
 
 
@@ -187,8 +204,11 @@ def test_a_streamed_body_over_the_byte_limit_is_413(ml_client: TestClient) -> No
         for _ in range(20):
             yield b" " * 65_536
 
-    response = ml_client.post("/v1/analyze", content=chunks())
+    response = ml_client.post(
+        "/v1/analyze", content=chunks(), headers={"content-type": "application/json"}
+    )
     assert response.status_code == 413
+    assert "content-length" not in response.request.headers
 
 
 def test_gateway_rejects_before_touching_any_store() -> None:
@@ -214,7 +234,7 @@ def test_gateway_without_google_answers_503_not_500(
         response = client.post("/v1/healthkit/samples", json=batch_payload())
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
-    assert response.json()["detail"].startswith(
+    assert response.json()["error"]["message"].startswith(
         "cannot create a Firestore client: DefaultCredentialsError"
     )
 
@@ -225,8 +245,8 @@ def test_push_with_undecodable_data_is_400(ml_client: TestClient) -> None:
         "message": {"data": "%%", "messageId": "9"},
     }
     response = ml_client.post(PUSH_PATH, json=envelope)
-    assert response.status_code == 400
-    assert response.json()["detail"].startswith("message 9: data is not base64-encoded JSON")
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"][0]["loc"] == ["body", "message", "data"]
 
 
 def test_push_without_an_envelope_is_422(ml_client: TestClient) -> None:

@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 from google.api_core.exceptions import NotFound, ServiceUnavailable
 from google.auth.exceptions import DefaultCredentialsError
+from pydantic import ValidationError
 
 from clarity_common.errors import BackendUnavailableError, InvalidMessageError
 from clarity_common.gcp import describe_error, unavailable_on_google_errors
-from ml_service.processing import ProcessingRequest, PushEnvelope, decode_request
+from ml_service.processing import ProcessingRequest, PushEnvelope, PushMessage, decode_request
 
 pytestmark = pytest.mark.unit
 
@@ -60,8 +61,11 @@ def test_envelope_accepts_both_spellings_pubsub_uses() -> None:
 @pytest.mark.parametrize(
     ("data", "reason"),
     [
-        ("%%%not-base64", "data is not base64-encoded JSON"),
+        ("abc", "data is not base64-encoded JSON"),
         (base64.b64encode(b"\xff\xfe").decode(), "data is not base64-encoded JSON"),
+        (base64.b64encode(b'{"user_id": NaN}').decode(), "data is not base64-encoded JSON"),
+        (base64.b64encode(b"[" * 2000 + b"]" * 2000).decode(), "data is not base64-encoded JSON"),
+        (base64.b64encode(b"1" * 5000).decode(), "data is not base64-encoded JSON"),
         (base64.b64encode(b"{not json").decode(), "data is not base64-encoded JSON"),
         ("", "data is not base64-encoded JSON"),
         (_encoded({"user_id": "user-1"}), r"not a processing request \(batch_id: Field required\)"),
@@ -75,6 +79,29 @@ def test_envelope_accepts_both_spellings_pubsub_uses() -> None:
 def test_undecodable_messages_are_invalid(data: str, reason: str) -> None:
     with pytest.raises(InvalidMessageError, match=rf"^message 42: {reason}"):
         decode_request(_envelope(data))
+
+
+def test_data_that_skipped_validation_is_still_a_clean_error() -> None:
+    # The envelope's pattern refuses non-ASCII data; the decoder must not rely on it.
+    envelope = PushEnvelope.model_construct(
+        message=PushMessage.model_construct(data="é", message_id="42"), subscription="s"
+    )
+    with pytest.raises(InvalidMessageError, match=r"^message 42: data is not base64-encoded JSON"):
+        decode_request(envelope)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"data": "é", "messageId": "1"},
+        {"data": "", "messageId": "\ud800"},
+        {"data": "", "messageId": ""},
+        {"data": "", "messageId": "1", "attributes": {"a": 1}},
+    ],
+)
+def test_envelopes_pubsub_never_sends_are_refused(message: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        PushEnvelope.model_validate({"subscription": "s", "message": message})
 
 
 @pytest.mark.parametrize(
