@@ -152,7 +152,7 @@ def test_checkov_finds_no_failed_check(checkov_report: dict[str, Any]) -> None:
 
 def test_every_checkov_skip_is_inline_with_a_reason(checkov_report: dict[str, Any]) -> None:
     skipped = checkov_report["results"]["skipped_checks"]
-    assert skipped, "expected the documented CMEK and OIDC skips"
+    assert skipped, "expected the documented workload identity (CKV_GCP_125) skips"
     for check in skipped:
         reason = check["check_result"].get("suppress_comment", "")
         assert len(reason) > 40, (

@@ -1,5 +1,5 @@
 variable "destroy_scheduled_days" {
-  description = "Days a destroyed key version stays recoverable before its material is gone (Cloud KMS allows 1 to 120)."
+  description = "Days a destroyed key version stays recoverable before its material is gone (Cloud KMS allows 1 to 120). Fixed when a key is created: a change would replace the keys, which prevent_destroy refuses."
   type        = number
   default     = 30
   nullable    = false
