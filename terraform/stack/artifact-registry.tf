@@ -4,10 +4,11 @@ module "artifact_registry" {
   location      = var.settings.region
   repository_id = var.settings.artifact_registry.repository
   labels        = var.labels
+  kms_key_name  = local._kms_keys["artifact-registry"]
   cleanup = {
     delete_untagged_after_days = var.settings.artifact_registry.delete_untagged_after_days
     keep_recent_versions       = var.settings.artifact_registry.keep_recent_versions
   }
   writers    = { deployer = local._members.deployer }
-  depends_on = [google_project_service.api, module.iam]
+  depends_on = [google_project_service.api, module.iam, module.kms]
 }

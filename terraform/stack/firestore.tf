@@ -4,6 +4,7 @@ module "firestore" {
   location               = var.settings.region
   delete_protection      = var.settings.deletion_protection
   point_in_time_recovery = var.settings.backup_enabled
+  kms_key_name           = local._kms_keys["firestore"]
   # Firestore keeps daily backups for at most 14 weeks.
   backup_retention_days = var.settings.backup_enabled ? min(var.settings.retention_days, 98) : null
   indexes = {
@@ -23,5 +24,5 @@ module "firestore" {
       ]
     }
   }
-  depends_on = [google_project_service.api]
+  depends_on = [google_project_service.api, module.kms]
 }

@@ -32,9 +32,11 @@ module "iam" {
       description  = "Applies this configuration from the protected branch."
       project_roles = [
         "roles/artifactregistry.admin",
+        "roles/cloudkms.admin",
         "roles/datastore.owner",
         "roles/iam.serviceAccountAdmin",
         "roles/iam.workloadIdentityPoolAdmin",
+        "roles/logging.configWriter",
         "roles/monitoring.editor",
         "roles/pubsub.admin",
         "roles/resourcemanager.projectIamAdmin",
@@ -48,10 +50,12 @@ module "iam" {
       description  = "Read-only identity for plans on pull requests."
       project_roles = [
         "roles/artifactregistry.reader",
+        "roles/cloudkms.viewer",
         "roles/datastore.viewer",
         "roles/iam.securityReviewer",
         "roles/iam.serviceAccountViewer",
         "roles/iam.workloadIdentityPoolViewer",
+        "roles/logging.viewer",
         "roles/monitoring.viewer",
         "roles/pubsub.viewer",
         "roles/run.viewer",

@@ -18,6 +18,7 @@ locals {
     ENVIRONMENT          = var.settings.environment
     GOOGLE_CLOUD_PROJECT = var.settings.project_id
   }
+  # Only the gateway can be public, and only where settings.json relaxes it.
   _public_invokers = var.settings.allow_unauthenticated ? { public = "allUsers" } : {}
   # Uptime checks authenticate to the private services as the monitoring agent.
   _uptime_check_agent = "serviceAccount:service-${data.google_project.project.number}@gcp-sa-monitoring-notification.iam.gserviceaccount.com"

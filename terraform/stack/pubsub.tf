@@ -4,6 +4,9 @@ module "pubsub" {
   project_number       = data.google_project.project.number
   labels               = var.labels
   push_service_account = module.iam.emails[local._accounts.pubsub_push]
+  kms_key_name         = local._kms_keys["pubsub"]
+  # Messages carry health data: Pub/Sub keeps them in the environment's region.
+  message_storage_regions = [var.settings.region]
   # Pub/Sub keeps unacknowledged messages for at most 31 days.
   dead_letter_retention = "${min(var.settings.retention_days, 31) * 86400}s"
   topics = {
@@ -30,5 +33,5 @@ module "pubsub" {
       }
     }
   }
-  depends_on = [google_project_service.api, module.iam]
+  depends_on = [google_project_service.api, module.iam, module.kms]
 }

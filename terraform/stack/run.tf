@@ -19,7 +19,7 @@ module "ml_service" {
   name                  = local._services["ml-service"].name
   service_account       = module.iam.emails[local._accounts.ml_service]
   deletion_protection   = var.settings.deletion_protection
-  allow_unauthenticated = var.settings.allow_unauthenticated
+  allow_unauthenticated = false
   labels                = var.labels
   container = {
     cpu    = local._services["ml-service"].cpu
@@ -30,12 +30,15 @@ module "ml_service" {
     }
   }
   scaling = local._scaling["ml-service"]
-  invokers = merge(local._public_invokers, {
+  # Never public, whatever allow_unauthenticated says: requests carry the gateway's
+  # identity or the push identity's; the deployer probes candidates it already
+  # controls through run.developer, and uptime checks call only /health.
+  invokers = {
     api-gateway   = local._members.api_gateway
     deployer      = local._members.deployer
     pubsub-push   = local._members.pubsub_push
     uptime-checks = local._uptime_check_agent
-  })
+  }
 }
 
 module "api_gateway" {

@@ -2,7 +2,10 @@
 
 checkov and python-hcl2 both install a top-level `hcl2` package, so checkov never
 shares the project's environment. The virtualenv lives in .tools/ (git-ignored),
-named after the lock's hash: a rerun reuses it, a new pin builds a new one.
+named after the lock's hash: a rerun reuses it, a new pin builds a new one. Every
+scan loads the repository's own checks from terraform/policies (CKV_CLARITY_*), as
+the `security` gate does; checkov skips a folder it cannot load without a word, so
+the tests show each one ran on the tree and failed its fixture.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -18,13 +22,28 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clarity._gates import GATES
 
-from tests.terraform._terraform import REPO, TERRAFORM_DIR
+from tests.terraform._terraform import FIXTURES, REPO, TERRAFORM_DIR
 
 pytestmark = pytest.mark.terraform
 
 REQUIREMENTS = TERRAFORM_DIR / "tools" / "checkov-requirements.txt"
 TOOLS_DIR = REPO / ".tools"
+POLICIES_DIR = TERRAFORM_DIR / "policies"
+# Each repository check, and the fixture resources it must fail (and one it must pass).
+REPOSITORY_CHECKS = {
+    "CKV_CLARITY_1": (
+        "audit-logs",
+        {"google_project_iam_audit_config.run"},
+        'module.audit_logs.google_project_iam_audit_config.data_access["pubsub.googleapis.com"]',
+    ),
+    "CKV_CLARITY_2": (
+        "kms-grants",
+        {"google_kms_key_ring_iam_member.ring_wide", "google_kms_crypto_key_iam_member.admin"},
+        "google_kms_crypto_key_iam_member.second",
+    ),
+}
 
 
 def _uv() -> str:
@@ -92,6 +111,8 @@ def run_checkov(checkov: Path, directory: Path) -> dict[str, Any]:
             str(directory),
             "--framework",
             "terraform",
+            "--external-checks-dir",
+            str(POLICIES_DIR),
             "--skip-download",
             "--output",
             "json",
@@ -131,7 +152,7 @@ def test_checkov_finds_no_failed_check(checkov_report: dict[str, Any]) -> None:
 
 def test_every_checkov_skip_is_inline_with_a_reason(checkov_report: dict[str, Any]) -> None:
     skipped = checkov_report["results"]["skipped_checks"]
-    assert skipped, "expected the documented CMEK and OIDC skips"
+    assert skipped, "expected the documented workload identity (CKV_GCP_125) skips"
     for check in skipped:
         reason = check["check_result"].get("suppress_comment", "")
         assert len(reason) > 40, (
@@ -155,3 +176,37 @@ def test_checkov_reports_a_real_violation(checkov: Path, tmp_path: Path) -> None
     )
     report = run_checkov(checkov, tmp_path)
     assert "CKV_GCP_29" in {c["check_id"] for c in report["results"]["failed_checks"]}
+
+
+def test_every_repository_check_is_tested_here() -> None:
+    declared = {
+        match
+        for path in POLICIES_DIR.glob("*.py")
+        for match in re.findall(r'id="(CKV_CLARITY_\d+)"', path.read_text())
+    }
+    assert declared == set(REPOSITORY_CHECKS)
+
+
+def test_the_repository_checks_run_on_the_tree(checkov_report: dict[str, Any]) -> None:
+    passed = {c["check_id"] for c in checkov_report["results"]["passed_checks"]}
+    assert set(REPOSITORY_CHECKS) <= passed
+
+
+@pytest.mark.parametrize("check_id", sorted(REPOSITORY_CHECKS))
+def test_each_repository_check_fails_its_fixture(checkov: Path, check_id: str) -> None:
+    fixture, failing, passing = REPOSITORY_CHECKS[check_id]
+    report = run_checkov(checkov, FIXTURES / "policies" / fixture)
+    results = {
+        kind: {c["resource"] for c in report["results"][kind] if c["check_id"] == check_id}
+        for kind in ("failed_checks", "passed_checks")
+    }
+    assert results["failed_checks"] == failing
+    assert passing in results["passed_checks"]
+
+
+def test_the_security_gate_loads_the_same_checks() -> None:
+    (step,) = [s for s in GATES["security"].steps if s.name == "checkov"]
+    argv = list(step.command(pipeline=False))
+    flag = argv.index("--external-checks-dir")
+    assert argv[flag + 1] == str(POLICIES_DIR.relative_to(REPO))
+    assert argv[argv.index("--directory") + 1] == str(TERRAFORM_DIR.relative_to(REPO))

@@ -43,16 +43,18 @@ def _expected_counts(settings: dict[str, Any]) -> Counter[str]:
             "google_artifact_registry_repository_iam_member": 1,
             "google_billing_budget": 1,
             "google_cloud_run_v2_service": services,
-            # ml-service: gateway, deployer, push identity, uptime checks;
-            # api-gateway: deployer, uptime checks.
+            # ml-service: gateway, deployer, push identity, uptime checks (never public);
+            # api-gateway: deployer, uptime checks, and allUsers where settings allow it.
             "google_cloud_run_v2_service_iam_member": 6
-            + (services if settings["allow_unauthenticated"] else 0),
+            + (1 if settings["allow_unauthenticated"] else 0),
             "google_firestore_database": 1,
             "google_firestore_index": 2,
             "google_iam_workload_identity_pool": 1,
             "google_iam_workload_identity_pool_provider": 1,
-            "google_project_iam_member": 27,
-            "google_project_service": 11,
+            "google_logging_project_bucket_config": 1,
+            "google_logging_project_sink": 1,
+            "google_project_iam_member": 31,
+            "google_project_service": 13,
             "google_pubsub_subscription": 6,
             # dead-letter subscriber grants (3), the gateway on insights, the ML service on ingestion
             "google_pubsub_subscription_iam_member": 5,
@@ -66,6 +68,14 @@ def _expected_counts(settings: dict[str, Any]) -> Counter[str]:
     )
     if settings["backup_enabled"]:
         counts["google_firestore_backup_schedule"] = 1
+    compliance = settings["compliance"]
+    if compliance["audit_logs"]["data_access"]:
+        counts["google_project_iam_audit_config"] = 5
+    if compliance["cmek"]:
+        counts["google_kms_key_ring"] = 1
+        # One key per service that stores data, and its service agent on it.
+        counts["google_kms_crypto_key"] = 4
+        counts["google_kms_crypto_key_iam_member"] = 4
     if settings["monitoring_enabled"]:
         counts["google_monitoring_notification_channel"] = 1
         counts["google_monitoring_uptime_check_config"] = services

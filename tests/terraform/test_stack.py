@@ -150,10 +150,13 @@ def test_the_stack_calls_each_leaf_module_with_evaluated_inputs(
     calls = graphs[env].module_calls()
     sources = {path: call["source"] for path, call in calls.items()}
     monitoring = f"{STACK}.module.monitoring[0]"
+    kms = f"{STACK}.module.kms[0]"
+    cmek = settings["compliance"]["cmek"]
     assert sources == {
         STACK: "../../stack",
         f"{STACK}.module.api_gateway": "../modules/cloud-run-service",
         f"{STACK}.module.artifact_registry": "../modules/artifact-registry",
+        f"{STACK}.module.audit_logs": "../modules/audit-logs",
         f"{STACK}.module.budget": "../modules/budget",
         f"{STACK}.module.firestore": "../modules/firestore",
         f"{STACK}.module.github_oidc": "../modules/github-oidc",
@@ -161,7 +164,23 @@ def test_the_stack_calls_each_leaf_module_with_evaluated_inputs(
         f"{STACK}.module.ml_service": "../modules/cloud-run-service",
         f"{STACK}.module.pubsub": "../modules/pubsub",
         f"{STACK}.module.secrets": "../modules/secrets",
-    } | ({monitoring: "../modules/monitoring"} if settings["monitoring_enabled"] else {})
+    } | ({monitoring: "../modules/monitoring"} if settings["monitoring_enabled"] else {}) | (
+        {kms: "../modules/kms"} if cmek else {}
+    )
+    audit = calls[f"{STACK}.module.audit_logs"]
+    compliance = settings["compliance"]
+    assert audit["retention_days"] == compliance["audit_logs"]["retention_days"]
+    assert audit["locked"] is compliance["audit_logs"]["locked"]
+    assert bool(audit["data_access_services"]) is compliance["audit_logs"]["data_access"]
+    if cmek:
+        assert calls[kms]["key_ring"] == f"clarity-{settings['environment']}"
+        assert calls[kms]["location"] == settings["region"]
+        assert set(calls[kms]["keys"]) == {
+            "artifact-registry",
+            "firestore",
+            "pubsub",
+            "secret-manager",
+        }
     # Inputs arrive evaluated through both levels: settings.json -> stack -> leaf module.
     for key, service in settings["services"].items():
         call = calls[f"{STACK}.module.{key.replace('-', '_')}"]
@@ -186,11 +205,15 @@ def test_the_stack_calls_each_leaf_module_with_evaluated_inputs(
 
 
 # Conditions over values known only after apply: the project number (the uptime-check
-# agent among the invokers) and the ML service's URL (the push endpoint).
+# agent among the invokers, the service agents granted each key) and the ML service's
+# URL (the push endpoint).
 _UNKNOWN_UNTIL_APPLY = {
     (f"{STACK}.module.api_gateway.variable.invokers", "invokers names allUsers"),
     (f"{STACK}.module.ml_service.variable.invokers", "invokers names allUsers"),
     (f"{STACK}.module.pubsub.variable.topics", "A push_endpoint must be an https:// URL."),
+}
+_UNKNOWN_WITH_CMEK = {
+    (f"{STACK}.module.kms[0].variable.keys", "encrypters must be service accounts")
 }
 
 
@@ -205,12 +228,15 @@ def test_environment_values_pass_every_validation_of_the_modules_below(
     """
     verdicts = graphs[env].validations()
     assert [v for v in verdicts if v.condition is False] == []
+    expected = _UNKNOWN_UNTIL_APPLY | (
+        _UNKNOWN_WITH_CMEK if load_settings(env)["compliance"]["cmek"] else set()
+    )
     unknown = {
-        (v.variable, next(m for _, m in _UNKNOWN_UNTIL_APPLY if v.message.startswith(m)))
+        (v.variable, next(m for _, m in expected if v.message.startswith(m)))
         for v in verdicts
         if v.condition is None
     }
-    assert unknown == _UNKNOWN_UNTIL_APPLY
+    assert unknown == expected
     assert sum(v.condition is True for v in verdicts) >= 60
 
 

@@ -54,6 +54,12 @@ BASELINES: dict[str, dict[str, Any]] = {
         "scaling": {"min_instances": 0, "max_instances": 2},
         "service_account": _SA,
     },
+    "modules/audit-logs": {
+        "data_access_services": ["pubsub.googleapis.com"],
+        "location": "us-central1",
+        "project_id": "p-1",
+        "retention_days": 2190,
+    },
     "modules/firestore": {"location": "us-central1", "project_id": "p-1"},
     "modules/github-oidc": {
         "github": {"owner_id": "2", "repository": "owner/repo", "repository_id": "1"},
@@ -75,6 +81,18 @@ BASELINES: dict[str, dict[str, Any]] = {
                 "users": ["deployer-sa"],
             },
         },
+    },
+    "modules/kms": {
+        "key_ring": "clarity-prod",
+        "keys": {
+            "pubsub": {
+                "encrypters": {
+                    "agent": "serviceAccount:service-1@gcp-sa-pubsub.iam.gserviceaccount.com"
+                }
+            }
+        },
+        "location": "us-central1",
+        "project_id": "p-1",
     },
     "modules/monitoring": {
         "notification_email": "oncall@example.com",
@@ -417,12 +435,115 @@ _MODULE_CASES = [
         "Secret accessors must be service accounts",
     ),
 ]
+_KEY = "projects/p-1/locations/us-central1/keyRings/r/cryptoKeys/k"
+_CMEK_CASES = [
+    *(
+        Case(module, "kms-key", {"kms_key_name": "clarity-key"}, "kms_key_name must be a key id")
+        for module in ("modules/artifact-registry", "modules/firestore", "modules/pubsub")
+    ),
+    Case(
+        "modules/secrets",
+        "kms-key",
+        {"kms_key_name": "clarity-key", "replica_location": "us-central1"},
+        "kms_key_name must be a key id",
+    ),
+    Case(
+        "modules/secrets",
+        "kms-automatic",
+        {"kms_key_name": _KEY},
+        "kms_key_name needs replica_location",
+    ),
+    Case(
+        "modules/kms",
+        "destroy-days",
+        {"destroy_scheduled_days": 0},
+        "destroy_scheduled_days must be a whole number",
+    ),
+    Case("modules/kms", "key-ring", {"key_ring": "clarity prod"}, "key_ring must be 1-63"),
+    Case("modules/kms", "key-name", {"keys": {"pub sub": {}}}, "Key names (the map's keys)"),
+    Case(
+        "modules/kms",
+        "rotation",
+        {"rotation_period": "31536000s"},
+        "rotation_period must be between",
+    ),
+    Case(
+        "modules/kms",
+        "encrypter",
+        {"keys": {"pubsub": {"encrypters": {"me": "user:me@example.com"}}}},
+        "encrypters must be service accounts",
+    ),
+    Case("modules/kms", "protection", {"protection_level": "EXTERNAL"}, "protection_level must be"),
+    Case("modules/audit-logs", "bucket-id", {"bucket_id": "_Default"}, "bucket_id must be 1-100"),
+    Case(
+        "modules/audit-logs",
+        "services",
+        {"data_access_services": ["allServices"]},
+        "data_access_services must be service names",
+    ),
+    Case(
+        "modules/audit-logs",
+        "retention",
+        {"retention_days": 4000},
+        "retention_days must be a whole number of days between 1 and 3650",
+    ),
+]
+
+_RELAXATIONS = "settings.compliance.relaxations must name exactly the controls"
+_REASON = "a sentence long enough to be a reason"
 _STACK_CASES = [
     Case(
         "stack",
         "services",
         {"settings": {"services": {"ml-service": DROP}}},
         "settings.services must describe both",
+    ),
+    Case(
+        "stack",
+        "relaxation-unnamed",
+        {"settings": {"environment": "staging", "compliance": {"cmek": False}}},
+        _RELAXATIONS,
+    ),
+    Case(
+        "stack",
+        "relaxation-stale",
+        {"settings": {"environment": "staging", "compliance": {"relaxations": {"cmek": _REASON}}}},
+        _RELAXATIONS,
+    ),
+    Case(
+        "stack",
+        "relaxation-unknown",
+        {"settings": {"environment": "staging", "compliance": {"relaxations": {"vpn": _REASON}}}},
+        _RELAXATIONS,
+    ),
+    Case(
+        "stack",
+        "relaxation-reason",
+        {
+            "settings": {
+                "environment": "staging",
+                "allow_unauthenticated": True,
+                "compliance": {"relaxations": {"unauthenticated_gateway": "public"}},
+            }
+        },
+        "must give its reason in a sentence",
+    ),
+    Case(
+        "stack",
+        "relaxation-prod",
+        {
+            "settings": {
+                "backup_enabled": False,
+                "compliance": {"relaxations": {"point_in_time_recovery": _REASON}},
+            }
+        },
+        "prod relaxes no control",
+    ),
+    Case(
+        "stack",
+        "audit-retention",
+        {"settings": {"compliance": {"audit_logs": {"retention_days": 4000}}}},
+        "settings.compliance.audit_logs.retention_days must be between 1 and 3650",
     ),
 ]
 _ENVIRONMENT_CASES = [
@@ -450,7 +571,7 @@ _ENVIRONMENT_CASES = [
         ),
     )
 ]
-CASES = _MODULE_CASES + _STACK_CASES + _ENVIRONMENT_CASES
+CASES = _MODULE_CASES + _CMEK_CASES + _STACK_CASES + _ENVIRONMENT_CASES
 
 _VALIDATION = re.compile(r"^\s*validation\s*\{\s*$")
 _MESSAGE = re.compile(r'^\s*error_message\s*=\s*(".*")\s*$')

@@ -335,6 +335,9 @@ GATES: Final[dict[str, Gate]] = {
                         "checkov",
                         "--directory",
                         "terraform",
+                        # The repository's own checks (CKV_CLARITY_*), beside checkov's.
+                        "--external-checks-dir",
+                        "terraform/policies",
                         "--skip-download",
                         "--compact",
                         "--quiet",

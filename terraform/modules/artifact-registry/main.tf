@@ -1,5 +1,4 @@
 resource "google_artifact_registry_repository" "repository" {
-  # checkov:skip=CKV_GCP_84:Google-managed encryption keys are accepted for this data class; CMEK needs a Cloud KMS key ring per environment, tracked as a follow-up
   project                = var.project_id
   location               = var.location
   repository_id          = var.repository_id
@@ -7,6 +6,8 @@ resource "google_artifact_registry_repository" "repository" {
   description            = "Container images of the Clarity Loop services."
   labels                 = var.labels
   cleanup_policy_dry_run = var.cleanup.dry_run
+  # Artifact Registry takes a key only when it creates a repository.
+  kms_key_name = var.kms_key_name
 
   cleanup_policies {
     id     = "keep-recent-versions"

@@ -16,6 +16,16 @@ variable "cleanup" {
   }
 }
 
+variable "kms_key_name" {
+  description = "Cloud KMS key (projects/P/locations/L/keyRings/R/cryptoKeys/K, in the repository's location) that encrypts the images; null keeps Google-managed encryption. Set only when the repository is created: Artifact Registry cannot change it afterwards."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.kms_key_name == null || can(regex("^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$", coalesce(var.kms_key_name, "-")))
+    error_message = "kms_key_name must be a key id, projects/P/locations/L/keyRings/R/cryptoKeys/K."
+  }
+}
+
 variable "labels" {
   description = "Labels on the repository."
   type        = map(string)

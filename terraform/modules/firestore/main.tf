@@ -8,6 +8,15 @@ resource "google_firestore_database" "database" {
   delete_protection_state           = var.delete_protection ? "DELETE_PROTECTION_ENABLED" : "DELETE_PROTECTION_DISABLED"
   deletion_policy                   = var.delete_protection ? "ABANDON" : "DELETE"
   point_in_time_recovery_enablement = var.point_in_time_recovery ? "POINT_IN_TIME_RECOVERY_ENABLED" : "POINT_IN_TIME_RECOVERY_DISABLED"
+
+  # Firestore takes a key only when it creates a database (terraform/README.md says
+  # how an existing one moves to a customer-managed key).
+  dynamic "cmek_config" {
+    for_each = var.kms_key_name == null ? [] : [var.kms_key_name]
+    content {
+      kms_key_name = cmek_config.value
+    }
+  }
 }
 
 resource "google_firestore_index" "index" {

@@ -49,6 +49,16 @@ variable "indexes" {
   }
 }
 
+variable "kms_key_name" {
+  description = "Cloud KMS key (projects/P/locations/L/keyRings/R/cryptoKeys/K, in the database's location) that encrypts the database; null keeps Google-managed encryption. Set only when the database is created: Firestore cannot change it afterwards."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.kms_key_name == null || can(regex("^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$", coalesce(var.kms_key_name, "-")))
+    error_message = "kms_key_name must be a key id, projects/P/locations/L/keyRings/R/cryptoKeys/K."
+  }
+}
+
 variable "location" {
   description = "Firestore location (a region such as us-central1, or a multi-region such as nam5)."
   type        = string

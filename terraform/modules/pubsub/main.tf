@@ -12,20 +12,35 @@ locals {
 }
 
 resource "google_pubsub_topic" "topic" {
-  # checkov:skip=CKV_GCP_83:Google-managed encryption keys are accepted for this data class; CMEK needs a Cloud KMS key ring per environment, tracked as a follow-up
   for_each                   = var.topics
   project                    = var.project_id
   name                       = each.key
   labels                     = merge(var.labels, each.value.labels)
   message_retention_duration = each.value.message_retention_duration
+  kms_key_name               = var.kms_key_name
+
+  dynamic "message_storage_policy" {
+    for_each = length(var.message_storage_regions) == 0 ? [] : [var.message_storage_regions]
+    content {
+      allowed_persistence_regions = message_storage_policy.value
+    }
+  }
 }
 
+# A dead-lettered message is the same data as the original: same key, same regions.
 resource "google_pubsub_topic" "dead_letter" {
-  # checkov:skip=CKV_GCP_83:Google-managed encryption keys are accepted for this data class; CMEK needs a Cloud KMS key ring per environment, tracked as a follow-up
-  for_each = local._dead_letter_topics
-  project  = var.project_id
-  name     = "${each.key}-dead-letter"
-  labels   = merge(var.labels, { purpose = "dead-letter" })
+  for_each     = local._dead_letter_topics
+  project      = var.project_id
+  name         = "${each.key}-dead-letter"
+  labels       = merge(var.labels, { purpose = "dead-letter" })
+  kms_key_name = var.kms_key_name
+
+  dynamic "message_storage_policy" {
+    for_each = length(var.message_storage_regions) == 0 ? [] : [var.message_storage_regions]
+    content {
+      allowed_persistence_regions = message_storage_policy.value
+    }
+  }
 }
 
 resource "google_pubsub_subscription" "subscription" {

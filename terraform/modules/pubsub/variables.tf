@@ -12,10 +12,27 @@ variable "dead_letter_retention" {
   }
 }
 
+variable "kms_key_name" {
+  description = "Cloud KMS key (projects/P/locations/L/keyRings/R/cryptoKeys/K) that encrypts the messages of every topic here, dead-letter topics included; null keeps Google-managed encryption. The Pub/Sub service agent needs roles/cloudkms.cryptoKeyEncrypterDecrypter on it."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.kms_key_name == null || can(regex("^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$", coalesce(var.kms_key_name, "-")))
+    error_message = "kms_key_name must be a key id, projects/P/locations/L/keyRings/R/cryptoKeys/K."
+  }
+}
+
 variable "labels" {
   description = "Labels on every topic and subscription."
   type        = map(string)
   default     = {}
+  nullable    = false
+}
+
+variable "message_storage_regions" {
+  description = "Regions where Pub/Sub may persist the messages of every topic here; empty leaves the choice to Pub/Sub (the nearest region to the publisher)."
+  type        = list(string)
+  default     = []
   nullable    = false
 }
 

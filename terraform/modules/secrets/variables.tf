@@ -1,3 +1,17 @@
+variable "kms_key_name" {
+  description = "Cloud KMS key (projects/P/locations/L/keyRings/R/cryptoKeys/K, in replica_location) that encrypts every secret's payloads; null keeps Google-managed encryption. The Secret Manager service agent needs roles/cloudkms.cryptoKeyEncrypterDecrypter on it."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.kms_key_name == null || var.replica_location != null
+    error_message = "kms_key_name needs replica_location: a customer-managed key protects secrets kept in the key's own region (automatic replication would need a key in global)."
+  }
+  validation {
+    condition     = var.kms_key_name == null || can(regex("^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$", coalesce(var.kms_key_name, "-")))
+    error_message = "kms_key_name must be a key id, projects/P/locations/L/keyRings/R/cryptoKeys/K."
+  }
+}
+
 variable "labels" {
   description = "Labels on every secret."
   type        = map(string)
@@ -9,6 +23,12 @@ variable "project_id" {
   description = "Project that hosts the secrets."
   type        = string
   nullable    = false
+}
+
+variable "replica_location" {
+  description = "Region that keeps every secret's payloads (user-managed replication); null replicates them automatically wherever Google chooses. Secret Manager cannot change replication afterwards: a change replaces the secrets, and their values must be added again."
+  type        = string
+  default     = null
 }
 
 variable "secrets" {
