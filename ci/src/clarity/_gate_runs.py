@@ -62,8 +62,9 @@ async def run_gate(
     if reports:
         runner = runner.with_directory(REPORTS, dag.directory())
     results = []
+    present = set(entries)
     for step in gate.steps:
-        skipped, files = _precheck(gate, step, set(entries), entries)
+        skipped, files = _precheck(gate, step, present, entries)
         if skipped is not None:
             results.append(skipped)
             continue

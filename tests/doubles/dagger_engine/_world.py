@@ -54,7 +54,7 @@ class Rollout:
 class World:
     """The double's state outside containers; safe to use from the server's threads."""
 
-    run_seconds: dict[str, float] = field(default_factory=lambda: {"trivy": 0.2})
+    run_seconds: dict[str, float] = field(default_factory=lambda: {"trivy": 0.1})
     """How long a tool's modelled run lasts (it holds its locks that long)."""
     provider_releases: dict[str, list[str]] = field(
         default_factory=lambda: {k: list(v) for k, v in _PROVIDER_RELEASES.items()}
