@@ -56,6 +56,16 @@ def test_deploy_plans_and_applies_after_publishing(
     assert [s.applies for s in engine.world.states.values()] == [1]
 
 
+def test_a_deploy_whose_plan_fails_pushes_nothing(
+    dagger_call: DaggerCall, engine: EngineDouble, credentials: SecretArg
+) -> None:
+    engine.world.provider_releases["hashicorp/google"] = []  # init cannot resolve the provider
+    result = dagger_call("deploy", commit="0123abc", version="1.4.0", **_terraform(credentials))
+    assert not result.ok
+    assert "Failed to query available provider packages" in result.text()
+    assert engine.world.registry == {}, "nothing was published for a change that cannot apply"
+
+
 # 2. trivy's --output directory -------------------------------------------------------------
 
 

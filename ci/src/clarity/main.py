@@ -271,14 +271,14 @@ class Clarity:
         if not scanned.ok:
             raise GatesFailedError(scanned.render())
         initialised = await terraform.initialised(self.source, env.value, secret, inputs)
-        planned = terraform.plan(initialised, env.value)
+        # Plan before pushing anything: a plan that fails leaves the registry untouched.
+        planned = await terraform.plan(initialised, env.value).sync()
         if "publish" in stages:
             images = await publish_images(self.source, settings, secret, tag)
             # The approved change applies exactly the plan computed in this run.
             await terraform.apply_saved(planned, env.value).sync()
         else:
             images = {service: image_address(settings, service, tag) for service in SERVICES}
-            await planned.sync()
         argv = deploy_argv(env.value, tag, sha, images, approve=approve, dry_run=dry_run)
         return await run_delivery(self.source, secret, argv, summary=SUMMARY)
 
