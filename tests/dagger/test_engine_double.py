@@ -114,7 +114,7 @@ def test_a_manifest_cites_its_upstream_at_a_commit_and_repeats_no_reference(key:
     assert set(data) >= {"source", "user", "workdir", "shell", "env", "users", "paths"}
     for binary in spec.binaries:
         directory = binary.rsplit("/", 1)[0]
-        assert directory in spec.env[0][1].split(":") or binary.startswith("/bin/"), binary
+        assert directory in dict(spec.env)["PATH"].split(":"), binary
 
 
 def test_an_image_without_a_shell_cannot_run_one(engine: EngineDouble) -> None:

@@ -78,10 +78,12 @@ def test_the_pipeline_test_gate_leaves_out_what_a_pipeline_container_cannot_run(
 
 
 def test_every_host_tool_is_installed_in_the_project_environment() -> None:
+    """What the host runner finds: the project's .venv, the uv that runs it (UV), PATH."""
+    search = host._search_path()
     for gate in GATES.values():
         for step in gate.steps:
             if step.host:
-                assert (VENV_BIN / step.argv[0]).exists() or shutil.which(step.argv[0]), step.argv
+                assert shutil.which(step.argv[0], path=search), step.argv
 
 
 def test_the_dependency_audit_is_pipeline_only_and_says_why() -> None:
