@@ -17,6 +17,7 @@ from dagger.client import gen
 from dagger.client.base import Type
 from graphql import GraphQLObjectType, build_schema
 
+from tests.dagger.conftest import ROOT
 from tests.doubles.dagger_engine import EngineDouble
 from tests.doubles.dagger_engine._api import SCHEMA_FILE
 from tests.doubles.dagger_engine._fs import ignored
@@ -301,3 +302,11 @@ def test_ignore_patterns_follow_the_engines_syntax(
     path: str, patterns: list[str], excluded: bool
 ) -> None:
     assert ignored(path, patterns) is excluded
+
+
+def test_the_runtime_hides_only_what_the_modules_own_environment_lacks() -> None:
+    """The runtime process hides httpx2 from gql: the module's lockfile must not have it."""
+    lock = tomllib.loads((ROOT / "ci" / "uv.lock").read_text())
+    names = {package["name"] for package in lock["package"]}
+    assert "httpx2" not in names
+    assert {"dagger-io", "gql", "httpx"} <= names
