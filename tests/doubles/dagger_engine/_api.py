@@ -62,6 +62,11 @@ class Calls:
         with self._lock:
             self.current, self.returned, self.error = call, None, None
 
+    def answer(self, *, returned: str | None = None, error: Error | None = None) -> None:
+        """Record what the runtime answered."""
+        with self._lock:
+            self.returned, self.error = returned, error
+
     def outcome(self) -> tuple[str | None, Error | None]:
         """What the runtime answered: the value's JSON, or the error."""
         with self._lock:
@@ -205,14 +210,12 @@ def _resolvers(engine: Engine, calls: Calls) -> dict[str, dict[str, Resolver]]:
         return _values.file_entry(engine, f).content
 
     def return_value(_call: FunctionCall, _info: Any, value: str) -> None:
-        with calls._lock:
-            calls.returned = value
+        calls.answer(returned=value)
 
     def return_error(_call: FunctionCall, _info: Any, error: str) -> None:
         loaded = store.load(error, Error)
         assert isinstance(loaded, Error)
-        with calls._lock:
-            calls.error = loaded
+        calls.answer(error=loaded)
 
     def with_value(e: Error, _info: Any, name: str, value: str) -> Error:
         values = (*e.values, (name, value))
