@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,16 +83,3 @@ def publish_and_sign(
         key=SecretArg("-----BEGIN ENCRYPTED COSIGN PRIVATE KEY-----", name="cosign-key"),
     )
     return published, signed
-
-
-def git_repository(path: Path) -> Path:
-    """Make ``path`` a git work tree with one commit (the real git)."""
-    env = {"GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1", "PATH": "/usr/bin:/bin"}
-    identity = ["-c", "user.name=Clarity Tests", "-c", "user.email=tests@example.com"]
-    for argv in (
-        ["git", "init", "--quiet", "--initial-branch=main"],
-        ["git", "add", "--all"],
-        ["git", *identity, "commit", "--quiet", "--message", "chore: initial commit"],
-    ):
-        subprocess.run(argv, cwd=path, env=env, check=True, capture_output=True)
-    return path

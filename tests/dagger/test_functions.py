@@ -14,7 +14,7 @@ from clarity._settings import SERVICES
 from clarity.main import Clarity, Environment
 from dagger.mod import default_module
 
-from tests.dagger.conftest import ALERT_EMAIL, BILLING_ACCOUNT, git_repository, publish_and_sign
+from tests.dagger.conftest import ALERT_EMAIL, BILLING_ACCOUNT, ROOT, publish_and_sign
 from tests.doubles.dagger_engine import CallResult, DaggerCall, EngineDouble, SecretArg
 
 pytestmark = [pytest.mark.dagger, pytest.mark.xdist_group("engine-double")]
@@ -116,18 +116,22 @@ def _arguments(name: str, credentials: SecretArg, tmp_path: Path) -> dict[str, A
         "deploy": {"env": dev, "commit": "0123abc", "version": "1.4.0", **terraform},
         "rollback": {"env": Environment.prod, "to": "previous", "credentials": credentials},
         "health": {"env": Environment.staging, "credentials": credentials},
-        "release": {"repository": git_repository(_project_copy(tmp_path)), "dry_run": True},
+        "release": {"repository": _work_tree(tmp_path), "dry_run": True},
     }.get(name, {})
 
 
-def _project_copy(tmp_path: Path) -> Path:
-    from tests.dagger.conftest import ROOT  # noqa: PLC0415 - the fixture's helper
+def _work_tree(tmp_path: Path) -> Path:
+    """The project files and a .git directory: a work tree as the model sees one.
 
-    copy = tmp_path / "release"
-    copy.mkdir()
+    Built without git, which the pipeline's test container does not have (release
+    management against real repositories is tested in tests/workflows/test_release.py).
+    """
+    tree = tmp_path / "release"
+    (tree / ".git" / "refs" / "heads").mkdir(parents=True)
+    (tree / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
     for name in ("pyproject.toml", "uv.lock", "README.md", "CHANGELOG.md"):
-        (copy / name).write_bytes((ROOT / name).read_bytes())
-    return copy
+        (tree / name).write_bytes((ROOT / name).read_bytes())
+    return tree
 
 
 CHECKS: dict[str, Check] = {
