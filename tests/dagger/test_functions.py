@@ -229,3 +229,14 @@ def test_prod_deploys_only_with_approval_and_its_alert_address(
     assert approved.ok, approved.text()
     (rollout,) = engine.world.rollouts
     assert "--approve" in rollout.argv
+
+
+def test_test_report_after_ci_reuses_ci_s_test_run(
+    dagger_call: DaggerCall, engine: EngineDouble
+) -> None:
+    """ci.yml exports the reports after `ci` counting on the engine's cache: one pytest run."""
+    assert dagger_call("ci").ok
+    report = dagger_call("test_report")
+    assert report.ok, report.text()
+    assert {"junit.xml", "coverage.xml"} <= set(report.tree())
+    assert len(engine.world.ran("pytest")) == 1
