@@ -8,16 +8,19 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import anyio
 import pytest
+from _pytest.mark.expression import Expression
 from clarity import gates as host
 from clarity._gates import (
     GATE_NAMES,
     GATES,
     IMAGE_SCAN,
     IMAGE_TARBALL,
+    PIPELINE_TIERS,
     REPORT_PATH,
     FileSet,
     Gate,
@@ -26,6 +29,8 @@ from clarity._gates import (
     select_gates,
 )
 from clarity._report import Outcome, StepResult, sarif_results, summarize, tail
+
+from tests.doubles.dagger_engine.contracts.pytest import only
 
 pytestmark = pytest.mark.dagger
 
@@ -58,14 +63,27 @@ def test_the_test_gate_matches_make_test_on_the_host() -> None:
     assert " ".join(host_argv[1:7]) in makefile.replace("\\\n\t\t", "")
     assert "--junitxml=$(REPORTS)/junit.xml" in makefile
     assert host_argv[-1] == "--junitxml=reports/junit.xml"
-    assert step.command(pipeline=True) == (*host_argv, "-m", "not containers and not engine")
+    assert step.command(pipeline=True) == (*host_argv, "-m", PIPELINE_TIERS)
+
+
+def test_the_pipeline_test_gate_leaves_out_what_a_pipeline_container_cannot_run() -> None:
+    """No Docker daemon, no engine, no git checkout (.git is never uploaded) in the pipeline."""
+    (step,) = GATES["test"].steps
+    expression = Expression.compile(PIPELINE_TIERS)
+    markers = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    tiers = [m.split(":", 1)[0] for m in markers["markers"]]
+    selected = {t for t in tiers if expression.evaluate(only(t))}
+    assert selected == {"unit", "integration", "delivery", "terraform", "dagger"}
+    assert step.pipeline_args == ("-m", PIPELINE_TIERS)
 
 
 def test_every_host_tool_is_installed_in_the_project_environment() -> None:
+    """What the host runner finds: the project's .venv, the uv that runs it (UV), PATH."""
+    search = host._search_path()
     for gate in GATES.values():
         for step in gate.steps:
             if step.host:
-                assert (VENV_BIN / step.argv[0]).exists() or shutil.which(step.argv[0]), step.argv
+                assert shutil.which(step.argv[0], path=search), step.argv
 
 
 def test_the_dependency_audit_is_pipeline_only_and_says_why() -> None:

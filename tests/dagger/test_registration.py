@@ -17,7 +17,8 @@ import clarity
 import dagger
 import pytest
 from clarity._settings import ENVIRONMENTS
-from clarity.main import RELEASE_IGNORE, SOURCE_IGNORE, Clarity, Environment
+from clarity._source import RELEASE_IGNORE, SOURCE_IGNORE
+from clarity.main import Clarity, Environment
 from dagger.mod import default_module
 from dagger.mod._converter import to_typedef
 from dagger.mod._resolver import Function, ObjectType
@@ -79,7 +80,7 @@ EXPECTED: dict[str, tuple[list[tuple[str, Any, str | None]], str | None, bool]] 
         [
             ("env", Environment, None),
             ("credentials", dagger.Secret, None),
-            ("plan", dagger.File | None, "null"),
+            ("plan", dagger.Directory | None, "null"),
             *TERRAFORM_INPUTS,
         ],
         NEVER,

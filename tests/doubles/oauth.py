@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth import crypt, jwt
 
+from tests.doubles._http import JsonHandler
+
 __all__ = ["TokenEndpoint"]
 
 _JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -120,8 +122,8 @@ class TokenEndpoint:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         endpoint = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
+        class Handler(JsonHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the stdlib handler's name
                 length = int(self.headers.get("content-length", "0"))
                 form = parse_qs(self.rfile.read(length).decode())
                 try:
@@ -130,14 +132,6 @@ class TokenEndpoint:
                     body, status = endpoint._issue(form["assertion"][0]), 200
                 except (ValueError, KeyError) as exc:
                     body, status = {"error": "invalid_grant", "error_description": str(exc)}, 400
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: ARG002 - silence
-                return
+                self.reply_json(status, body)
 
         return Handler

@@ -460,3 +460,17 @@ def test_data_file_records_its_source() -> None:
     assert ACTION["source"].startswith(f"https://github.com/{DAGGER_ACTION}/blob/")
     assert ACTION["commit"] in ACTION["source"]
     assert Path(ACTION["source"]).name == "action.yml"
+
+
+def test_sarif_uploads_may_read_the_workflow_run() -> None:
+    """upload-sarif reads the run it uploads for; on a private repository that needs actions: read."""
+    for path in workflow_files():
+        for job_id, job in load_yaml(path)["jobs"].items():
+            uploads = [
+                s
+                for s in job.get("steps", [])
+                if str(s.get("uses", "")).startswith("github/codeql-action/upload-sarif@")
+            ]
+            if uploads:
+                assert job["permissions"].get("actions") == "read", f"{path.name} job {job_id}"
+                assert job["permissions"].get("security-events") == "write"

@@ -20,11 +20,12 @@ from typing import Final
 from urllib.parse import urlsplit
 
 import dagger
-from dagger import ReturnType, dag
+from dagger import ReturnType
 
 from clarity._errors import GatesFailedError, InputError
-from clarity._images import EMULATORS
+from clarity._caching import every_call
 from clarity._report import StepResult, Summary, summarize
+from clarity._workspace import with_emulators
 
 __all__ = [
     "DAST_CONFIG",
@@ -44,8 +45,6 @@ DAST_CONFIG: Final = "tests/dast/schemathesis.toml"
 TOKEN_VARIABLE: Final = "CLARITY_DAST_TOKEN"  # noqa: S105  # nosec B105 - a name, not a value
 DAST_PROJECT: Final = "clarity-dast"
 SERVICE_PORT: Final = 8080
-FIRESTORE_PORT: Final = 8080
-PUBSUB_PORT: Final = 8085
 LOCAL_TARGETS: Final = {
     "api-gateway": f"http://api-gateway:{SERVICE_PORT}",
     "ml-service": f"http://ml-service:{SERVICE_PORT}",
@@ -98,38 +97,13 @@ def validate_targets(urls: Sequence[str]) -> list[str]:
     return targets
 
 
-def _emulators() -> tuple[dagger.Service, dagger.Service]:
-    emulators = dag.container().from_(EMULATORS.address)
-    firestore = emulators.with_exposed_port(FIRESTORE_PORT).as_service(
-        args=["gcloud", "emulators", "firestore", "start", f"--host-port=0.0.0.0:{FIRESTORE_PORT}"]
-    )
-    pubsub = emulators.with_exposed_port(PUBSUB_PORT).as_service(
-        args=[
-            "gcloud",
-            "beta",
-            "emulators",
-            "pubsub",
-            "start",
-            f"--host-port=0.0.0.0:{PUBSUB_PORT}",
-        ]
-    )
-    return firestore, pubsub
-
-
 def local_stack(
     runner: dagger.Container, images: Mapping[str, dagger.Container]
 ) -> dagger.Container:
     """``runner`` bound to both services (``images``) running on the emulators, topics made."""
-    firestore, pubsub = _emulators()
 
     def on_emulators(container: dagger.Container) -> dagger.Container:
-        return (
-            container.with_service_binding("firestore", firestore)
-            .with_env_variable("FIRESTORE_EMULATOR_HOST", f"firestore:{FIRESTORE_PORT}")
-            .with_service_binding("pubsub", pubsub)
-            .with_env_variable("PUBSUB_EMULATOR_HOST", f"pubsub:{PUBSUB_PORT}")
-            .with_env_variable("GOOGLE_CLOUD_PROJECT", DAST_PROJECT)
-        )
+        return with_emulators(container).with_env_variable("GOOGLE_CLOUD_PROJECT", DAST_PROJECT)
 
     ml_service = (
         images["ml-service"].with_(on_emulators).with_exposed_port(SERVICE_PORT).as_service()
@@ -163,6 +137,8 @@ async def run_dast(
         runner = runner.with_new_file(_RUN_CONFIG, authenticated_config(settings))
         runner = runner.with_secret_variable(TOKEN_VARIABLE, token)
         config = _RUN_CONFIG
+    # A deployed target changes between calls; a local stack is rebuilt from the inputs.
+    runner = runner.with_(every_call) if token is not None else runner
     results: list[StepResult] = []
     for name, url in targets.items():
         ran = runner.with_exec(dast_command(url, config=config), expect=ReturnType.ANY)

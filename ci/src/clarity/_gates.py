@@ -28,6 +28,7 @@ __all__ = [
     "GATE_NAMES",
     "IMAGE_SCAN",
     "IMAGE_TARBALL",
+    "PIPELINE_TIERS",
     "REPORT_PATH",
     "FileSet",
     "Gate",
@@ -52,6 +53,8 @@ _EXCLUDED: Final = (
     "reports/*",
     "build/*",
     "dist/*",
+    # Exported plans (`dagger call plan ... -o plan`) hold a snapshot of the state.
+    "plan/*",
 )
 
 
@@ -209,6 +212,9 @@ _SECRET_SCAN: Final = FileSet(
     ),
     exclude=(*_EXCLUDED, "uv.lock", "ci/uv.lock", ".secrets.baseline"),
 )
+PIPELINE_TIERS: Final = "not containers and not engine and not workflows"
+"""The test tiers the pipeline's test gate selects (a pytest marker expression)."""
+
 _REQUIREMENTS_EXPORT: Final = "/tmp/clarity-requirements.txt"  # noqa: S108  # nosec B108 - single-use pipeline container
 
 GATES: Final[dict[str, Gate]] = {
@@ -246,9 +252,15 @@ GATES: Final[dict[str, Gate]] = {
                         "--cov-report=xml:reports/coverage.xml",
                         "--junitxml=reports/junit.xml",
                     ),
-                    # No Docker daemon inside a pipeline container: the image tier is
-                    # covered there by build, scan and sbom.
-                    pipeline_args=("-m", "not containers and not engine"),
+                    # What a pipeline container cannot run: the container tier (no Docker
+                    # daemon; build, scan and sbom cover the images there), the engine tier
+                    # (no Dagger inside Dagger), and the workflows tier, whose subject is the
+                    # git checkout (git rev-parse, actionlint finding the project by .git,
+                    # throwaway repositories): the source deliberately has no .git and the
+                    # Python image no git. The workflow files themselves are still linted in
+                    # the pipeline by the security gate (zizmor, actionlint on each file);
+                    # the tier runs where the checkout is (`make test`, .ci/run).
+                    pipeline_args=("-m", PIPELINE_TIERS),
                 ),
             ),
         ),

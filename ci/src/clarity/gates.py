@@ -56,8 +56,12 @@ def list_files(root: Path) -> tuple[str, ...]:
 
 
 def _search_path() -> str:
-    # The tools live next to the interpreter running us (the project's .venv).
-    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    # The tools live next to the interpreter running us (the project's .venv); uv itself
+    # (checkov runs through `uv run`) lives in .tools/, which `uv run` names in UV.
+    directories = [str(Path(sys.executable).parent)]
+    if uv := os.environ.get("UV"):
+        directories.append(str(Path(uv).parent))
+    return os.pathsep.join([*directories, os.environ.get("PATH", "")])
 
 
 def _resolve(argv: Sequence[str]) -> tuple[str, ...] | None:

@@ -1,0 +1,25 @@
+"""What the stdlib-server doubles share: a quiet handler that answers JSON."""
+
+from __future__ import annotations
+
+import json
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+__all__ = ["JsonHandler"]
+
+
+class JsonHandler(BaseHTTPRequestHandler):
+    """A request handler that answers JSON and logs nothing."""
+
+    def reply_json(self, status: int, payload: object) -> None:
+        """Send ``payload`` as the JSON body of a ``status`` response."""
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: ARG002 - silence
+        return

@@ -1,0 +1,105 @@
+"""The pinned images as the double knows them: one manifest per image of ``_images.IMAGES``.
+
+A manifest (``images/<key>.toml``, the key being the image's key in
+``ci/src/clarity/_images.py``) describes what that image's upstream Dockerfile builds: the
+binaries on PATH, the directories that exist, the default user, working directory and
+environment, and whether there is a shell. The reference itself (repository, tag, digest)
+is only in ``_images.py``: ``from(address)`` finds the key by the address the module asks
+for, so a bumped digest needs no change here, and an image the module starts using
+without a manifest fails loudly.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from clarity._images import IMAGES
+from graphql import GraphQLError
+
+from tests.doubles.dagger_engine._fs import DirEntry, Entry, FileEntry, normalise, with_entry
+from tests.doubles.dagger_engine._state import ContainerState
+
+__all__ = ["MANIFESTS", "Manifest", "image_key", "manifest", "pristine"]
+
+MANIFESTS = Path(__file__).parent / "images"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Manifest:
+    """What an image contains, per its upstream Dockerfile."""
+
+    key: str
+    source: str
+    user: str
+    workdir: str
+    shell: str | None
+    entrypoint: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    users: tuple[tuple[str, int, int], ...]
+    binaries: tuple[str, ...]
+    directories: tuple[str, ...]
+    owners: tuple[tuple[str, int, int], ...]
+    absent: tuple[str, ...]
+
+
+@cache
+def manifest(key: str) -> Manifest:
+    """The manifest of the image ``key``."""
+    path = MANIFESTS / f"{key}.toml"
+    data: dict[str, Any] = tomllib.loads(path.read_text())
+    shell = data["shell"]
+    return Manifest(
+        key=key,
+        source=data["source"],
+        user=data["user"],
+        workdir=data["workdir"],
+        shell=shell if isinstance(shell, str) else None,
+        entrypoint=tuple(data["entrypoint"]),
+        env=tuple(data["env"].items()),
+        users=tuple((name, ids[0], ids[1]) for name, ids in data["users"].items()),
+        binaries=tuple(data["paths"]["binaries"]),
+        directories=tuple(data["paths"]["directories"]),
+        owners=tuple((path, ids[0], ids[1]) for path, ids in data.get("owners", {}).items()),
+        absent=tuple(data.get("absent", ())),
+    )
+
+
+def image_key(address: str) -> str:
+    """The key of the pinned image with this address; an error for any other image."""
+    for key, ref in IMAGES.items():
+        if ref.address == address:
+            if not (MANIFESTS / f"{key}.toml").is_file():
+                msg = f"the engine double has no manifest for image {key!r}: add {MANIFESTS.name}/{key}.toml"
+                raise GraphQLError(msg)
+            return key
+    msg = (
+        f"failed to resolve source metadata for {address}: the engine double knows only the "
+        "images pinned in ci/src/clarity/_images.py"
+    )
+    raise GraphQLError(msg)
+
+
+def pristine(key: str) -> ContainerState:
+    """A container of image ``key`` as pulled: nothing mounted, nothing run."""
+    spec = manifest(key)
+    tree: dict[str, Entry] = {}
+    for directory in spec.directories:
+        mode = 0o1777 if directory == "/tmp" else 0o755
+        tree = with_entry(tree, normalise(directory), DirEntry(mode=mode))
+    for path, uid, gid in spec.owners:
+        tree = with_entry(tree, normalise(path), DirEntry(uid=uid, gid=gid))
+    for binary in spec.binaries:
+        stub = FileEntry(content=f"modelled {binary}\n".encode(), mode=0o755)
+        tree = with_entry(tree, normalise(binary), stub)
+    return ContainerState(
+        image=key,
+        rootfs=tree,
+        users=spec.users,
+        user=spec.user,
+        workdir=spec.workdir,
+        env=spec.env,
+    )

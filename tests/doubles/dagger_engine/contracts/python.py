@@ -1,0 +1,192 @@
+"""The Python toolchain: pip, uv (sync, pip install, export, tool run, run), python -m.
+
+``uv sync`` installs what the lockfile holds; the console scripts each locked package
+puts on PATH are read from the same packages installed in the test environment (the same
+lockfile), so a gate whose tool is dropped from the dependencies fails here as in CI.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import posixpath
+import tomllib
+from collections.abc import Callable
+from functools import cache
+from typing import Final
+
+from tests.doubles.dagger_engine.contracts._base import Exec, Outcome, fail, ok
+from tests.doubles.dagger_engine.contracts.system import git_work_tree
+
+__all__ = ["CONTRACTS", "locked_scripts"]
+
+_VENV_BIN = "../../../bin/"
+
+
+@cache
+def _scripts_of(package: str) -> tuple[str, ...]:
+    """Console scripts and bundled binaries of an installed distribution."""
+    try:
+        dist = importlib.metadata.distribution(package)
+    except importlib.metadata.PackageNotFoundError:
+        return ()
+    names = {ep.name for ep in dist.entry_points if ep.group == "console_scripts"}
+    names |= {str(f)[len(_VENV_BIN) :] for f in dist.files or () if str(f).startswith(_VENV_BIN)}
+    return tuple(sorted(n for n in names if "/" not in n))
+
+
+def locked_scripts(lock_text: str) -> tuple[str, ...]:
+    """Every script the packages of a uv.lock install."""
+    lock = tomllib.loads(lock_text)
+    scripts: set[str] = set()
+    for package in lock.get("package", []):
+        source = package.get("source", {})
+        if "editable" in source or "virtual" in source:
+            continue
+        scripts.update(_scripts_of(package["name"]))
+    return tuple(sorted(scripts))
+
+
+def _project_root(ex: Exec) -> str | None:
+    path = ex.cwd
+    while True:
+        if ex.fs.is_file(f"{path.rstrip('/')}/pyproject.toml"):
+            return path
+        if path == "/":
+            return None
+        path = posixpath.dirname(path)
+
+
+def pip(ex: Exec) -> Outcome:
+    """pip install NAME==VERSION: only uv is installed this way (into /usr/local/bin)."""
+    requirements = [a for a in ex.args if not a.startswith("-") and a != "install"]
+    if ex.args[:1] != ("install",) or not requirements:
+        return fail("ERROR: You must give at least one requirement to install", exit_code=1)
+    for requirement in requirements:
+        name = requirement.split("==")[0]
+        if name != "uv":
+            return fail(f"the engine double models pip installs of uv only, not {requirement}")
+        ex.fs.write("/usr/local/bin/uv", b"modelled uv\n", mode=0o755)
+    return ok()
+
+
+def _sync(ex: Exec) -> Outcome:
+    root = _project_root(ex)
+    if root is None:
+        return fail(
+            "error: No `pyproject.toml` found in current directory or any parent directory", 2
+        )
+    lock = f"{root.rstrip('/')}/uv.lock"
+    if not ex.fs.is_file(lock):
+        return fail(
+            "error: Unable to find lockfile at `uv.lock`, but `--locked` was provided. To create "
+            "a lockfile, run `uv lock` or `uv sync` without the flag.",
+            2,
+        )
+    if (
+        ex.env.get("UV_PYTHON_DOWNLOADS") == "never"
+        and ex.fs.which("python3", ex.env.get("PATH", "")) is None
+    ):
+        return fail(
+            "error: No interpreter found in virtual environments, managed installations, or search path",
+            2,
+        )
+    venv = ex.env.get("UV_PROJECT_ENVIRONMENT") or f"{root.rstrip('/')}/.venv"
+    ex.fs.mkdir(f"{venv}/bin")
+    for name in ("python", "python3", *locked_scripts(ex.fs.read_text(lock))):
+        ex.fs.write(f"{venv}/bin/{name}", f"modelled {name}\n".encode(), mode=0o755)
+    return ok(stderr=f"Installed the locked packages into {venv}\n")
+
+
+def _pip_install(ex: Exec) -> Outcome:
+    python = ex.option("--python")
+    if python is None or not ex.fs.is_file(python):
+        return fail(
+            f"error: Failed to inspect Python interpreter from provided path at `{python}`", 2
+        )
+    targets = [a for a in ex.args[2:] if not a.startswith("-") and a != python]
+    for target in targets:
+        pyproject = f"{ex.path(target)}/pyproject.toml"
+        if not ex.fs.is_file(pyproject):
+            return fail(f"error: Distribution not found at: file://{ex.path(target)}", 2)
+        project = tomllib.loads(ex.fs.read_text(pyproject)).get("project", {})
+        for script in project.get("scripts", {}):
+            ex.fs.write(f"{posixpath.dirname(python)}/{script}", b"modelled script\n", mode=0o755)
+    return ok()
+
+
+def _export(ex: Exec) -> Outcome:
+    root = _project_root(ex)
+    if root is None or not ex.fs.is_file(f"{root.rstrip('/')}/uv.lock"):
+        return fail("error: Unable to find lockfile at `uv.lock`, but `--locked` was provided.", 2)
+    output = ex.option("--output-file")
+    text = b"# modelled export of uv.lock\n"
+    if output is None:
+        return ok(text.decode())
+    ex.fs.write(ex.path(output), text)
+    return ok()
+
+
+def _tool_run(ex: Exec, rest: tuple[str, ...]) -> Outcome:
+    # uv tool run [--from SPEC] PROGRAM ARGS...: PROGRAM comes from a throwaway environment.
+    args = list(rest)
+    while args and args[0].startswith("-"):
+        option = args.pop(0)
+        if option in ("--from", "--with", "--with-requirements") and args:
+            value = args.pop(0)
+            if option == "--with-requirements" and not ex.fs.is_file(ex.path(value)):
+                return fail(f"error: File not found: `{value}`", 2)
+    if not args:
+        return fail("error: the following required arguments were not provided: <COMMAND>", 2)
+    return run_inner(ex, tuple(args))
+
+
+def uv(ex: Exec) -> Outcome:
+    """uv: sync, pip install, export, tool run, run."""
+    match ex.args[:2]:
+        case ("sync", *_):
+            return _sync(ex)
+        case ("pip", "install"):
+            return _pip_install(ex)
+        case ("export", *_):
+            return _export(ex)
+        case ("tool", "run"):
+            return _tool_run(ex, ex.args[2:])
+        case ("run", *_):
+            return _tool_run(ex, ex.args[1:])
+    return fail(f"the engine double has no contract for `uv {' '.join(ex.args[:2])}`")
+
+
+def python(ex: Exec) -> Outcome:
+    """python -m clarity_release: a git work tree and git on PATH."""
+    if ex.args[:2] != ("-m", "clarity_release"):
+        return fail(f"the engine double has no contract for `python {' '.join(ex.args[:2])}`")
+    if ex.fs.which("git", ex.env.get("PATH", "")) is None:
+        return fail(
+            "error: git is not installed: FileNotFoundError: [Errno 2] No such file or directory: 'git'",
+            3,
+        )
+    if git_work_tree(ex) is None:
+        return fail(f"error: {ex.cwd} is not a git working tree", 3)
+    if "--dry-run" in ex.args:
+        return ok("modelled release plan (dry run): nothing changed\n")
+    ex.world.signed("release-tag", ex.cwd)
+    return ok(
+        "modelled release: committed the changelog and tagged it\npublish it with: git push --follow-tags\n"
+    )
+
+
+def run_inner(ex: Exec, argv: tuple[str, ...]) -> Outcome:
+    """Run a program uv provides (not looked up on PATH) through its own contract."""
+    from tests.doubles.dagger_engine.contracts import contract_for  # noqa: PLC0415 - cycle
+
+    contract = contract_for(posixpath.basename(argv[0]))
+    return contract(ex.with_argv(argv))
+
+
+CONTRACTS: Final[dict[str, Callable[[Exec], Outcome]]] = {
+    "pip": pip,
+    "pip3": pip,
+    "uv": uv,
+    "python": python,
+    "python3": python,
+}
