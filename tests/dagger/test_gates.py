@@ -73,7 +73,7 @@ def test_the_pipeline_test_gate_leaves_out_what_a_pipeline_container_cannot_run(
     markers = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
     tiers = [m.split(":", 1)[0] for m in markers["markers"]]
     selected = {t for t in tiers if expression.evaluate(only(t))}
-    assert selected == {"unit", "integration", "delivery", "terraform", "dagger"}
+    assert selected == {"unit", "integration", "dast", "delivery", "terraform", "dagger"}
     assert step.pipeline_args == ("-m", PIPELINE_TIERS)
 
 

@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 import dagger
 from dagger import ReturnType
 
-from clarity._errors import GatesFailedError, InputError
 from clarity._caching import every_call
+from clarity._errors import GatesFailedError, InputError
 from clarity._report import StepResult, Summary, summarize
 from clarity._workspace import with_emulators
 

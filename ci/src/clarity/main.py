@@ -13,7 +13,6 @@ from typing import Annotated
 import dagger
 from dagger import DefaultPath, Doc, Ignore, ReturnType, check, dag, function, object_type
 
-from clarity._dast import LOCAL_TARGETS, local_stack, run_dast, validate_targets
 from clarity import _terraform as terraform
 from clarity._arguments import (
     AlertEmail,
@@ -23,6 +22,7 @@ from clarity._arguments import (
     TerraformCredentials,
 )
 from clarity._caching import every_call, never_cached, session_cached
+from clarity._dast import LOCAL_TARGETS, local_stack, run_dast, validate_targets
 from clarity._delivery import SUMMARY, deploy_argv, require_credentials, run_delivery
 from clarity._errors import GatesFailedError, InputError
 from clarity._gate_runs import check as check_gates

@@ -199,9 +199,21 @@ def load_host_tree(
         for name in sorted(files):
             key = f"{base}/{name}" if base else name
             path = Path(directory) / name
-            if ignored(key, excludes) or path.is_symlink():
+            if ignored(key, excludes) or (path.is_symlink() and not _link_inside(path, root)):
                 continue
             if includes and not any(_pattern_regex(p).match(key) for p in includes):
                 continue
             tree[key] = FileEntry(content=path.read_bytes(), mode=path.stat().st_mode & 0o7777)
     return tree
+
+
+def _link_inside(path: Path, root: Path) -> bool:
+    """A link the upload keeps working: it resolves to a file inside ``root``.
+
+    The engine uploads a link as a link and tools read through it; the model has no link
+    entries, so such a file is read through once, here (the Terraform roots link their shared
+    files from terraform/environments/_shared). Links that dangle or leave the upload are
+    left out, as a tool inside the container could not read them either.
+    """
+    target = path.resolve()
+    return target.is_file() and target.is_relative_to(root.resolve())
