@@ -23,9 +23,10 @@ module "iam" {
       users        = [local._accounts.tf_apply]
     }
     (local._accounts.deployer) = {
-      display_name  = "Delivery pipeline"
-      description   = "Rolls out revisions and shifts traffic from the protected branch."
-      project_roles = ["roles/run.developer"]
+      display_name = "Delivery pipeline"
+      description  = "Rolls out revisions and shifts traffic from the protected branch."
+      # logWriter: one Cloud Logging entry per rollout and rollback (modules/observability).
+      project_roles = ["roles/logging.logWriter", "roles/run.developer"]
     }
     (local._accounts.tf_apply) = {
       display_name = "Terraform apply"
@@ -35,6 +36,7 @@ module "iam" {
         "roles/datastore.owner",
         "roles/iam.serviceAccountAdmin",
         "roles/iam.workloadIdentityPoolAdmin",
+        "roles/logging.configWriter",
         "roles/monitoring.editor",
         "roles/pubsub.admin",
         "roles/resourcemanager.projectIamAdmin",
@@ -52,6 +54,7 @@ module "iam" {
         "roles/iam.securityReviewer",
         "roles/iam.serviceAccountViewer",
         "roles/iam.workloadIdentityPoolViewer",
+        "roles/logging.viewer",
         "roles/monitoring.viewer",
         "roles/pubsub.viewer",
         "roles/run.viewer",

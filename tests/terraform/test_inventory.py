@@ -51,8 +51,10 @@ def _expected_counts(settings: dict[str, Any]) -> Counter[str]:
             "google_firestore_index": 2,
             "google_iam_workload_identity_pool": 1,
             "google_iam_workload_identity_pool_provider": 1,
-            "google_project_iam_member": 27,
-            "google_project_service": 11,
+            "google_logging_metric": 3,
+            "google_monitoring_dashboard": 1,
+            "google_project_iam_member": 30,
+            "google_project_service": 12,
             "google_pubsub_subscription": 6,
             # dead-letter subscriber grants (3), the gateway on insights, the ML service on ingestion
             "google_pubsub_subscription_iam_member": 5,
@@ -69,7 +71,8 @@ def _expected_counts(settings: dict[str, Any]) -> Counter[str]:
     if settings["monitoring_enabled"]:
         counts["google_monitoring_notification_channel"] = 1
         counts["google_monitoring_uptime_check_config"] = services
-        counts["google_monitoring_alert_policy"] = 2 * services
+        # 5xx ratio and p99 latency per service; failed rollouts and failed rollbacks.
+        counts["google_monitoring_alert_policy"] = 2 * services + 2
     return counts
 
 
