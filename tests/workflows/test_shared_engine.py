@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.workflows._support import (
+    ROOT,
     WORKFLOWS,
     Step,
     dagger_steps,
@@ -29,25 +30,24 @@ from tests.workflows._support import (
 
 pytestmark = pytest.mark.workflows
 
-RUNNER_HOST = "${{ github.event_name != 'pull_request' && vars.DAGGER_RUNNER_HOST || '' }}"
-RUNS_ON = "${{ github.event_name != 'pull_request' && vars.DAGGER_RUNS_ON || 'ubuntu-24.04' }}"
+RUNNER_HOST = "${{ github.ref_protected && vars.DAGGER_RUNNER_HOST || '' }}"
+RUNS_ON = "${{ github.ref_protected && vars.DAGGER_RUNS_ON || 'ubuntu-24.04' }}"
 CLOUD_TOKEN = "${{ secrets.DAGGER_CLOUD_TOKEN }}"
 HOSTED = "ubuntu-24.04"
 DAGGER_STEPS = dagger_steps()
 STEP_IDS = [f"{s.workflow}:{s.job}:{s.index}" for s in DAGGER_STEPS]
 
 _GUARDED = re.compile(
-    r"^\$\{\{ github\.event_name != '(?P<event>[\w-]+)' && vars\.(?P<variable>\w+)"
-    r" \|\| '(?P<default>[^']*)' \}\}$"
+    r"^\$\{\{ github\.ref_protected && vars\.(?P<variable>\w+) \|\| '(?P<default>[^']*)' \}\}$"
 )
 
 
-def evaluate(expression: str, event: str, variables: dict[str, str]) -> str:
-    """GitHub's value of `event != E && vars.V || 'D'`: && and || return an operand, '' and
-    false are falsy, and an unset variable reads as ''."""
+def evaluate(expression: str, protected: bool, variables: dict[str, str]) -> str:
+    """GitHub's value of `github.ref_protected && vars.V || 'D'`: && and || return an operand,
+    '' and false are falsy, and an unset variable reads as ''."""
     match = _GUARDED.match(expression)
     assert match is not None, f"not the guarded form: {expression}"
-    left: bool | str = event != match["event"] and variables.get(match["variable"], "")
+    left: bool | str = protected and variables.get(match["variable"], "")
     return left if isinstance(left, str) and left else match["default"]
 
 
@@ -87,52 +87,41 @@ def test_the_called_ci_workflow_receives_the_token_by_name() -> None:
     assert declared["DAGGER_CLOUD_TOKEN"]["required"] is False
 
 
+SHARED = {"DAGGER_RUNNER_HOST": "unix:///run/dagger/engine.sock", "DAGGER_RUNS_ON": "dagger"}
+
+
 @pytest.mark.parametrize(
-    ("event", "variables", "runner_host", "runs_on"),
+    ("protected", "variables", "runner_host", "runs_on"),
     [
         # Nothing set: GitHub-hosted runners, each starting its own engine.
-        ("push", {}, "", HOSTED),
-        ("schedule", {}, "", HOSTED),
-        # Set: runs of protected refs use the shared engine from its runner pool.
-        (
-            "push",
-            {"DAGGER_RUNNER_HOST": "unix:///run/dagger/engine.sock", "DAGGER_RUNS_ON": "dagger"},
-            "unix:///run/dagger/engine.sock",
-            "dagger",
-        ),
-        (
-            "workflow_dispatch",
-            {"DAGGER_RUNNER_HOST": "tcp://dagger-engine:1234", "DAGGER_RUNS_ON": "dagger"},
-            "tcp://dagger-engine:1234",
-            "dagger",
-        ),
-        # Pull requests never: code under review would write to the cache volumes deploys read.
-        (
-            "pull_request",
-            {"DAGGER_RUNNER_HOST": "unix:///run/dagger/engine.sock", "DAGGER_RUNS_ON": "dagger"},
-            "",
-            HOSTED,
-        ),
+        (True, {}, "", HOSTED),
+        (False, {}, "", HOSTED),
+        # Set: runs of protected refs (main, develop, release/*, v* tags) use the shared engine
+        # from its runner pool.
+        (True, SHARED, "unix:///run/dagger/engine.sock", "dagger"),
+        # Anything else never does: pull requests (refs/pull/N/merge is never protected) and
+        # runs dispatched on an unprotected branch run code no review has passed, which would
+        # write to the cache volumes deploys read.
+        (False, SHARED, "", HOSTED),
     ],
 )
 def test_what_each_run_connects_to(
-    event: str, variables: dict[str, str], runner_host: str, runs_on: str
+    protected: bool, variables: dict[str, str], runner_host: str, runs_on: str
 ) -> None:
-    assert evaluate(RUNNER_HOST, event, variables) == runner_host
-    assert evaluate(RUNS_ON, event, variables) == runs_on
+    assert evaluate(RUNNER_HOST, protected, variables) == runner_host
+    assert evaluate(RUNS_ON, protected, variables) == runs_on
 
 
-def test_every_workflow_with_pull_requests_keeps_them_off_the_shared_engine() -> None:
-    for path in workflow_files():
-        workflow = load_yaml(path)
-        if "pull_request" in triggers(workflow) and any(
-            s.workflow == path.name for s in DAGGER_STEPS
-        ):
-            assert (
-                evaluate(
-                    workflow["env"]["_EXPERIMENTAL_DAGGER_RUNNER_HOST"],
-                    "pull_request",
-                    {"DAGGER_RUNNER_HOST": "tcp://shared:1234"},
-                )
-                == ""
-            ), path.name
+def test_the_guard_is_the_refs_the_rulesets_protect() -> None:
+    """github.ref_protected is true for refs a ruleset covers: terraform/github's protect every
+    ref a Dagger job runs for outside pull requests (cd.yml's triggers, main for the schedule)."""
+    rulesets = (ROOT / "terraform" / "github" / "rulesets.tf").read_text()
+    for pattern in (
+        "refs/heads/main",
+        "refs/heads/develop",
+        "refs/heads/release/**/*",
+        "refs/tags/v*",
+    ):
+        assert f'"{pattern}"' in rulesets, pattern
+    push = triggers(load_yaml(WORKFLOWS / "cd.yml"))["push"]
+    assert push["branches"] == ["develop", "main", "release/**"]
