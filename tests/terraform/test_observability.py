@@ -131,6 +131,12 @@ def _queries(dashboard: Mapping[str, Any]) -> Iterator[tuple[str, str, Mapping[s
                     yield widget["title"], series["filter"], series["aggregation"]
 
 
+def _metric_type(filter_: str) -> str:
+    match = re.search(r'metric\.type = "([^"]+)"', filter_)
+    assert match is not None, filter_
+    return match[1]
+
+
 def _dashboard() -> dict[str, Any]:
     dashboard: dict[str, Any] = json.loads(DASHBOARD.read_text())
     return dashboard
@@ -159,10 +165,7 @@ def test_every_dashboard_filter_names_metrics_and_labels_that_exist(
 
 
 def test_the_dashboard_shows_what_the_design_asks_for() -> None:
-    used = {
-        re.search(r'metric\.type = "([^"]+)"', filter_)[1]  # type: ignore[index]
-        for _, filter_, _ in _queries(_dashboard())
-    }
+    used = {_metric_type(filter_) for _, filter_, _ in _queries(_dashboard())}
     assert used == set(DESCRIPTORS["metrics"]) | {
         "logging.googleapis.com/user/clarity-deployments",
         "logging.googleapis.com/user/clarity-deployment-duration",
