@@ -23,9 +23,10 @@ module "iam" {
       users        = [local._accounts.tf_apply]
     }
     (local._accounts.deployer) = {
-      display_name  = "Delivery pipeline"
-      description   = "Rolls out revisions and shifts traffic from the protected branch."
-      project_roles = ["roles/run.developer"]
+      display_name = "Delivery pipeline"
+      description  = "Rolls out revisions and shifts traffic from the protected branch."
+      # logWriter: one Cloud Logging entry per rollout and rollback (modules/observability).
+      project_roles = ["roles/logging.logWriter", "roles/run.developer"]
     }
     (local._accounts.tf_apply) = {
       display_name = "Terraform apply"

@@ -23,6 +23,7 @@ import hcl2
 TERRAFORM_DIR = Path(__file__).resolve().parents[1]
 README = TERRAFORM_DIR / "README.md"
 STACK_DIR = TERRAFORM_DIR / "stack"
+GITHUB_DIR = TERRAFORM_DIR / "github"
 _SECTION = re.compile(
     r"(<!-- BEGIN TFDOC (?P<name>[\w/-]+) -->\n).*?(<!-- END TFDOC (?P=name) -->)", re.DOTALL
 )
@@ -160,12 +161,12 @@ def render(readme: str) -> str:
 
 
 def missing_sections(readme: str) -> list[str]:
-    """Modules (and the stack) that have no generated section in the README."""
+    """Modules (the stack and the GitHub root too) that have no generated section in the README."""
     present = {match.group("name") for match in _SECTION.finditer(readme)}
     modules = sorted(
         f"modules/{path.parent.name}" for path in (TERRAFORM_DIR / "modules").glob("*/variables.tf")
     )
-    return [m for m in [STACK_DIR.name, *modules, "graph"] if m not in present]
+    return [m for m in [STACK_DIR.name, GITHUB_DIR.name, *modules, "graph"] if m not in present]
 
 
 def main(argv: list[str] | None = None) -> int:

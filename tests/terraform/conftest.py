@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from terraform.tools.provider_schema import (
+    GITHUB,
     GOOGLE,
     GOOGLE_FLOOR,
     ProviderPackage,
@@ -62,3 +63,9 @@ def google_schema() -> ProviderSchema:
 def google_floor_schema() -> ProviderSchema:
     """The google provider's schema at the lowest version versions.tf admits (6.14.0)."""
     return _provider_schema(GOOGLE_FLOOR)
+
+
+@pytest.fixture(scope="session")
+def github_schema() -> ProviderSchema:
+    """The github provider's schema at the release terraform/github pins (6.9.0)."""
+    return _provider_schema(GITHUB)

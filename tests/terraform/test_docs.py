@@ -30,7 +30,8 @@ def test_check_mode_reports_a_stale_readme(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_every_module_input_is_documented() -> None:
-    for module in [tfdoc.STACK_DIR, *sorted((tfdoc.TERRAFORM_DIR / "modules").iterdir())]:
+    modules = sorted((tfdoc.TERRAFORM_DIR / "modules").iterdir())
+    for module in [tfdoc.STACK_DIR, tfdoc.GITHUB_DIR, *modules]:
         for variable in tfdoc.variables(module):
             assert variable.description, (
                 f"{module.name}: variable {variable.name} has no description"
@@ -42,6 +43,7 @@ def test_every_module_input_is_documented() -> None:
 def _terraform_modules() -> list[Path]:
     return [
         tfdoc.STACK_DIR,
+        tfdoc.GITHUB_DIR,
         *sorted((tfdoc.TERRAFORM_DIR / "modules").iterdir()),
         *sorted((tfdoc.TERRAFORM_DIR / "environments").iterdir()),
     ]

@@ -51,9 +51,11 @@ def _expected_counts(settings: dict[str, Any]) -> Counter[str]:
             "google_firestore_index": 2,
             "google_iam_workload_identity_pool": 1,
             "google_iam_workload_identity_pool_provider": 1,
+            "google_logging_metric": 3,
             "google_logging_project_bucket_config": 1,
             "google_logging_project_sink": 1,
-            "google_project_iam_member": 31,
+            "google_monitoring_dashboard": 1,
+            "google_project_iam_member": 32,
             "google_project_service": 13,
             "google_pubsub_subscription": 6,
             # dead-letter subscriber grants (3), the gateway on insights, the ML service on ingestion
@@ -79,7 +81,8 @@ def _expected_counts(settings: dict[str, Any]) -> Counter[str]:
     if settings["monitoring_enabled"]:
         counts["google_monitoring_notification_channel"] = 1
         counts["google_monitoring_uptime_check_config"] = services
-        counts["google_monitoring_alert_policy"] = 2 * services
+        # 5xx ratio and p99 latency per service; failed rollouts and failed rollbacks.
+        counts["google_monitoring_alert_policy"] = 2 * services + 2
     return counts
 
 

@@ -1,4 +1,5 @@
-"""Every .tf file under terraform/ checked against the google provider's real schema.
+"""Every .tf file under terraform/ checked against its provider's real schema: google for the
+environments, github for terraform/github.
 
 The schema is the one the provider's cdktf package ships (terraform/tools/provider_schema):
 unknown types, arguments and blocks at any depth (dynamic blocks included), read-only
@@ -11,6 +12,7 @@ on a fixture holding exactly that one error.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -113,17 +115,50 @@ def _assert_tree_clean(report: CheckReport) -> None:
     assert (report.files, report.checked_blocks) == (len(files), blocks)
 
 
+def _check_all(*schemas: ProviderSchema) -> CheckReport:
+    return check_tree(TERRAFORM_DIR, {schema.source: schema for schema in schemas})
+
+
 def test_every_tf_file_under_terraform_matches_the_provider_schema(
-    google_schema: ProviderSchema,
+    google_schema: ProviderSchema, github_schema: ProviderSchema
 ) -> None:
-    _assert_tree_clean(_check(TERRAFORM_DIR, google_schema))
+    _assert_tree_clean(_check_all(google_schema, github_schema))
 
 
 def test_the_lowest_provider_version_admitted_accepts_the_configuration_too(
-    google_floor_schema: ProviderSchema,
+    google_floor_schema: ProviderSchema, github_schema: ProviderSchema
 ) -> None:
     assert google_floor_schema.version == "6.14.0"
-    _assert_tree_clean(_check(TERRAFORM_DIR, google_floor_schema))
+    _assert_tree_clean(_check_all(google_floor_schema, github_schema))
+
+
+def test_the_github_root_is_checked_against_the_github_schema(
+    google_schema: ProviderSchema, github_schema: ProviderSchema, tmp_path: Path
+) -> None:
+    """The GitHub side is checked, not skipped: without its schema every block is unchecked,
+    and an error planted in a copy of it is reported."""
+    github_root = TERRAFORM_DIR / "github"
+    blocks = sum(len(_TOP_LEVEL_BLOCK.findall(p.read_text())) for p in github_root.glob("*.tf"))
+    assert blocks >= 10
+    without = check_tree(github_root, {google_schema.source: google_schema})
+    assert len(without.unchecked) == blocks
+    assert "providers.tf:4: provider.github (no schema loaded)" in without.unchecked
+    assert all(
+        "no schema loaded for integrations/github" in u
+        for u in without.unchecked
+        if "provider.github" not in u
+    )
+    copy = tmp_path / "github"
+    shutil.copytree(github_root, copy)
+    rulesets = copy / "rulesets.tf"
+    planted = rulesets.read_text().replace("non_fast_forward", "non_fast_forwards", 1)
+    rulesets.write_text(planted)
+    report = check_tree(copy, {github_schema.source: github_schema})
+    assert [(f.kind, f.address) for f in report.findings] == [
+        (Kind.UNKNOWN_ARGUMENT, "github_repository_ruleset.protected_branches")
+    ]
+    assert 'did you mean "non_fast_forward"' in report.findings[0].message
+    assert github_schema.version == "6.9.0"
 
 
 @pytest.mark.parametrize("kind", sorted(PLANTED))
@@ -244,4 +279,6 @@ def test_the_command_line_reports_findings_with_file_line_and_address(
     expected = PLANTED[Kind.ENUM]
     location = fixture.relative_to(REPO) / "main.tf"
     assert f"{location}:4: {_API}: {expected.message}\n" in run.stdout
-    assert run.stdout.endswith("1 blocks checked against hashicorp/google 6.50.0: 1 findings\n")
+    assert run.stdout.endswith(
+        "1 blocks checked against hashicorp/google 6.50.0, integrations/github 6.9.0: 1 findings\n"
+    )

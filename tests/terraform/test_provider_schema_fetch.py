@@ -206,8 +206,10 @@ def test_a_pin_naming_another_provider_release_is_refused(tmp_path: Path) -> Non
 
 
 def test_the_command_line_names_an_unpinned_provider(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["fetch", "--provider", "integrations/github"]) == 5
-    assert "no pinned schema package for integrations/github" in capsys.readouterr().err
+    assert main(["fetch", "--provider", "hashicorp/random"]) == 5
+    error = capsys.readouterr().err
+    assert "no pinned schema package for hashicorp/random" in error
+    assert "integrations/github 6.9.0" in error, "the message lists what is pinned"
 
 
 @pytest.mark.parametrize(

@@ -162,6 +162,7 @@ def test_the_stack_calls_each_leaf_module_with_evaluated_inputs(
         f"{STACK}.module.github_oidc": "../modules/github-oidc",
         f"{STACK}.module.iam": "../modules/iam",
         f"{STACK}.module.ml_service": "../modules/cloud-run-service",
+        f"{STACK}.module.observability": "../modules/observability",
         f"{STACK}.module.pubsub": "../modules/pubsub",
         f"{STACK}.module.secrets": "../modules/secrets",
     } | ({monitoring: "../modules/monitoring"} if settings["monitoring_enabled"] else {}) | (

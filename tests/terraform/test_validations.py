@@ -33,7 +33,28 @@ from tests.terraform._terraform import (
 pytestmark = pytest.mark.terraform
 
 _SA = "runtime-sa@p-1.iam.gserviceaccount.com"
+_WIF = "projects/1/locations/global/workloadIdentityPools/github/providers/github-actions"
+_DEPLOYER = "clarity-deployer@p-1.iam.gserviceaccount.com"
 BASELINES: dict[str, dict[str, Any]] = {
+    "github": {
+        "alert_email": "oncall@example.com",
+        "billing_account": "012345-6789AB-CDEF01",
+        "dagger": {"runner_host": "unix:///run/dagger/engine.sock", "runs_on": "dagger"},
+        "environments": {
+            "dev": {"deploy_service_account": _DEPLOYER, "workload_identity_provider": _WIF},
+            "staging": {
+                "deploy_service_account": _DEPLOYER,
+                "gateway_url": "https://gateway.example.com",
+                "workload_identity_provider": _WIF,
+            },
+            "prod": {
+                "deploy_service_account": _DEPLOYER,
+                "reviewers": {"teams": ["release-managers"], "users": ["octocat"]},
+                "workload_identity_provider": _WIF,
+            },
+        },
+        "security_contacts": "@clarity-loop/security @octocat",
+    },
     "modules/artifact-registry": {
         "cleanup": {"delete_untagged_after_days": 7, "keep_recent_versions": 10},
         "location": "us-central1",
@@ -95,10 +116,12 @@ BASELINES: dict[str, dict[str, Any]] = {
         "project_id": "p-1",
     },
     "modules/monitoring": {
+        "deployment_metric": "logging.googleapis.com/user/clarity-deployments",
         "notification_email": "oncall@example.com",
         "project_id": "p-1",
         "services": {},
     },
+    "modules/observability": {"environment": "prod", "project_id": "p-1"},
     "modules/pubsub": {
         "project_id": "p-1",
         "project_number": "1",
@@ -150,6 +173,67 @@ DROP = object()
 """An override value that removes the key from the baseline."""
 
 
+_GITHUB_CASES = [
+    Case("github", "email", {"alert_email": "oncall"}, "alert_email must be an email address"),
+    Case(
+        "github", "billing-account", {"billing_account": "none"}, "billing_account must look like"
+    ),
+    Case(
+        "github",
+        "runner-host",
+        {"dagger": {"runner_host": "https://engine.example.com"}},
+        "dagger.runner_host must be an engine address",
+    ),
+    Case(
+        "github",
+        "runner-pool",
+        {"dagger": {"runs_on": None}},
+        "dagger.runner_host and dagger.runs_on go together",
+    ),
+    Case(
+        "github",
+        "environments",
+        {"environments": {"dev": DROP}},
+        "environments must describe exactly dev, staging and prod",
+    ),
+    Case(
+        "github",
+        "identity-provider",
+        {"environments": {"dev": {"workload_identity_provider": "github-actions"}}},
+        "Each workload_identity_provider must be the provider's full name",
+    ),
+    Case(
+        "github",
+        "deployer",
+        {"environments": {"dev": {"deploy_service_account": "clarity-deployer"}}},
+        "Each deploy_service_account must be a service account email",
+    ),
+    Case(
+        "github",
+        "gateway-url",
+        {"environments": {"staging": {"gateway_url": "http://gateway.example.com"}}},
+        "A gateway_url must be an https:// URL",
+    ),
+    Case(
+        "github",
+        "prod-reviewers",
+        {"environments": {"prod": {"reviewers": {"teams": [], "users": []}}}},
+        "prod needs at least one reviewer",
+    ),
+    Case(
+        "github",
+        "reviewer-count",
+        {"environments": {"prod": {"reviewers": {"users": [f"user{n}" for n in range(6)]}}}},
+        "GitHub allows at most 6 reviewers",
+    ),
+    Case("github", "approvals", {"required_approvals": 0}, "required_approvals must be a whole"),
+    Case(
+        "github",
+        "contacts",
+        {"security_contacts": "the security team"},
+        "security_contacts must be @-mentions",
+    ),
+]
 _MODULE_CASES = [
     Case(
         "modules/artifact-registry",
@@ -377,6 +461,18 @@ _MODULE_CASES = [
     ),
     Case(
         "modules/monitoring",
+        "deployment-metric",
+        {"deployment_metric": "custom.googleapis.com/deployments"},
+        "deployment_metric must be a log-based metric type",
+    ),
+    Case(
+        "modules/observability",
+        "environment",
+        {"environment": "Production"},
+        "environment must be a short lowercase name",
+    ),
+    Case(
+        "modules/monitoring",
         "email",
         {"notification_email": "oncall"},
         "notification_email must be an email address",
@@ -571,7 +667,7 @@ _ENVIRONMENT_CASES = [
         ),
     )
 ]
-CASES = _MODULE_CASES + _CMEK_CASES + _STACK_CASES + _ENVIRONMENT_CASES
+CASES = _GITHUB_CASES + _MODULE_CASES + _CMEK_CASES + _STACK_CASES + _ENVIRONMENT_CASES
 
 _VALIDATION = re.compile(r"^\s*validation\s*\{\s*$")
 _MESSAGE = re.compile(r'^\s*error_message\s*=\s*(".*")\s*$')

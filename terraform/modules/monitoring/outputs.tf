@@ -8,6 +8,11 @@ output "alert_policies" {
   }
 }
 
+output "deployment_alert_policies" {
+  description = "Alert policy ids on deployment entries: rollout_failed (rolled back, aborted or failed) and rollback_failed."
+  value       = { for key, policy in google_monitoring_alert_policy.deployment : key => policy.id }
+}
+
 output "notification_channel" {
   description = "Id of the email notification channel."
   value       = google_monitoring_notification_channel.email.id

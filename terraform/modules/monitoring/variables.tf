@@ -28,6 +28,16 @@ variable "alerts" {
   }
 }
 
+variable "deployment_metric" {
+  description = "Metric type of the counter on the delivery library's deployment entries (modules/observability `deployment_metrics.deployments`), with labels environment, kind and outcome."
+  type        = string
+  nullable    = false
+  validation {
+    condition     = startswith(var.deployment_metric, "logging.googleapis.com/user/")
+    error_message = "deployment_metric must be a log-based metric type, logging.googleapis.com/user/NAME."
+  }
+}
+
 variable "notification_email" {
   description = "Address of the email notification channel that receives every alert."
   type        = string

@@ -23,6 +23,7 @@ from terraform.tools.provider_schema.check import CheckReport, check_tree
 from terraform.tools.provider_schema.fetch import default_cache_dir, load_schema, schema_path
 from terraform.tools.provider_schema.model import Attribute, Block, NestedBlock, ProviderSchema
 from terraform.tools.provider_schema.packages import (
+    GITHUB,
     GOOGLE,
     GOOGLE_FLOOR,
     PACKAGES,
@@ -32,6 +33,7 @@ from terraform.tools.provider_schema.packages import (
 )
 
 __all__ = [
+    "GITHUB",
     "GOOGLE",
     "GOOGLE_FLOOR",
     "PACKAGES",

@@ -10,6 +10,10 @@ The google provider is pinned to 16.12.1, built from google 6.50.0: the modules 
 committed, so ``terraform init`` installs the newest 6.x, which is 6.50.0 (the last
 release of the 6.x line). 14.13.0 (google 6.14.0, the floor of that range) is pinned too,
 to check on demand that the configuration still holds at the lowest version it admits.
+
+The github provider (integrations/github, the GitHub side in terraform/github) is pinned to
+15.3.1, built from 6.9.0, the last release cdktf published bindings for; terraform/github
+pins the provider to exactly that release, so the schema checked is the one installed.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from dataclasses import dataclass
 from terraform.tools.provider_schema._errors import UnknownPackageError
 
 __all__ = [
+    "GITHUB",
     "GOOGLE",
     "GOOGLE_FLOOR",
     "PACKAGES",
@@ -75,8 +80,19 @@ GOOGLE_FLOOR = ProviderPackage(
     size=39_170_837,
 )
 
+GITHUB = ProviderPackage(
+    source="integrations/github",
+    provider_version="6.9.0",
+    distribution="cdktf-cdktf-provider-github",
+    version="15.3.1",
+    url=f"{_FILES}/95/4a/908107a57be7a2208a7eefee3769769e491dd4a36977f8e9e6b85a68e9da/"
+    "cdktf_cdktf_provider_github-15.3.1-py3-none-any.whl",
+    sha256="d2824bfbabc7288cab5c7ec14314279aa123c67ec63be91b250cf05be059b793",  # pragma: allowlist secret (a pinned file hash)
+    size=1_999_761,
+)
+
 # The first entry for a source is the one checks use unless a version is asked for.
-PACKAGES: tuple[ProviderPackage, ...] = (GOOGLE, GOOGLE_FLOOR)
+PACKAGES: tuple[ProviderPackage, ...] = (GOOGLE, GOOGLE_FLOOR, GITHUB)
 
 
 def find_package(source: str, provider_version: str | None = None) -> ProviderPackage:
