@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from api_gateway import SERVICE_NAME
 from api_gateway.routes import gateway_router
 from api_gateway.settings import GatewaySettings
+from clarity_common.fault_middleware import install_fault_middleware
 from clarity_common.gcp import GoogleClients
 from clarity_common.handlers import install_error_handlers
 from clarity_common.health import health_router, startup_lifespan
@@ -25,6 +26,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         lifespan=startup_lifespan(SERVICE_NAME, settings, on_shutdown=clients.close),
     )
     install_error_handlers(app)
+    install_fault_middleware(app, settings.clarity_fault)
     app.include_router(health_router(SERVICE_NAME, settings))
     app.include_router(gateway_router(settings, clients))
     return app

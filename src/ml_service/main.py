@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 
+from clarity_common.fault_middleware import install_fault_middleware
 from clarity_common.gcp import GoogleClients
 from clarity_common.handlers import install_error_handlers
 from clarity_common.health import health_router, startup_lifespan
@@ -34,6 +35,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         lifespan=startup_lifespan(SERVICE_NAME, settings, on_shutdown=clients.close),
     )
     install_error_handlers(app)
+    install_fault_middleware(app, settings.clarity_fault)
     app.include_router(health_router(SERVICE_NAME, settings))
 
     @app.post(
