@@ -30,6 +30,7 @@ __all__ = [
     "MAX_BODY_BYTES",
     "MAX_SAMPLES_PER_BATCH",
     "MEASURES",
+    "SYNTHETIC_ID_PREFIX",
     "USER_ID_PATTERN",
     "BatchId",
     "HealthSample",
@@ -51,6 +52,14 @@ MAX_BODY_BYTES = 1_048_576
 
 USER_ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
 BATCH_ID_PATTERN = r"^[A-Za-z0-9_-]{8,128}$"
+
+SYNTHETIC_ID_PREFIX = "synthetic-"
+"""Reserved for synthetic traffic: user ids and batch ids that start with it belong to the
+delivery pipeline's business-transaction probes, never to a person. Such batches are stored
+and announced like any other (that is what the probe checks); consumers recognise them by the
+``user_id`` attribute of the Pub/Sub message (a subscription filter such as
+``NOT hasPrefix(attributes.user_id, "synthetic-")`` drops them). Account ids issued to users
+never start with it."""
 
 UserId = Annotated[str, Field(pattern=USER_ID_PATTERN, strict=True)]
 BatchId = Annotated[str, Field(pattern=BATCH_ID_PATTERN, strict=True)]
