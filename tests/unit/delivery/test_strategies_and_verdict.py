@@ -325,7 +325,7 @@ class Scripted:
         return self._online
 
     def applies(self, subject: Subject) -> bool:
-        return True
+        return subject.percent >= 0
 
     async def measure(self, subject: Subject, since: float) -> Measurement:
         self.seen.append((subject.candidate, subject.baseline, since))
