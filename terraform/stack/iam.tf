@@ -25,7 +25,8 @@ module "iam" {
     (local._accounts.deployer) = {
       display_name  = "Delivery pipeline"
       description   = "Rolls out revisions and shifts traffic from the protected branch."
-      project_roles = ["roles/run.developer"]
+      # monitoring.viewer: canary analysis reads Cloud Run's request metrics (timeSeries.list).
+      project_roles = ["roles/monitoring.viewer", "roles/run.developer"]
     }
     (local._accounts.tf_apply) = {
       display_name = "Terraform apply"
