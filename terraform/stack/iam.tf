@@ -23,9 +23,9 @@ module "iam" {
       users        = [local._accounts.tf_apply]
     }
     (local._accounts.deployer) = {
+      # monitoring.viewer: canary analysis reads Cloud Run's request metrics (timeSeries.list).
       display_name  = "Delivery pipeline"
       description   = "Rolls out revisions and shifts traffic from the protected branch."
-      # monitoring.viewer: canary analysis reads Cloud Run's request metrics (timeSeries.list).
       project_roles = ["roles/monitoring.viewer", "roles/run.developer"]
     }
     (local._accounts.tf_apply) = {
