@@ -148,6 +148,9 @@ def open_stage(
         return ["env", f"CLARITY_FAULT={fault}", *argv] if fault else argv
 
     project = emulators.for_project(PROJECT)
+    # What Terraform creates beside the services: the gateway's ingestion publishes here (the
+    # business transaction and the load ingest real batches).
+    project.create_topic("healthkit-data-ingestion")
     double = CloudRunDouble(
         workdir / "double",
         operation_delay=0.05,

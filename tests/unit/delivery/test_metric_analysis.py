@@ -235,9 +235,11 @@ def test_a_step_waits_for_a_window_of_its_own_traffic() -> None:
 
 
 def test_without_enough_requests_the_step_extends_then_the_probes_decide() -> None:
-    thin = rounds(*(window_read(OPENED + 1, 12) for _ in range(4)))
-    assert assess(thin, gated(), now=OPENED + 299).phase == "pending"  # within 60 x 2 + 180
-    verdict = assess(thin, gated(), now=OPENED + 300)
+    # Windows of 60 s: the first wholly in the step ends at +61, the extension reaches +120.
+    thin = rounds(*(window_read(OPENED + 1 + 20 * n, 12) for n in range(3)))
+    assert [m.end - OPENED for m in thin[-1].measurements[1:]] == [101]  # type: ignore[attr-defined]
+    assert assess(thin, gated(), now=OPENED + 400).phase == "pending"
+    verdict = assess([*thin, *rounds(window_read(OPENED + 60, 12))], gated(), now=OPENED + 400)
     assert (verdict.phase, verdict.decided_by) == ("passed", "probes (too few requests)")
 
 
@@ -336,7 +338,7 @@ def test_the_runner_reads_metrics_only_where_the_candidate_takes_traffic() -> No
 
 def test_the_runner_reports_which_evidence_decided() -> None:
     clock = [OPENED, *(OPENED + 10 * n for n in range(1, 40))]
-    events, phase = run(100, [window_read(OPENED + 1, 12) for _ in range(40)], clock)
+    events, phase = run(100, [window_read(OPENED + 1 + 10 * n, 12) for n in range(40)], clock)
     assert phase == "passed"
     decision = events[-1]
     assert decision["kind"] == "analysis"
@@ -446,3 +448,17 @@ def test_limits_reject_nonsense_percentiles() -> None:
         Histogram(bounds=(1.0,), counts=(1, 0)).percentile(0)
     assert math.isclose(stats("r", 10).error_ratio, 0.0)
     assert isinstance(LIMITS, MetricAnalysis)
+
+
+def test_tails_and_windows_across_a_traffic_shift_are_not_compared() -> None:
+    # 60 requests each: p50 compared, p95 and p99 not (fewer than 5 requests above them).
+    limits = dataclasses.replace(LIMITS, min_requests=50)
+    slower = judge(stats("new", 60, latency_ms=300), stats("old", 60, latency_ms=10), limits)
+    assert [r.split(" ")[0] for r in slower.reasons] == ["p50"]
+    across = judge(
+        stats("new", 500, latency_ms=300),
+        stats("old", 500, latency_ms=10),
+        LIMITS,
+        comparable=False,
+    )
+    assert (across.phase, across.compared) == ("successful", False)

@@ -6,11 +6,15 @@ is **inconclusive** when the candidate served fewer than ``min_requests`` reques
 to judge). Otherwise it **fails** when
 
 * the candidate's 5xx ratio or its p50/p95/p99 latency exceeds the absolute limit, or
-* the stable revision also served at least ``min_requests`` requests in that window, and the
-  candidate is worse than stable by more than the relative tolerance plus the noise floor:
-  ``candidate > stable * (1 + relative_tolerance) + noise``, where noise is
+* the window is comparable (the traffic split did not change inside it: the window began
+  after the step did), the stable revision also served at least ``min_requests`` requests in
+  it, and the candidate is worse than stable by more than the relative tolerance plus the
+  noise floor: ``candidate > stable * (1 + relative_tolerance) + noise``, where noise is
   ``noise_floor.error_ratio`` for the 5xx ratio and ``noise_floor.latency_ms`` for latency
-  (differences smaller than that are noise between two revisions, not a regression).
+  (differences smaller than that are noise between two revisions, not a regression). A
+  latency percentile is compared only when at least :data:`TAIL_REQUESTS` requests of each
+  revision lie above it (p95: 100 requests, p99: 500): the p99 of 60 requests is their
+  slowest one, and two revisions' slowest requests differ by chance.
 
 Anything else **passes**. Nothing here queries or waits; :mod:`.metrics` measures.
 """
@@ -23,9 +27,11 @@ from typing import Literal
 from ..settings import MetricAnalysis
 from .distribution import Histogram
 
-__all__ = ["PERCENTILES", "Judgement", "RevisionStats", "judge"]
+__all__ = ["PERCENTILES", "TAIL_REQUESTS", "Judgement", "RevisionStats", "judge"]
 
 PERCENTILES: tuple[tuple[str, float], ...] = (("p50", 50.0), ("p95", 95.0), ("p99", 99.0))
+TAIL_REQUESTS = 5
+"""Requests that must lie above a percentile, in each revision, for it to be compared."""
 
 JudgementPhase = Literal["successful", "failed", "inconclusive"]
 
@@ -71,9 +77,14 @@ class Judgement:
 
 
 def judge(
-    candidate: RevisionStats, baseline: RevisionStats | None, limits: MetricAnalysis
+    candidate: RevisionStats,
+    baseline: RevisionStats | None,
+    limits: MetricAnalysis,
+    *,
+    comparable: bool = True,
 ) -> Judgement:
-    """The judgement of one window (see the module docstring)."""
+    """The judgement of one window (see the module docstring); ``comparable``: the traffic
+    split was the same throughout the window."""
     if candidate.requests < limits.min_requests:
         return Judgement(
             "inconclusive",
@@ -88,7 +99,7 @@ def judge(
         value = candidate.latency_ms(name)
         if value is not None and value > limit:
             reasons.append(f"{name} latency {value:.0f} ms over the limit {limit:g} ms")
-    compared = baseline is not None and baseline.requests >= limits.min_requests
+    compared = comparable and baseline is not None and baseline.requests >= limits.min_requests
     if compared and baseline is not None:
         tolerance = 1 + limits.relative_tolerance
         worse = f"worse than stable by more than {limits.relative_tolerance:.0%}"
@@ -97,9 +108,10 @@ def judge(
                 f"5xx ratio {candidate.error_ratio:.1%} vs stable {baseline.error_ratio:.1%} "
                 f"({worse} + {limits.noise_error_ratio:.1%})"
             )
-        for name, _ in PERCENTILES:
+        fewest = min(candidate.requests, baseline.requests)
+        for name, q in PERCENTILES:
             ours, theirs = candidate.latency_ms(name), baseline.latency_ms(name)
-            if ours is None or theirs is None:
+            if ours is None or theirs is None or fewest * (1 - q / 100) < TAIL_REQUESTS:
                 continue
             if ours > theirs * tolerance + limits.noise_latency_ms:
                 reasons.append(

@@ -70,8 +70,12 @@ class RequestMetrics:
         """Only steps in which the candidate takes traffic, when the settings ask for it."""
         return subject.metrics is not None and subject.percent > 0
 
-    async def measure(self, subject: Subject, since: float) -> MetricsMeasurement | Unmeasured:  # noqa: ARG002 - the window follows the clock, not the step
-        """Read the look-back window of candidate and stable, and judge it."""
+    async def measure(self, subject: Subject, since: float) -> MetricsMeasurement | Unmeasured:
+        """Read the look-back window of candidate and stable, and judge it.
+
+        Stable is compared with only in windows that began after the step (``since``): a
+        window across a traffic shift holds the two revisions under different loads.
+        """
         limits = subject.metrics
         started = time.monotonic()
         if limits is None:
@@ -96,7 +100,7 @@ class RequestMetrics:
             end=end,
             candidate=candidate,
             baseline=baseline,
-            judgement=judge(candidate, baseline, limits),
+            judgement=judge(candidate, baseline, limits, comparable=start >= since),
         )
 
 

@@ -119,12 +119,14 @@ class MonitoringApi:
     async def check_access(self, project: str) -> None:
         """Raise :class:`PermissionDenied` (or another DeployError) if metrics cannot be read."""
         end = time.time()
-        request = monitoring_v3.ListTimeSeriesRequest(
-            name=f"projects/{project}",
-            filter=f'metric.type = "{REQUEST_COUNT}"',
-            interval=_interval(end - 60, end),
-            view=monitoring_v3.ListTimeSeriesRequest.TimeSeriesView.HEADERS,
+        request = _request(
+            project,
+            REQUEST_COUNT,
+            where='resource.type = "cloud_run_revision"',
+            start=end - 60,
+            end=end,
         )
+        request.view = monitoring_v3.ListTimeSeriesRequest.TimeSeriesView.HEADERS
         await self._list(request, project)
 
     async def window(
@@ -198,6 +200,7 @@ def _request(
     start: float,
     end: float,
     group: tuple[str, ...] = (),
+    headers_only: bool = False,
 ) -> monitoring_v3.ListTimeSeriesRequest:
     seconds = max(end - start, 0.001)
     whole = math.floor(seconds)
@@ -210,6 +213,11 @@ def _request(
             per_series_aligner=monitoring_v3.Aggregation.Aligner.ALIGN_DELTA,
             cross_series_reducer=monitoring_v3.Aggregation.Reducer.REDUCE_SUM,
             group_by_fields=["resource.labels.revision_name", *group],
+        ),
+        view=(
+            monitoring_v3.ListTimeSeriesRequest.TimeSeriesView.HEADERS
+            if headers_only
+            else monitoring_v3.ListTimeSeriesRequest.TimeSeriesView.FULL
         ),
     )
 

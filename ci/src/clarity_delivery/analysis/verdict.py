@@ -7,8 +7,9 @@ either, its last round did not fail, and:
 
 * with a metric *gate* (steps in which the candidate takes traffic, when metric analysis is
   on): a metrics window wholly inside the step's own traffic passed with enough requests; or,
-  when the step has waited ``window * (1 + max_extensions) + delay`` seconds without one, the
-  step is decided by the probes alone (too few requests), and the verdict says so;
+  once the windows read reach ``window * (1 + max_extensions)`` into the step (about
+  ``window * (1 + max_extensions) + delay`` seconds) without one, the step is decided by the
+  probes alone (too few requests), and the verdict says so;
 * with ``hold_until`` (the bake): that moment has come.
 
 An unmeasured round does not count towards the window: the step is measured again instead (at
@@ -148,21 +149,28 @@ def assess(
         return Verdict("error", taken)
     if len(taken) - _count(taken, "error") < window.rounds or taken[-1].phase == "failed":
         return Verdict("pending", taken)
-    decided_by = _gate(taken, window, now)
+    decided_by = _gate(taken, window)
     if decided_by is None or now < window.hold_until:
         return Verdict("pending", taken)
     return Verdict("passed", taken, decided_by)
 
 
-def _gate(taken: Sequence[Measurement], window: Window, now: float) -> DecidedBy | None:
-    """Whether the step's metric evidence is in: who decides, or None to keep waiting."""
+def _gate(taken: Sequence[Measurement], window: Window) -> DecidedBy | None:
+    """Whether the step's metric evidence is in: who decides, or None to keep waiting.
+
+    Only windows wholly inside the step's own traffic count. The step is decided by the
+    probes once such a window reaching ``window * (1 + max_extensions)`` into the step has
+    been read without a conclusive pass: judged on what was read, not on the clock, so a
+    window read at the very edge of the limit is never lost to a race.
+    """
     gate = window.gate
     if gate is None:
         return "probes"
     own = [m for m in metric_windows(taken) if m.start >= window.opened]
     if any(m.phase == "successful" for m in own):
         return "metrics"
-    if now >= window.opened + gate.step_limit_seconds:
+    reach = window.opened + gate.window_seconds * (1 + gate.max_extensions)
+    if any(m.end >= reach for m in own):
         return "probes (too few requests)"
     return None
 
