@@ -125,8 +125,8 @@ class MonitoringApi:
             where='resource.type = "cloud_run_revision"',
             start=end - 60,
             end=end,
+            headers_only=True,
         )
-        request.view = monitoring_v3.ListTimeSeriesRequest.TimeSeriesView.HEADERS
         await self._list(request, project)
 
     async def window(
