@@ -229,17 +229,17 @@ def test_without_traffic_a_step_extends_then_the_probes_decide(
     emulators: Emulators,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    metrics = {**METRICS, "max_extensions": 1}
+    metrics = {**METRICS, "window_seconds": 2, "max_extensions": 1}
     with metric_stage(tmp_path, token_endpoint, emulators, metric_analysis=metrics) as stage:
         assert stage.deploy("1.1.0", extra=("--service", "ml-service")) == 0
         gated = [s for s in traffic_steps(stage, "ml-service") if s["kind"] == "step"]
         assert {s["decided_by"] for s in gated} == {"probes (too few requests)"}
-        # Each waited for a window and one extension: 3 x 2 + 0.5 s.
-        assert all(s["duration_seconds"] >= 6.5 for s in gated)
+        # Each waited for a window and one extension: 2 x 2 + 0.5 s.
+        assert all(s["duration_seconds"] >= 4.5 for s in gated)
         assert all(s["candidate"]["requests"] < 40 for s in gated)
         lines = [e["message"] for e in events(capsys) if e["kind"] == "analysis"]
         assert any(
-            "decided by probes: too few requests for metric analysis after 6.5s" in m for m in lines
+            "decided by probes: too few requests for metric analysis after 4.5s" in m for m in lines
         )
 
 
