@@ -119,7 +119,7 @@ class HealthChecks:
         """Checks, transactions and (with API access) metrics; HealthCheckFailed naming the
         rollback command if any fails."""
         failures = await self.failures(settings, base_urls, transactions=True)
-        if base_urls is None:
+        if base_urls is None and settings.rollout.metrics is not None and self._monitoring:
             for status in await read_status_quietly(self._api, settings):
                 if status.stable:
                     verdict = await self._metrics_verdict(settings, status.key, status.stable)

@@ -12,6 +12,12 @@ from pathlib import Path
 import anyio
 import pytest
 from clarity_delivery import build_plan, load_settings
+from clarity_delivery._errors import (
+    ConfigError,
+    CredentialsError,
+    PermissionDenied,
+    ServiceUnreachable,
+)
 from clarity_delivery.analysis import (
     AnalysisRunner,
     Histogram,
@@ -26,12 +32,15 @@ from clarity_delivery.analysis import (
     assess,
     judge,
 )
+from clarity_delivery.analysis.monitoring import _map_error, monitoring_client
 from clarity_delivery.analysis.transactions import SYNTHETIC_PREFIX, transaction_for
 from clarity_delivery.ledger import DeploymentRecord, RevisionFigures, StepRecord
 from clarity_delivery.progress import Reporter
 from clarity_delivery.render import markdown_summary
 from clarity_delivery.settings import HealthCheck, MetricAnalysis, TransactionCheck
 from google.api import distribution_pb2
+from google.api_core import exceptions as gexc
+from google.auth.credentials import AnonymousCredentials
 
 from clarity_common.samples import BATCH_ID_PATTERN, SYNTHETIC_ID_PREFIX, USER_ID_PATTERN
 
@@ -462,3 +471,23 @@ def test_tails_and_windows_across_a_traffic_shift_are_not_compared() -> None:
         comparable=False,
     )
     assert (across.phase, across.compared) == ("successful", False)
+
+
+def test_the_monitoring_endpoint_is_plain_only_on_loopback() -> None:
+    credentials = AnonymousCredentials()
+    with pytest.raises(ConfigError, match="plain http is only allowed on a loopback address"):
+        monitoring_client(credentials, "http://monitoring.example:8080")
+    local = monitoring_client(credentials, "http://127.0.0.1:9")
+    assert local.api_endpoint == "127.0.0.1:9"
+    assert monitoring_client(credentials, "monitoring.example:443").api_endpoint == (
+        "monitoring.example:443"
+    )
+
+
+def test_monitoring_errors_enter_the_delivery_error_tree() -> None:
+    denied = _map_error(gexc.PermissionDenied("Permission denied"), "clarity-loop-production")
+    assert isinstance(denied, PermissionDenied)
+    assert "monitoring.timeSeries.list" in denied.message
+    assert "roles/monitoring.viewer" in denied.message
+    assert isinstance(_map_error(gexc.ServiceUnavailable("down"), "p"), ServiceUnreachable)
+    assert isinstance(_map_error(gexc.Unauthenticated("no"), "p"), CredentialsError)
