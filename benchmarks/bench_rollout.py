@@ -203,7 +203,7 @@ def run(runs: int, progress: io.StringIO) -> tuple[list[str], bool]:
         ),
     )
     rows.insert(
-        5,
+        6,
         _row(f"canary, 2 services, steps {STEPS}, metric analysis", metric_canary, "-", True),
     )
     rows.append(
