@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from pathlib import Path
+
+# gRPC's C core logs a server's GOAWAY at shutdown on stderr; the tables are what matter here.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 
 def main(argv: list[str]) -> int:

@@ -17,6 +17,8 @@ from tests.support.processes import wait_for_port
 os.environ["NO_GCE_CHECK"] = "true"
 os.environ["GCE_METADATA_HOST"] = "127.0.0.1:9"
 os.environ["GCE_METADATA_IP"] = "127.0.0.1:9"
+# gRPC's C core logs a server's GOAWAY at shutdown on stderr; only errors matter to a test.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ from api_gateway import SERVICE_NAME
 from api_gateway.routes import gateway_router
 from api_gateway.settings import GatewaySettings
 from clarity_common.contract import install_api_contract
+from clarity_common.fault_middleware import install_fault_middleware
 from clarity_common.gcp import GoogleClients
 from clarity_common.health import health_router, startup_lifespan
 from clarity_common.samples import SampleBatch
@@ -26,6 +27,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         lifespan=startup_lifespan(SERVICE_NAME, settings, on_shutdown=clients.close),
     )
     install_api_contract(app, bodies=[SampleBatch])
+    install_fault_middleware(app, settings.clarity_fault)
     app.include_router(health_router(SERVICE_NAME, settings))
     app.include_router(gateway_router(settings, clients))
     return app

@@ -38,6 +38,7 @@ __all__ = [
     "MAX_SAMPLES_PER_BATCH",
     "MEASURES",
     "RESERVED_ID_PATTERN",
+    "SYNTHETIC_ID_PREFIX",
     "USER_ID_PATTERN",
     "BatchId",
     "HealthSample",
@@ -81,6 +82,14 @@ def _not_reserved(value: str) -> str:
         raise ValueError(msg)
     return value
 
+
+SYNTHETIC_ID_PREFIX = "synthetic-"
+"""Reserved for synthetic traffic: user ids and batch ids that start with it belong to the
+delivery pipeline's business-transaction probes, never to a person. Such batches are stored
+and announced like any other (that is what the probe checks); consumers recognise them by the
+``user_id`` attribute of the Pub/Sub message (a subscription filter such as
+``NOT hasPrefix(attributes.user_id, "synthetic-")`` drops them). Account ids issued to users
+never start with it."""
 
 UserId = Annotated[str, Field(pattern=USER_ID_PATTERN, strict=True)]
 BatchId = Annotated[

@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 
 from clarity_common.contract import install_api_contract
+from clarity_common.fault_middleware import install_fault_middleware
 from clarity_common.gcp import GoogleClients
 from clarity_common.health import health_router, startup_lifespan
 from clarity_common.openapi import error_responses, json_request
@@ -41,6 +42,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         lifespan=startup_lifespan(SERVICE_NAME, settings, on_shutdown=clients.close),
     )
     install_api_contract(app, bodies=[AnalysisRequest, PushEnvelope])
+    install_fault_middleware(app, settings.clarity_fault)
     app.include_router(health_router(SERVICE_NAME, settings))
 
     @app.post(

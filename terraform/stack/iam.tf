@@ -26,7 +26,8 @@ module "iam" {
       display_name = "Delivery pipeline"
       description  = "Rolls out revisions and shifts traffic from the protected branch."
       # logWriter: one Cloud Logging entry per rollout and rollback (modules/observability).
-      project_roles = ["roles/logging.logWriter", "roles/run.developer"]
+      # monitoring.viewer: canary analysis reads Cloud Run's request metrics (timeSeries.list).
+      project_roles = ["roles/logging.logWriter", "roles/monitoring.viewer", "roles/run.developer"]
     }
     (local._accounts.tf_apply) = {
       display_name = "Terraform apply"

@@ -18,7 +18,7 @@ variable "labels" {
 }
 
 variable "settings" {
-  description = "The environment's settings.json, decoded: the keys Terraform reads (terraform/README.md lists what each is used for). Keys only the delivery library reads (rollout, health_checks, services.<svc>.depends_on) are dropped by the type."
+  description = "The environment's settings.json, decoded: the keys Terraform reads (terraform/README.md lists what each is used for). Keys only the delivery library reads (rollout, health_checks, transaction_checks, services.<svc>.depends_on) are dropped by the type."
   type = object({
     allow_unauthenticated = bool
     artifact_registry = object({

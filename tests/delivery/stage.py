@@ -80,6 +80,8 @@ class Stage:
             str(self.credentials),
             "--api-endpoint",
             self.double.endpoint,
+            "--monitoring-endpoint",
+            self.double.monitoring_endpoint,
             "--ledger",
             str(self.ledger),
             "--output",
@@ -125,9 +127,19 @@ class Stage:
 
 @contextlib.contextmanager
 def open_stage(
-    workdir: Path, token_endpoint: TokenEndpoint, emulators: Emulators, **rollout: object
+    workdir: Path,
+    token_endpoint: TokenEndpoint,
+    emulators: Emulators,
+    *,
+    metrics_delay: float = 0.0,
+    base_faults: Mapping[str, str] | None = None,
+    **rollout: object,
 ) -> Iterator[Stage]:
-    """Both services running 0.9.0 on a fresh double; everything stopped on exit."""
+    """Both services running 0.9.0 on a fresh double; everything stopped on exit.
+
+    ``metrics_delay`` is the Monitoring double's ingestion delay; ``base_faults`` makes the
+    0.9.0 revisions of those services run with a ``CLARITY_FAULT`` (a slow stable revision).
+    """
     faults: dict[str, str] = {}
 
     def image_command(image: str, port: int) -> list[str]:
@@ -136,6 +148,9 @@ def open_stage(
         return ["env", f"CLARITY_FAULT={fault}", *argv] if fault else argv
 
     project = emulators.for_project(PROJECT)
+    # What Terraform creates beside the services: the gateway's ingestion publishes here (the
+    # business transaction and the load ingest real batches).
+    project.create_topic("healthkit-data-ingestion")
     double = CloudRunDouble(
         workdir / "double",
         operation_delay=0.05,
@@ -143,6 +158,7 @@ def open_stage(
         image_command=image_command,
         platform_env=project.env(),
         require_auth=False,
+        metrics_delay=metrics_delay,
     )
     double.start()
     try:
@@ -155,14 +171,20 @@ def open_stage(
             faults=faults,
             workdir=workdir,
         )
-        _create_services(stage, service_account.Credentials.from_service_account_file(str(creds)))
+        _create_services(
+            stage,
+            service_account.Credentials.from_service_account_file(str(creds)),
+            dict(base_faults or {}),
+        )
         yield stage
     finally:
         double.stop()
         project.cleanup()
 
 
-def _create_services(stage: Stage, credentials: service_account.Credentials) -> None:
+def _create_services(
+    stage: Stage, credentials: service_account.Credentials, base_faults: dict[str, str]
+) -> None:
     client = run_v2.ServicesClient(
         transport="rest",
         credentials=credentials,
@@ -176,7 +198,11 @@ def _create_services(stage: Stage, credentials: service_account.Credentials) -> 
             env.append(run_v2.EnvVar(name="ML_SERVICE_URL", value=ml_url))
         service = run_v2.Service(
             template=run_v2.RevisionTemplate(
-                containers=[run_v2.Container(image=stage.image(key, BASE_VERSION), env=env)],
+                containers=[
+                    run_v2.Container(
+                        image=stage.image(key, BASE_VERSION, base_faults.get(key)), env=env
+                    )
+                ],
                 annotations={"clarity.dev/version": BASE_VERSION},
             ),
             traffic=[run_v2.TrafficTarget(type_=latest, percent=100)],

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 
+import grpc
 from google.api_core import retry
 from google.api_core.future import polling
-from google.cloud import run_v2
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import monitoring_v3, run_v2
+from google.cloud.monitoring_v3.services.metric_service.transports.grpc import (
+    MetricServiceGrpcTransport,
+)
 
 # The client polls a long-running operation first after 1 s; the double finishes its
 # operations in ~0.1 s, so poll sooner (the client code path is the same).
@@ -74,3 +80,20 @@ def create(
 
 def short(name: str) -> str:
     return name.rsplit("/", 1)[-1]
+
+
+def monitoring_client(endpoint: str) -> monitoring_v3.MetricServiceClient:
+    """The real Cloud Monitoring client against the double's Monitoring server.
+
+    Only the channel credentials differ from production: gRPC local credentials (loopback,
+    no TLS), which still carry the client's call credentials.
+    """
+    transport = functools.partial(
+        MetricServiceGrpcTransport,
+        ssl_channel_credentials=grpc.local_channel_credentials(grpc.LocalConnectionType.LOCAL_TCP),
+    )
+    return monitoring_v3.MetricServiceClient(
+        credentials=AnonymousCredentials(),
+        transport=transport,
+        client_options={"api_endpoint": endpoint},
+    )

@@ -55,7 +55,7 @@ def _expected_counts(settings: dict[str, Any]) -> Counter[str]:
             "google_logging_project_bucket_config": 1,
             "google_logging_project_sink": 1,
             "google_monitoring_dashboard": 1,
-            "google_project_iam_member": 32,
+            "google_project_iam_member": 33,
             "google_project_service": 13,
             "google_pubsub_subscription": 6,
             # dead-letter subscriber grants (3), the gateway on insights, the ML service on ingestion
@@ -313,6 +313,22 @@ def test_ref_bound_identities_use_the_repository_and_ref_attribute() -> None:
     source = (MODULES_DIR / "github-oidc" / "main.tf").read_text()
     assert "attribute.repository_ref/${var.github.repository_id}@${each.value.ref}" in source
     assert "attribute.repository_id/${var.github.repository_id}" in source
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_deployer_gets_exactly_the_project_roles_a_rollout_needs(
+    graphs: dict[str, Graph], env: str
+) -> None:
+    """Traffic and revisions (run.developer), for canary analysis reading Cloud Run's request
+    metrics (monitoring.viewer: monitoring.timeSeries.list), and writing one deployment entry
+    per rollout to Cloud Logging (logging.logWriter), nothing wider."""
+    # The member is the account's email, known only after apply; the for_each key names it.
+    roles = {
+        block["role"]
+        for block in graphs[env].resources("google_project_iam_member")
+        if '["clarity-deployer ' in block["__tfmeta"]["path"]
+    }
+    assert roles == {"roles/logging.logWriter", "roles/monitoring.viewer", "roles/run.developer"}
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

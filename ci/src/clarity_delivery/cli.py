@@ -22,12 +22,13 @@ import anyio
 from ._auth import GoogleIdTokens, load_credentials
 from ._cloudrun import CloudRunApi
 from ._errors import ApprovalRequired, ConfigError, DeployError
-from .analysis import Prober
-from .ledger import TARGETS, DeploymentRecord, EnvironmentReport, Ledger, build_report
+from .analysis import MonitoringApi, Prober
+from .ledger import DeploymentRecord, Ledger, build_report
 from .plan import build_plan, parse_version
 from .progress import Reporter
+from .render import figures_of, last_rollouts, markdown_summary, report_table, traffic_of
 from .rollout import Deployer
-from .settings import ENVIRONMENTS, load_settings
+from .settings import ENVIRONMENTS, EnvironmentSettings, load_settings
 
 __all__ = ["main"]
 
@@ -62,6 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--api-endpoint",
         default=os.environ.get("CLARITY_RUN_API_ENDPOINT") or None,
         help="Cloud Run Admin API endpoint (default: run.googleapis.com; env CLARITY_RUN_API_ENDPOINT)",
+    )
+    common.add_argument(
+        "--monitoring-endpoint",
+        default=os.environ.get("CLARITY_MONITORING_API_ENDPOINT") or None,
+        help="Cloud Monitoring API endpoint for metric analysis, host:port (default: "
+        "monitoring.googleapis.com; env CLARITY_MONITORING_API_ENDPOINT; a loopback address "
+        "is reached without TLS)",
     )
     common.add_argument(
         "--ledger",
@@ -234,7 +242,7 @@ async def _dispatch(args: argparse.Namespace) -> int:
             raise ApprovalRequired(msg)
     if args.command == "rollback" and args.to != "previous":
         parse_version(args.to)  # a malformed version is bad input, before any credentials
-    deployer = _deployer(args, reporter)
+    deployer = _deployer(args, reporter, settings)
     if args.command == "report":
         return _report(await deployer.recorded(settings), as_json=args.json)
     if args.command == "deploy":
@@ -267,17 +275,24 @@ async def _dispatch(args: argparse.Namespace) -> int:
                 print(f"  resolved: {s.resolved}")
             if s.last is not None:
                 print(f"  last: {s.last.version} {s.last.outcome} ({s.last.revision})")
+            if s.health is not None:
+                print(f"  health: {s.health.describe()}")
     else:
         await deployer.health_check(settings, _pairs(args.url, "--url") or None)
         print(f"{args.env}: all health checks pass")
     return 0
 
 
-def _deployer(args: argparse.Namespace, reporter: Reporter) -> Deployer:
+def _deployer(
+    args: argparse.Namespace, reporter: Reporter, settings: EnvironmentSettings
+) -> Deployer:
     credentials = load_credentials(args.credentials)
     api = CloudRunApi.connect(credentials, endpoint=args.api_endpoint)
     prober = Prober(GoogleIdTokens(credentials))
-    return Deployer(api, prober, reporter, ledger=Ledger(args.ledger))
+    monitoring = None
+    if settings.rollout.metrics is not None:
+        monitoring = MonitoringApi.connect(credentials, endpoint=args.monitoring_endpoint)
+    return Deployer(api, prober, reporter, ledger=Ledger(args.ledger), monitoring=monitoring)
 
 
 def _pairs(items: list[str], flag: str) -> dict[str, str]:
@@ -302,81 +317,36 @@ def _summarise_last(reporter: Reporter, ledger_path: Path) -> None:
         return
     records = ledger.records()
     if records:
-        reporter.summary(_markdown(records[-1]))
-
-
-def _markdown(record: DeploymentRecord) -> str:
-    icon = "✅" if record.outcome == "succeeded" else "❌"
-    lines = [
-        f"### {icon} {record.kind} {record.version} → {record.environment}: {record.outcome}",
-        "",
-        f"Strategy {record.strategy}, {record.duration_seconds:.1f}s, services {', '.join(record.services)}"
-        + (f", commit `{record.commit[:12]}`" if record.commit else ""),
-        "",
-    ]
-    if record.steps:
-        lines += [
-            "| service | traffic | probe rounds | failed | duration |",
-            "|---|---|---|---|---|",
-        ]
-        lines += [
-            f"| {s.service} | {s.percent}% | {s.rounds} | {s.failed_rounds} | {s.duration_seconds:.1f}s |"
-            for s in record.steps
-        ]
-    if record.time_to_rollback_seconds is not None:
-        lines.append(f"\nTime to rollback: {record.time_to_rollback_seconds:.1f}s")
-    if record.error:
-        lines.append(f"\n> {record.error}")
-    return "\n".join(lines)
+        reporter.summary(markdown_summary(records[-1]))
 
 
 def _report(records: list[DeploymentRecord], *, as_json: bool) -> int:
     reports = build_report(records)
+    last = last_rollouts(records)
     if as_json:
         print(
             json.dumps(
-                [{**asdict(r), "meets_targets": r.meets_targets()} for r in reports], indent=2
+                [
+                    {
+                        **asdict(r),
+                        "meets_targets": r.meets_targets(),
+                        "last_rollout": asdict(last[r.environment])
+                        if r.environment in last
+                        else None,
+                    }
+                    for r in reports
+                ],
+                indent=2,
             )
         )
         return 0
-    print(_report_table(reports))
+    print(report_table(reports))
+    for env, record in sorted(last.items()):
+        print(f"\nlast rollout in {env}: {record.version} {record.outcome} ({record.id})")
+        for s in record.steps:
+            print(
+                f"  {s.service} {traffic_of(s)}: {s.rounds} rounds, {s.failed_rounds} failed, "
+                f"{s.duration_seconds:.1f}s; candidate {figures_of(s.candidate)}; "
+                f"stable {figures_of(s.stable)}; decided by {s.decided_by or '-'}"
+            )
     return 0
-
-
-def _report_table(reports: list[EnvironmentReport]) -> str:
-    def fmt(value: float | None, unit: str = "s") -> str:
-        if value is None:
-            return "-"
-        return f"{value * 100:.1f}%" if unit == "%" else f"{value:.1f}s"
-
-    header = (
-        "environment",
-        "rollouts",
-        "success",
-        "deploy p50",
-        "deploy p95",
-        "rollback p50",
-        "rollback p95",
-        "MTTR",
-    )
-    rows = [
-        (
-            r.environment,
-            str(r.rollouts),
-            fmt(r.success_rate, "%"),
-            fmt(r.deploy_p50_seconds),
-            fmt(r.deploy_p95_seconds),
-            fmt(r.rollback_p50_seconds),
-            fmt(r.rollback_p95_seconds),
-            fmt(r.mttr_seconds),
-        )
-        for r in reports
-    ]
-    widths = [max(len(x) for x in col) for col in zip(header, *rows, strict=False)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
-    lines.append(
-        f"targets: success > {TARGETS['success_rate'] * 100:.0f}%, deploy < {TARGETS['deploy_duration_seconds'] / 60:.0f} min, "
-        f"rollback < {TARGETS['time_to_rollback_seconds'] / 60:.0f} min, MTTR < {TARGETS['mttr_seconds'] / 60:.0f} min"
-    )
-    return "\n".join(lines)

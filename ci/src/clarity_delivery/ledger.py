@@ -34,6 +34,7 @@ __all__ = [
     "EnvironmentReport",
     "Ledger",
     "Outcome",
+    "RevisionFigures",
     "StepRecord",
     "build_report",
 ]
@@ -49,8 +50,27 @@ TARGETS = {
 
 
 @dataclass
+class RevisionFigures:
+    """One revision's real traffic in the metrics window that settled a step."""
+
+    requests: int
+    error_ratio: float
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+
+    def describe(self) -> str:
+        """``412 req, 0.2% 5xx, p95 14 ms, p99 30 ms``."""
+        text = f"{self.requests} req, {self.error_ratio:.1%} 5xx"
+        for name, value in (("p95", self.p95_ms), ("p99", self.p99_ms)):
+            if value is not None:
+                text += f", {name} {value:.0f} ms"
+        return text
+
+
+@dataclass
 class StepRecord:
-    """One traffic step (or verification) of one service."""
+    """One traffic step (or verification, or bake) of one service."""
 
     service: str
     percent: int
@@ -58,6 +78,23 @@ class StepRecord:
     duration_seconds: float
     rounds: int
     failed_rounds: int
+    kind: str = "step"
+    """``step``, or ``bake`` for the analysis that holds at 100 % before 'stable'."""
+    candidate: RevisionFigures | None = None
+    """The candidate's traffic in the metrics window that settled the step (if any)."""
+    stable: RevisionFigures | None = None
+    """The stable revision's traffic in that same window."""
+    decided_by: str | None = None
+    """``metrics``, ``probes``, or ``probes (too few requests)``."""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StepRecord:
+        """A step as :func:`dataclasses.asdict` wrote it."""
+        figures = {
+            key: RevisionFigures(**data[key]) if data.get(key) else None
+            for key in ("candidate", "stable")
+        }
+        return cls(**{**data, **figures})
 
 
 @dataclass
@@ -94,7 +131,7 @@ class DeploymentRecord:
         """Parse one ledger line."""
         data: dict[str, Any] = json.loads(line)
         data.pop("duration_seconds", None)
-        data["steps"] = [StepRecord(**s) for s in data.get("steps", [])]
+        data["steps"] = [StepRecord.from_dict(s) for s in data.get("steps", [])]
         return cls(**data)
 
 

@@ -5,12 +5,13 @@ Pure data and pure functions, so the dry run prints exactly what a real run exec
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from typing import Literal
 
 from ._errors import ConfigError
-from .settings import EnvironmentSettings, HealthCheck, RolloutPolicy
+from .settings import EnvironmentSettings, HealthCheck, RolloutPolicy, TransactionCheck
 
 __all__ = [
     "ReleasePlan",
@@ -153,6 +154,7 @@ class ServicePlan:
     image: str
     revision: str
     checks: tuple[HealthCheck, ...]
+    transactions: tuple[TransactionCheck, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -191,6 +193,21 @@ class ReleasePlan:
             f"  analysis per step: {p.probes_per_step} probe rounds every {p.analysis_interval_seconds:g}s, "
             f"fail at {p.failure_threshold} failed rounds; Ready timeout {p.ready_timeout_seconds:g}s"
         )
+        if p.metrics is not None:
+            m = p.metrics
+            lines.append(
+                f"  metric analysis per step with traffic: {m.window_seconds:g}s windows read "
+                f"{m.delay_seconds:g}s late, at least {m.min_requests} requests (else up to "
+                f"{m.max_extensions} more windows, then probes decide); 5xx ≤ {m.max_error_ratio:.2%}, "
+                f"p95 ≤ {m.max_latency_ms.p95:g} ms, p99 ≤ {m.max_latency_ms.p99:g} ms, and no worse "
+                f"than stable by {m.relative_tolerance:.0%}"
+            )
+        if p.bake_seconds:
+            lines.append(f"  bake: {p.bake_seconds:g}s of traffic at 100% analysed before 'stable'")
+        lines.append(
+            f"  worst case from a fault's onset to the rollback decision: "
+            f"{p.worst_case_detection_seconds:g}s"
+        )
         for n, svc in enumerate(self.services, 1):
             lines.append(f"  {n}. {svc.key} ({svc.name}): revision {svc.revision}")
             lines.append(f"     image {svc.image}")
@@ -198,6 +215,9 @@ class ReleasePlan:
                 ", ".join(f"{c.path}→{c.expected_status}" for c in svc.checks) or "none configured"
             )
             lines.append(f"     checks: {checks}")
+            if svc.transactions:
+                done = ", ".join(f"{c.method} {c.path} ({c.kind})" for c in svc.transactions)
+                lines.append(f"     transactions: {done}")
         lines.extend(f"  note: {note}" for note in self.notes)
         return "\n".join(lines)
 
@@ -227,14 +247,8 @@ def build_plan(
             raise ConfigError(msg)
     policy = settings.rollout
     if strategy is not None and strategy != policy.strategy:
-        policy = RolloutPolicy(
-            strategy=strategy,
-            steps=policy.steps if strategy == "canary" else (100,),
-            analysis_interval_seconds=policy.analysis_interval_seconds,
-            probes_per_step=policy.probes_per_step,
-            failure_threshold=policy.failure_threshold,
-            ready_timeout_seconds=policy.ready_timeout_seconds,
-            require_approval=policy.require_approval,
+        policy = dataclasses.replace(
+            policy, strategy=strategy, steps=policy.steps if strategy == "canary" else (100,)
         )
     order = [k for k in settings.rollout_order() if not only or k in only]
     services = tuple(
@@ -244,6 +258,7 @@ def build_plan(
             image=images.get(key) or settings.image_for(key, str(parsed)),
             revision=revision_name(settings.services[key].name, parsed, commit),
             checks=settings.checks_for(key),
+            transactions=settings.transactions_for(key),
         )
         for key in order
     )

@@ -16,6 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from ._analysis_settings import (
+    HealthCheck,
+    LatencyLimits,
+    MetricAnalysis,
+    TransactionCheck,
+    mapping,
+    nonempty_str,
+    parse_health_check,
+    parse_metric_analysis,
+    parse_transaction,
+)
 from ._errors import ConfigError
 
 __all__ = [
@@ -23,8 +34,11 @@ __all__ = [
     "SERVICE_ORDER",
     "EnvironmentSettings",
     "HealthCheck",
+    "LatencyLimits",
+    "MetricAnalysis",
     "RolloutPolicy",
     "ServiceSettings",
+    "TransactionCheck",
     "check_environment",
     "check_region",
     "default_settings_dir",
@@ -56,16 +70,6 @@ _FORMATS = {  # what a value must look like, and what to say when it does not
 
 
 @dataclass(frozen=True, kw_only=True)
-class HealthCheck:
-    """One HTTP check against a service: ``GET path`` must answer ``expected_status``."""
-
-    service: str
-    path: str
-    expected_status: int = 200
-    timeout_seconds: float = 5.0
-
-
-@dataclass(frozen=True, kw_only=True)
 class RolloutPolicy:
     """How a release moves traffic and how health is analysed at each step."""
 
@@ -76,15 +80,37 @@ class RolloutPolicy:
     failure_threshold: int
     ready_timeout_seconds: float
     require_approval: bool
+    bake_seconds: float = 0.0
+    """How much traffic at 100 % is analysed before the release counts as stable."""
+    metrics: MetricAnalysis | None = None
+    """Metric analysis of real traffic at each step with traffic; None: probes only."""
+
+    @property
+    def longest_step_seconds(self) -> float:
+        """The longest a step's analysis can take, without the time its rounds spend measuring."""
+        interval = self.analysis_interval_seconds
+        longest = self.probes_per_step * interval
+        lag = 0.0
+        if self.metrics is not None:
+            lag = self.metrics.delay_seconds
+            longest = max(longest, self.metrics.step_limit_seconds + interval)
+        if self.bake_seconds:
+            longest = max(longest, self.bake_seconds + lag + interval)
+        return longest
 
     @property
     def lease_seconds(self) -> float:
         """How long a rollout may go without writing to the service before it counts as abandoned."""
-        return (
-            self.ready_timeout_seconds
-            + 2 * self.probes_per_step * self.analysis_interval_seconds
-            + 60
-        )
+        return self.ready_timeout_seconds + 2 * self.longest_step_seconds + 60
+
+    @property
+    def worst_case_detection_seconds(self) -> float:
+        """The longest from a fault's onset to the rollback decision (rounds' own time and the
+        rollback write not included); README "Metric analysis" derives it."""
+        rounds = self.failure_threshold * self.analysis_interval_seconds
+        if self.metrics is None:
+            return rounds
+        return self.metrics.window_seconds + self.metrics.delay_seconds + rounds
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,6 +134,8 @@ class EnvironmentSettings:
     health_checks: tuple[HealthCheck, ...]
     artifact_repository: str
     monitoring_enabled: bool
+    transactions: tuple[TransactionCheck, ...] = ()
+    """Business transactions per service, declared beside the health checks."""
 
     def rollout_order(self) -> tuple[str, ...]:
         """Service keys in dependency order (a service after everything it depends on)."""
@@ -133,6 +161,10 @@ class EnvironmentSettings:
     def checks_for(self, service: str) -> tuple[HealthCheck, ...]:
         """The health checks that target ``service``."""
         return tuple(c for c in self.health_checks if c.service == service)
+
+    def transactions_for(self, service: str) -> tuple[TransactionCheck, ...]:
+        """The business transactions that target ``service``."""
+        return tuple(c for c in self.transactions if c.service == service)
 
     def service(self, key: str) -> ServiceSettings:
         """Look up a service by key with an error that lists the known ones."""
@@ -228,12 +260,17 @@ def parse_settings(text: str, environment: str, *, where: str) -> EnvironmentSet
         project_id=project_id,
         region=region,
         services=services,
-        rollout=_rollout(_mapping(_required(raw, "rollout", where), f"{where}: rollout"), where),
+        rollout=_rollout(mapping(_required(raw, "rollout", where), f"{where}: rollout"), where),
         health_checks=tuple(
-            _check(c, f"{where}: health_checks", services) for c in raw.get("health_checks", [])
+            parse_health_check(c, f"{where}: health_checks", services)
+            for c in raw.get("health_checks", [])
         ),
         artifact_repository=repository,
         monitoring_enabled=monitoring,
+        transactions=tuple(
+            parse_transaction(c, f"{where}: transaction_checks", services)
+            for c in raw.get("transaction_checks", [])
+        ),
     )
     settings.rollout_order()  # rejects cycles now rather than mid-rollout
     return settings
@@ -248,8 +285,8 @@ def _services(raw: Any, where: str) -> dict[str, ServiceSettings]:  # noqa: ANN4
     services = {
         key: ServiceSettings(
             key=key,
-            name=_str(
-                _mapping(value, f"{where}: services.{key}"), "name", f"{where}: services.{key}"
+            name=nonempty_str(
+                mapping(value, f"{where}: services.{key}"), "name", f"{where}: services.{key}"
             ),
             depends_on=tuple(value.get("depends_on", ())),
         )
@@ -285,7 +322,12 @@ def _rollout(data: Mapping[str, Any], where: str) -> RolloutPolicy:
         failure_threshold=int(data.get("failure_threshold", 2)),
         ready_timeout_seconds=float(data.get("ready_timeout_seconds", 300)),
         require_approval=bool(data.get("require_approval", False)),
+        bake_seconds=float(data.get("bake_seconds", 0)),
+        metrics=parse_metric_analysis(data.get("metric_analysis"), where),
     )
+    if policy.bake_seconds < 0:
+        msg = f"{where}: rollout: bake_seconds must be 0 or more"
+        raise ConfigError(msg)
     if policy.probes_per_step < 1 or not 1 <= policy.failure_threshold <= policy.probes_per_step:
         msg = f"{where}: rollout: need probes_per_step >= 1 and 1 <= failure_threshold <= probes_per_step"
         raise ConfigError(msg)
@@ -293,23 +335,6 @@ def _rollout(data: Mapping[str, Any], where: str) -> RolloutPolicy:
         msg = f"{where}: rollout: analysis_interval_seconds must be >= 0 and ready_timeout_seconds > 0"
         raise ConfigError(msg)
     return policy
-
-
-def _check(raw: Any, where: str, services: Mapping[str, ServiceSettings]) -> HealthCheck:  # noqa: ANN401
-    data = _mapping(raw, where)
-    check = HealthCheck(
-        service=_str(data, "service", where),
-        path=_str(data, "path", where),
-        expected_status=int(data.get("expected_status", 200)),
-        timeout_seconds=float(data.get("timeout_seconds", 5)),
-    )
-    if check.service not in services:
-        msg = f"{where}: health check {check.path!r} targets unknown service {check.service!r}"
-        raise ConfigError(msg)
-    if not check.path.startswith("/"):
-        msg = f"{where}: health check path {check.path!r} must start with '/'"
-        raise ConfigError(msg)
-    return check
 
 
 def _required(data: Mapping[str, Any], dotted: str, where: str) -> object:
@@ -329,20 +354,5 @@ def _valid(name: str, value: object, where: str = "") -> str:
     if not isinstance(value, str) or not pattern.match(value):
         prefix = f"{where}: " if where else ""
         msg = f"{prefix}invalid {name} {value!r}: {hint}"
-        raise ConfigError(msg)
-    return value
-
-
-def _mapping(value: Any, where: str) -> Mapping[str, Any]:  # noqa: ANN401
-    if not isinstance(value, Mapping):
-        msg = f"{where}: expected an object"
-        raise ConfigError(msg)
-    return value
-
-
-def _str(data: Mapping[str, Any], key: str, where: str) -> str:
-    value = data.get(key)
-    if not isinstance(value, str) or not value:
-        msg = f"{where}: '{key}' must be a non-empty string"
         raise ConfigError(msg)
     return value

@@ -1,24 +1,47 @@
 """Status and health of an environment: what serves, what is rolling out, whether it is healthy.
 
 ``status`` reports each service's stable revision, version, traffic and rollout state, and
-resolves a rollout whose deployer is gone (as every command that meets one does). The health
-checks probe each service's own URL once, against whichever revision serves it: the manual
-``health-check`` and the verification after a rollback.
+resolves a rollout whose deployer is gone (as every command that meets one does), with the
+current health verdict of each stable revision: its health checks (read-only ``GET``s) and,
+where metric analysis is on, its real traffic in the latest metrics window against the
+absolute limits. The health checks probe each service's own URL once, against whichever
+revision serves it: the manual ``health-check`` (which also sends the business transactions
+and reads the metrics, and names the rollback command when anything fails) and the
+verification after a rollback.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from dataclasses import dataclass
 
 from . import _state as st
 from ._cloudrun import CloudRunApi, ServicePath
-from ._errors import HealthCheckFailed
-from .analysis import Prober, RoundResult, report_round
+from ._errors import DeployError, HealthCheckFailed
+from .analysis import MonitoringApi, Prober, RoundResult, judge, report_round
 from .progress import Reporter
 from .recovery import Recovery
 from .settings import EnvironmentSettings
 
-__all__ = ["HealthChecks", "ServiceStatus", "read_status"]
+__all__ = ["HealthChecks", "HealthVerdict", "ServiceStatus", "read_status"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class HealthVerdict:
+    """Whether the revision that serves a service is healthy now, and the evidence."""
+
+    healthy: bool
+    problems: tuple[str, ...] = ()
+    checks: str = ""
+    metrics: str | None = None
+
+    def describe(self) -> str:
+        """``healthy (checks pass; metrics 0.1% 5xx, ...)`` or ``UNHEALTHY: ...``."""
+        evidence = "; ".join(x for x in (self.checks, self.metrics) if x)
+        if self.healthy:
+            return f"healthy ({evidence})"
+        return "UNHEALTHY: " + "; ".join(self.problems)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,6 +56,8 @@ class ServiceStatus:
     rollout: st.RolloutState | None
     last: st.HistoryEntry | None
     resolved: str | None
+    uri: str = ""
+    health: HealthVerdict | None = None
 
 
 async def read_status(
@@ -66,36 +91,62 @@ async def read_status(
                 rollout=state,
                 last=history[-1] if history else None,
                 resolved=resolved,
+                uri=str(service.uri),
             )
         )
     return out
 
 
 class HealthChecks:
-    """Every configured check, once, against each service's own URL."""
+    """Every configured check, once, against each service's own URL; and its metrics."""
 
-    def __init__(self, api: CloudRunApi, prober: Prober, reporter: Reporter) -> None:
+    def __init__(
+        self,
+        api: CloudRunApi,
+        prober: Prober,
+        reporter: Reporter,
+        *,
+        monitoring: MonitoringApi | None = None,
+    ) -> None:
         self._api = api
         self._prober = prober
         self._report = reporter
+        self._monitoring = monitoring
 
     async def check(
         self, settings: EnvironmentSettings, base_urls: dict[str, str] | None = None
     ) -> list[RoundResult]:
-        """Run the checks; raise HealthCheckFailed if any fails."""
-        failures = await self.failures(settings, base_urls)
+        """Checks, transactions and (with API access) metrics; HealthCheckFailed naming the
+        rollback command if any fails."""
+        failures = await self.failures(settings, base_urls, transactions=True)
+        if base_urls is None and settings.rollout.metrics is not None and self._monitoring:
+            for status in await read_status_quietly(self._api, settings):
+                if status.stable:
+                    verdict = await self._metrics_verdict(settings, status.key, status.stable)
+                    failures.extend(f"{status.key}: {p}" for p in verdict[1])
         if failures:
-            raise HealthCheckFailed("health checks failed: " + "; ".join(failures))
+            env = settings.environment
+            msg = (
+                "health checks failed: " + "; ".join(failures) + ". To return to the previous "
+                f"release: clarity-deploy rollback --env {env} --to previous "
+                f"(or scripts/rollback.sh {env} previous)"
+            )
+            raise HealthCheckFailed(msg)
         return []
 
     async def failures(
-        self, settings: EnvironmentSettings, base_urls: dict[str, str] | None = None
+        self,
+        settings: EnvironmentSettings,
+        base_urls: dict[str, str] | None = None,
+        *,
+        transactions: bool = False,
     ) -> list[str]:
-        """Run the checks; the failures as ``service: reason``."""
+        """Run the checks (and the transactions if asked); the failures as ``service: reason``."""
         failures: list[str] = []
         for key in settings.rollout_order():
             checks = settings.checks_for(key)
-            if not checks:
+            sent = settings.transactions_for(key) if transactions else ()
+            if not checks and not sent:
                 continue
             url = (base_urls or {}).get(key)
             audience = url
@@ -105,7 +156,86 @@ class HealthChecks:
                 )
                 service = await self._api.get_service(path)
                 url = audience = str(service.uri)
-            result = await self._prober.round(url, checks, audience=audience or url)
+            result = await self._prober.round(
+                url, checks, audience=audience or url, transactions=sent
+            )
             report_round(self._report, result, service=key, percent=100, n=1, of=1)
             failures.extend(f"{key}: {f}" for f in result.failures())
         return failures
+
+    async def verdicts(
+        self, settings: EnvironmentSettings, statuses: list[ServiceStatus]
+    ) -> list[ServiceStatus]:
+        """``statuses`` with the health verdict of each stable revision (reads only)."""
+        out = []
+        for status in statuses:
+            if status.stable is None or not status.uri:
+                out.append(status)
+                continue
+            problems: list[str] = []
+            checks = settings.checks_for(status.key)
+            text = "no health checks configured"
+            if checks:
+                result = await self._prober.round(status.uri, checks, audience=status.uri)
+                problems.extend(result.failures())
+                text = "checks pass" if result.ok else "checks fail"
+            metrics, metric_problems = await self._metrics_verdict(
+                settings, status.key, status.stable
+            )
+            problems.extend(metric_problems)
+            health = HealthVerdict(
+                healthy=not problems, problems=tuple(problems), checks=text, metrics=metrics
+            )
+            out.append(dataclasses.replace(status, health=health))
+        return out
+
+    async def _metrics_verdict(
+        self, settings: EnvironmentSettings, key: str, revision: str
+    ) -> tuple[str | None, list[str]]:
+        """The latest metrics window of ``revision`` against the absolute limits."""
+        limits = settings.rollout.metrics
+        if limits is None or self._monitoring is None:
+            return None, []
+        end = time.time() - limits.delay_seconds
+        try:
+            stats = await self._monitoring.window(
+                project=settings.project_id,
+                location=settings.region,
+                service=settings.services[key].name,
+                revisions=(revision,),
+                start=end - limits.window_seconds,
+                end=end,
+            )
+        except DeployError as exc:
+            return f"metrics could not be read: {exc.message}", []
+        judgement = judge(stats[revision], None, limits)
+        text = f"metrics {stats[revision].describe()} over {limits.window_seconds:g}s"
+        if judgement.phase == "inconclusive":
+            text += f" (too few requests to judge, fewer than {limits.min_requests})"
+        if judgement.phase == "failed":
+            return text, list(judgement.reasons)
+        return text, []
+
+
+async def read_status_quietly(
+    api: CloudRunApi, settings: EnvironmentSettings
+) -> list[ServiceStatus]:
+    """Each service's stable revision, without resolving anything (for health checks)."""
+    out = []
+    for key in settings.rollout_order():
+        svc = settings.services[key]
+        service = await api.get_service(ServicePath(settings.project_id, settings.region, svc.name))
+        out.append(
+            ServiceStatus(
+                key=key,
+                name=svc.name,
+                stable=st.stable_revision(service),
+                version=None,
+                traffic="",
+                rollout=None,
+                last=None,
+                resolved=None,
+                uri=str(service.uri),
+            )
+        )
+    return out

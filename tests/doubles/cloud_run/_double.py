@@ -18,6 +18,8 @@ from ._api import ApiRecord, ApiServer
 from ._dispatch import RpcDispatcher
 from ._faults import FaultInjector
 from ._journal import ApiLog, ProxyLog
+from ._metrics import RequestMetrics
+from ._monitoring import MonitoringServer
 from ._operations import OperationStore
 from ._processes import ImageCommand, RevisionProcessInfo, default_image_command
 from ._proxy_hooks import ProxyRecord
@@ -47,6 +49,8 @@ class CloudRunDouble:
             defaults to uvicorn with the backend app the image's name says.
         platform_env: environment every revision gets (below the template's own env).
         require_auth: service and tag URLs answer 403/401 without a bearer token.
+        metrics_delay: seconds before a served request shows in the Monitoring double
+            (Cloud Monitoring's ingestion delay).
     """
 
     def __init__(
@@ -58,6 +62,7 @@ class CloudRunDouble:
         image_command: ImageCommand | None = None,
         platform_env: Mapping[str, str] | None = None,
         require_auth: bool = True,
+        metrics_delay: float = 0.0,
     ) -> None:
         self._settings = Settings(
             workdir=Path(workdir),
@@ -71,14 +76,19 @@ class CloudRunDouble:
         self._api_log = ApiLog()
         self._proxy_log = ProxyLog()
         self._faults = FaultInjector()
+        self._metrics = RequestMetrics()
+        self.metrics_delay = metrics_delay
         operations = OperationStore()
-        self._router = Router(self._settings, ProxyHooks(observers=[self._proxy_log]))
+        self._router = Router(
+            self._settings, ProxyHooks(observers=[self._proxy_log, self._metrics])
+        )
         revisions = Revisions(self._state, operations)
         reconciler = Reconciler(self._state, operations, self._router)
         self._services = Services(self._state, operations, revisions, self._router, reconciler)
         rpcs = Rpcs(self._state, operations, self._services, revisions)
         self._dispatcher = RpcDispatcher(rpcs.table(), policies=[self._faults])
         self._server: ApiServer | None = None
+        self._monitoring: MonitoringServer | None = None
 
     # Settings stay plain attributes to callers; the parts read them when they act.
     @property
@@ -123,8 +133,16 @@ class CloudRunDouble:
             raise RuntimeError(msg)
         return f"http://127.0.0.1:{self._server.port}"
 
+    @property
+    def monitoring_endpoint(self) -> str:
+        """``127.0.0.1:PORT`` of the Cloud Monitoring double (gRPC with local credentials)."""
+        if self._monitoring is None:
+            msg = "CloudRunDouble is not started: call start() or use it as a context manager"
+            raise RuntimeError(msg)
+        return f"127.0.0.1:{self._monitoring.port}"
+
     def start(self) -> CloudRunDouble:
-        """Start the API server (revisions start as services are created)."""
+        """Start the API server and the Monitoring server (revisions start with services)."""
         if self._server is not None:
             return self
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -133,7 +151,27 @@ class CloudRunDouble:
         server = ApiServer(port=0, dispatch=self._dispatcher, record=self._api_log.append)
         server.start()
         self._server = server
+        # The dispatcher's own policy list: whatever guards the Admin API guards Monitoring.
+        monitoring = MonitoringServer(
+            metrics=self._metrics,
+            locate=self._locate,
+            delay=lambda: self.metrics_delay,
+            policies=self._dispatcher.policies,
+            record=self._api_log.append,
+        )
+        monitoring.start()
+        self._monitoring = monitoring
         return self
+
+    def _locate(self, service_id: str) -> tuple[str, str] | None:
+        """The project and location of a service the proxies served, for metric labels."""
+        with self._state.lock:
+            try:
+                name = self._state.find(service_id).pb.name
+            except KeyError:
+                return None
+        parts = name.split("/")
+        return parts[1], parts[3]
 
     def stop(self) -> None:
         """Stop every revision process (by process group), every proxy and the API server."""
@@ -142,6 +180,7 @@ class CloudRunDouble:
             services = list(self._state.services.values())
             self._state.services.clear()
             server, self._server = self._server, None
+            monitoring, self._monitoring = self._monitoring, None
         errors: list[BaseException] = []
         for svc in services:
             try:
@@ -150,6 +189,8 @@ class CloudRunDouble:
                 errors.append(error)
         if server is not None:
             server.stop()
+        if monitoring is not None:
+            monitoring.stop()
         if errors:
             raise errors[0]
 

@@ -138,6 +138,7 @@ class TrafficProxy:
         return Handler
 
     def _forward(self, request: BaseHTTPRequestHandler) -> None:
+        arrived = time.monotonic()
         authorization = request.headers.get("Authorization", "")
         authorized = is_bearer(authorization)
         audience = token_audience(authorization) if authorized else None
@@ -160,6 +161,7 @@ class TrafficProxy:
             authorized=authorized,
             audience=audience,
             at=time.time(),
+            duration=time.monotonic() - arrived,
         )
         # Observed before answering, so a client that got the answer also sees the record.
         for observer in self._observers:

@@ -53,6 +53,10 @@ class ProxyRecord:
     authorized: bool
     audience: str | None
     at: float
+    """When the answer was ready (``time.time()``), just before it is sent."""
+    duration: float = 0.0
+    """Seconds from the request's arrival at the proxy to its answer being ready: the latency
+    Cloud Run's ``request_latencies`` reports for requests that reached a revision."""
 
 
 class ProxyGuard(Protocol):

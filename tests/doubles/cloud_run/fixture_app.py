@@ -8,57 +8,76 @@ backend apps as far as delivery is concerned:
 * ``GET /env/NAME`` answers ``{"name": NAME, "value": <its value or "">}``;
 * any other path answers ``{"revision": K_REVISION, "path": ...}`` so tests can see which
   revision served a request;
-* ``CLARITY_FAULT`` switches faults on: ``crash-on-start`` exits with status 1 before
-  listening, ``health-500`` fails every health request, ``health-500-after=N`` fails
-  health requests after the first ``N``.
+* ``POST`` to any path answers like ``GET`` (after reading the body), so load can include
+  writes;
+* ``CLARITY_FAULT`` switches faults on, with the backend's own grammar
+  (:mod:`clarity_common.faults`, which uses only the standard library): ``crash-on-start``
+  exits with status 1 before listening, ``health-500`` fails every health request,
+  ``health-500-after=N`` fails health requests after the first ``N``; ``ingest-500`` fails
+  ``POST /v1/healthkit/samples``, ``error-rate=F`` fails that fraction of the non-health
+  requests, ``latency=MS`` delays every answer.
 
-Run it as ``python fixture_app.py`` with ``PORT`` set (``--port`` overrides it).
+Run it as ``python fixture_app.py`` with ``PORT`` set (``--port`` overrides it) and the
+backend's ``src`` on ``PYTHONPATH`` (the double gives every revision that).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from clarity_common.faults import Fault, is_health_path, parse_fault
 
 __all__ = ["main"]
 
 
 class _Faults:
+    """The parsed fault and the per-process request counters it needs."""
+
     def __init__(self, spec: str) -> None:
-        self.crash_on_start = spec == "crash-on-start"
-        self.health_fails_after: int | None = None
-        if spec == "health-500":
-            self.health_fails_after = 0
-        elif spec.startswith("health-500-after="):
-            self.health_fails_after = int(spec.removeprefix("health-500-after="))
-        elif spec and not self.crash_on_start:
-            msg = (
-                f"unknown CLARITY_FAULT {spec!r}: "
-                "use crash-on-start, health-500 or health-500-after=N"
-            )
-            raise SystemExit(msg)
-        self._health_served = 0
+        try:
+            self.fault: Fault = parse_fault(spec)
+        except ValueError as exc:
+            raise SystemExit(str(exc)) from None
+        self._health = itertools.count(1)
+        self._other = itertools.count(1)
         self._lock = threading.Lock()
 
     def health_ok(self) -> bool:
         with self._lock:
-            self._health_served += 1
-            served = self._health_served
-        return self.health_fails_after is None or served <= self.health_fails_after
+            number = next(self._health)
+        return not self.fault.health_fails(number)
+
+    def request_fails(self, method: str, path: str) -> bool:
+        with self._lock:
+            number = next(self._other)
+        return self.fault.request_fails(method, path, number)
 
 
 def _handler(faults: _Faults) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
+            self.do_GET()
+
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             revision = os.environ.get("K_REVISION", "")
-            if path.rstrip("/").endswith("health"):
+            if faults.fault.added_latency_seconds:
+                time.sleep(faults.fault.added_latency_seconds)
+            if not is_health_path(path) and faults.request_fails(self.command, path):
+                self._reply(500, {"detail": f"CLARITY_FAULT={faults.fault}", "revision": revision})
+            elif path.rstrip("/").endswith("health"):
                 ok = faults.health_ok()
                 body = {
                     "status": "ok" if ok else "error",
@@ -93,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     args = parser.parse_args(argv)
     faults = _Faults(os.environ.get("CLARITY_FAULT", ""))
-    if faults.crash_on_start:
+    if faults.fault.crashes_on_start:
         sys.stderr.write("CLARITY_FAULT=crash-on-start: exiting before listening\n")
         return 1
     server = ThreadingHTTPServer(("127.0.0.1", args.port), _handler(faults))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from clarity_common.faults import FAULT_GRAMMAR, Fault, FaultKind, parse_fault
+from clarity_common.faults import FAULT_GRAMMAR, Fault, FaultKind, is_health_path, parse_fault
 
 pytestmark = pytest.mark.unit
 
@@ -23,6 +23,13 @@ pytestmark = pytest.mark.unit
             "health-500-after=999999999",
             Fault(kind=FaultKind.HEALTH_500_AFTER, healthy_requests=999_999_999),
         ),
+        ("ingest-500", Fault(kind=FaultKind.INGEST_500)),
+        ("error-rate=0.03", Fault(kind=FaultKind.ERROR_RATE, error_rate=0.03)),
+        ("error-rate=.5", Fault(kind=FaultKind.ERROR_RATE, error_rate=0.5)),
+        ("error-rate=1", Fault(kind=FaultKind.ERROR_RATE, error_rate=1.0)),
+        ("error-rate=1.0", Fault(kind=FaultKind.ERROR_RATE, error_rate=1.0)),
+        ("latency=300", Fault(kind=FaultKind.LATENCY, latency_ms=300)),
+        ("latency=60000", Fault(kind=FaultKind.LATENCY, latency_ms=60_000)),
     ],
 )
 def test_accepted_values(raw: str | None, expected: Fault) -> None:
@@ -47,6 +54,19 @@ def test_accepted_values(raw: str | None, expected: Fault) -> None:
         "health-500-after=1234567890",
         "health-500-after=٣",  # a non-ASCII digit
         "crash-on-start,health-500",
+        "ingest-500=1",
+        "error-rate",
+        "error-rate=0",
+        "error-rate=0.0",
+        "error-rate=1.5",
+        "error-rate=-0.1",
+        "error-rate=3%",
+        "error-rate=0.0000001",
+        "latency=0",
+        "latency=-5",
+        "latency=60001",
+        "latency=1.5",
+        "latency=300ms",
     ],
 )
 def test_rejected_values_say_what_is_accepted(raw: str) -> None:
@@ -82,7 +102,35 @@ def test_behaviour_per_kind(raw: str, fails: list[bool], crashes: bool) -> None:
     assert fault.crashes_on_start is crashes
 
 
-@pytest.mark.parametrize("raw", ["", "crash-on-start", "health-500", "health-500-after=4"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "crash-on-start",
+        "health-500",
+        "health-500-after=4",
+        "ingest-500",
+        "error-rate=0.03",
+        "latency=250",
+    ],
+)
 def test_text_round_trips(raw: str) -> None:
     assert str(parse_fault(raw)) == raw
     assert parse_fault(str(parse_fault(raw))) == parse_fault(raw)
+
+
+@pytest.mark.parametrize("raw", ["ingest-500", "error-rate=1", "latency=10"])
+def test_request_faults_leave_health_and_startup_alone(raw: str) -> None:
+    fault = parse_fault(raw)
+    assert fault.affects_requests
+    assert not fault.crashes_on_start
+    assert not any(fault.health_fails(number) for number in range(1, 20))
+
+
+def test_health_paths_are_recognised() -> None:
+    assert [is_health_path(p) for p in ("/health", "/health/database", "/ml/health")] == [
+        True,
+        True,
+        True,
+    ]
+    assert not any(is_health_path(p) for p in ("/v1/analyze", "/v1/healthkit/samples", "/"))

@@ -149,7 +149,10 @@ def test_plan_orders_services_and_derives_images() -> None:
         "/ml/health",
     ]
     text = plan.describe()
-    assert "traffic steps: 5% → 25% → 50% → 100%" in text
+    assert "traffic steps: 10% → 50% → 100%" in text
+    assert "bake: 120s of traffic at 100% analysed before 'stable'" in text
+    assert "worst case from a fault's onset to the rollback decision: 240s" in text
+    assert "transactions: POST /v1/healthkit/samples (ingest-synthetic-batch)" in text
     assert "clarity-ml-service-1-4-0-abcdef1" in text
 
 

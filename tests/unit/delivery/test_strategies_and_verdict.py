@@ -81,30 +81,38 @@ def test_canary_verifies_at_zero_then_walks_the_policy_steps_keeping_held_revisi
     steps = Canary().steps(ctx)
     assert [(s.percent, s.analysis) for s in steps] == [
         (0, "until_healthy"),
-        (5, "full"),
-        (25, "full"),
+        (10, "full"),
         (50, "full"),
         (100, "full"),
+        (100, "bake"),
     ]
     assert steps[0].split is None
     assert steps[0].failure == PRE_TRAFFIC_FAILURE
     assert steps[1].split == TrafficSplit(
         (
-            TrafficTarget("old", 95, "stable"),
-            TrafficTarget("new", 5, "candidate"),
+            TrafficTarget("old", 90, "stable"),
+            TrafficTarget("new", 10, "candidate"),
             TrafficTarget("older", 0, "previous"),
         )
     )
     assert steps[2].announce == (
-        "ml-service: step 2/4: old=75% (stable), new=25% (candidate), older=0% (previous)"
+        "ml-service: step 2/3: old=50% (stable), new=50% (candidate), older=0% (previous)"
     )
-    assert steps[3].failure == "health analysis failed at 50%"
+    assert steps[2].failure == "health analysis failed at 50%"
+    # The bake leaves traffic where the last step put it, the old revision still tagged.
+    assert steps[4].split is None
+    assert steps[4].failure == "analysis failed while baking at 100%"
+    assert steps[4].announce == (
+        "ml-service: baking new at 100% for 120s of traffic; old kept tagged 'stable'"
+    )
 
 
 def test_blue_green_analyses_green_fully_then_switches_once() -> None:
     ctx = _ctx("blue-green", held={"blue": "older", "previous": "oldest"})
-    pre, switch = BlueGreen().steps(ctx)
+    pre, switch, bake = BlueGreen().steps(ctx)
     assert (pre.split, pre.percent, pre.analysis) == (None, 0, "full")
+    assert (bake.split, bake.percent, bake.analysis) == (None, 100, "bake")
+    assert "old kept tagged 'blue'" in bake.announce
     assert switch.split == TrafficSplit(
         (
             TrafficTarget("new", 100, "green"),
@@ -316,6 +324,9 @@ class Scripted:
     async def is_online(self) -> bool:
         return self._online
 
+    def applies(self, subject: Subject) -> bool:
+        return subject.percent >= 0
+
     async def measure(self, subject: Subject, since: float) -> Measurement:
         self.seen.append((subject.candidate, subject.baseline, since))
         return self._measurements.pop(0)
@@ -356,7 +367,8 @@ def test_the_runner_measures_at_the_interval_until_the_verdict_and_reports_each_
     assert sleeps == [7, 7]
     assert [(c, b) for c, b, _ in provider.seen] == [("new", "old")] * 3
     assert len({since for _, _, since in provider.seen}) == 1  # one window per step
-    assert [e["kind"] for e in events] == ["probe", "probe-failed", "probe-failed"]
+    assert [e["kind"] for e in events] == ["probe", "probe-failed", "probe-failed", "analysis"]
+    assert events[-1]["message"] == "ml-service @25%: failed, decided by probes"
     assert events[1]["message"] == (
         "ml-service @25%: round 2/3 failed: GET /health failed: answered 500, expected 200"
     )
@@ -368,7 +380,7 @@ def test_an_offline_provider_makes_rounds_unmeasured_and_the_verdict_an_error() 
     verdict, _, events = _run([online, offline], Window(policy=_policy(probes=3, threshold=2)))
     assert verdict.phase == "error"
     assert verdict.reasons() == ["scripted could not measure: offline"]
-    assert {e["kind"] for e in events} == {"unmeasured"}
+    assert {e["kind"] for e in events} == {"unmeasured", "analysis"}
 
 
 def test_a_runner_needs_a_provider() -> None:

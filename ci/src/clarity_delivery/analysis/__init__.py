@@ -2,12 +2,21 @@
 
 ::
 
-    providers.py   MetricProvider, Measurement, Subject, Unmeasured: the seam for new evidence
-    probes.py      Prober and HttpProbes: today's provider, the service's HTTP checks
-    verdict.py     Window, assess() -> Verdict: passed, failed, or error (could not measure)
-    runner.py      AnalysisRunner.analyse(subject, window): the one call a rollout step makes
+    providers.py     MetricProvider, Measurement, Subject, Unmeasured: the seam for new evidence
+    probes.py        Prober and HttpProbes: health checks and business transactions over HTTP
+    transactions.py  the business transactions: fixed requests, checked answers
+    monitoring.py    MonitoringApi: Cloud Run's request metrics from Cloud Monitoring
+    distribution.py  Histogram: percentiles from a Monitoring Distribution (pure)
+    limits.py        judge(): one metrics window against the limits and stable (pure)
+    metrics.py       RequestMetrics: the metrics provider, candidate against stable
+    verdict.py       Window, assess() -> Verdict: passed, failed, or error (could not measure)
+    runner.py        AnalysisRunner.analyse(subject, window): the one call a rollout step makes
 """
 
+from .distribution import Histogram
+from .limits import Judgement, RevisionStats, judge
+from .metrics import MetricsMeasurement, RequestMetrics
+from .monitoring import MonitoringApi
 from .probes import HttpProbes, Prober, ProbeResult, RoundResult
 from .providers import Measurement, MetricProvider, Phase, Subject, Unmeasured
 from .runner import AnalysisRunner, report_round
@@ -17,12 +26,18 @@ __all__ = [
     "Analysis",
     "AnalysisMode",
     "AnalysisRunner",
+    "Histogram",
     "HttpProbes",
+    "Judgement",
     "Measurement",
     "MetricProvider",
+    "MetricsMeasurement",
+    "MonitoringApi",
     "Phase",
     "ProbeResult",
     "Prober",
+    "RequestMetrics",
+    "RevisionStats",
     "Round",
     "RoundResult",
     "Subject",
@@ -30,5 +45,6 @@ __all__ = [
     "Verdict",
     "Window",
     "assess",
+    "judge",
     "report_round",
 ]

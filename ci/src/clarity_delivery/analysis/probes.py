@@ -1,11 +1,12 @@
-"""HTTP health probes: today's measurement of a candidate (Argo's ``webmetric``).
+"""HTTP probes of a candidate: health checks and business transactions (Argo's ``webmetric``).
 
 A *probe round* sends every configured check of a service once, concurrently, to one URL
-(the candidate's tag URL during a rollout). A round passes when every check answers its
-expected status and, where the body names the revision that answered (``/health``), that
-revision is the one we meant to probe. :class:`HttpProbes` offers rounds as a
-:class:`~.providers.MetricProvider`; :class:`Prober` also serves the one-off health checks of
-the stable revisions.
+(the candidate's tag URL during a rollout), and every business transaction
+(:mod:`.transactions`). A round passes when every check answers its expected status and,
+where the body names the revision that answered (``/health``), that revision is the one we
+meant to probe, and every transaction's answer has the expected status and shape.
+:class:`HttpProbes` offers rounds as a :class:`~.providers.MetricProvider`; :class:`Prober`
+also serves the one-off health checks of the stable revisions.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import anyio.to_thread
 import httpx
 
 from .._auth import IdTokenSource
-from ..settings import HealthCheck
+from ..settings import HealthCheck, TransactionCheck
 from .providers import Phase, Subject
+from .transactions import transaction_for
 
 __all__ = ["HttpProbes", "ProbeResult", "Prober", "RoundResult"]
 
@@ -28,7 +30,7 @@ __all__ = ["HttpProbes", "ProbeResult", "Prober", "RoundResult"]
 class ProbeResult:
     """The outcome of one check against one URL."""
 
-    check: HealthCheck
+    check: HealthCheck | TransactionCheck
     url: str
     ok: bool
     status: int | None
@@ -38,7 +40,7 @@ class ProbeResult:
 
     def describe(self) -> str:
         """``GET /health → 200 in 12 ms (revision x)`` or the failure reason."""
-        where = f"GET {self.check.path}"
+        where = f"{self.check.method} {self.check.path}"
         if self.ok:
             rev = f" (revision {self.revision})" if self.revision else ""
             return f"{where} → {self.status} in {self.latency * 1000:.0f} ms{rev}"
@@ -87,8 +89,9 @@ class Prober:
         *,
         audience: str,
         expect_revision: str | None = None,
+        transactions: tuple[TransactionCheck, ...] = (),
     ) -> RoundResult:
-        """Probe every check once, concurrently."""
+        """Probe every check and send every transaction once, concurrently."""
         started = time.monotonic()
         token = await anyio.to_thread.run_sync(self._tokens.token, audience)
         results: list[ProbeResult] = []
@@ -101,10 +104,15 @@ class Prober:
             async def one(check: HealthCheck) -> None:
                 results.append(await self._probe(client, base_url, check, expect_revision))
 
+            async def transact(check: TransactionCheck) -> None:
+                results.append(await self._transact(client, base_url, check))
+
             async with anyio.create_task_group() as tg:
                 for check in checks:
                     tg.start_soon(one, check)
-        order = {c: i for i, c in enumerate(checks)}
+                for transaction in transactions:
+                    tg.start_soon(transact, transaction)
+        order = {c: i for i, c in enumerate((*checks, *transactions))}
         results.sort(key=lambda r: order[r.check])
         return RoundResult(at=started, results=tuple(results))
 
@@ -166,6 +174,40 @@ class Prober:
             detail="ok",
         )
 
+    async def _transact(
+        self, client: httpx.AsyncClient, base_url: str, check: TransactionCheck
+    ) -> ProbeResult:
+        url = base_url.rstrip("/") + check.path
+        transaction = transaction_for(check)
+        started = time.monotonic()
+        try:
+            response = await client.post(url, json=transaction.body, timeout=check.timeout_seconds)
+        except httpx.HTTPError as exc:
+            detail = f"{type(exc).__name__}: {exc or 'no answer'}"
+            return _result(check, url, None, started, detail)
+        try:
+            answer: object = response.json()
+        except ValueError:
+            answer = None
+        problem = transaction.problem(check.kind, response.status_code, answer)
+        if problem is not None:
+            problem += f": {response.text[:200]!r}"
+        return _result(check, url, response.status_code, started, problem)
+
+
+def _result(
+    check: TransactionCheck, url: str, status: int | None, started: float, problem: str | None
+) -> ProbeResult:
+    return ProbeResult(
+        check=check,
+        url=url,
+        ok=problem is None,
+        status=status,
+        revision=None,
+        latency=time.monotonic() - started,
+        detail=problem or "ok",
+    )
+
 
 def _revision_of(response: httpx.Response) -> str | None:
     if "json" not in response.headers.get("content-type", ""):
@@ -194,11 +236,16 @@ class HttpProbes:
         """Always: the candidate's URL is what is measured, there is no backend in between."""
         return True
 
+    def applies(self, subject: Subject) -> bool:  # noqa: ARG002 - every step is probed
+        """Always."""
+        return True
+
     async def measure(self, subject: Subject, since: float) -> RoundResult:  # noqa: ARG002 - a round is instantaneous
-        """One round of the service's checks, expecting the candidate to answer."""
+        """One round of the service's checks and transactions, expecting the candidate to answer."""
         return await self._prober.round(
             subject.url,
             subject.service.checks,
             audience=subject.audience,
             expect_revision=subject.candidate,
+            transactions=subject.service.transactions,
         )

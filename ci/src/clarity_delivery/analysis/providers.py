@@ -5,12 +5,15 @@ revision, when it compares) and returns one :class:`Measurement` per call. Provi
 they never judge a step: :func:`~.verdict.assess` applies the limits, and only the rollout
 engine acts on the verdict. A measurement is *successful*, *failed* (the candidate did
 something wrong) or *error* (the provider could not measure: a metric backend that did not
-answer, too little data). Keeping "could not measure" apart from "failed" is what lets a
-verdict say which of the two stopped a rollout.
+answer). Keeping "could not measure" apart from "failed" is what lets a verdict say which of
+the two stopped a rollout. A measurement may also be *inconclusive* (Argo's Inconclusive):
+measured, but too little to judge, such as a metrics window with too few requests; it neither
+passes nor fails a round.
 
-Today's provider is :class:`~.probes.HttpProbes`; a Cloud Monitoring comparison of the
-candidate's error rate with the stable revision's, a business-transaction probe or a load
-test before traffic would each be one more provider beside it.
+The providers: :class:`~.probes.HttpProbes` (health checks and business transactions against
+the candidate's own URL) and :class:`~.metrics.RequestMetrics` (Cloud Run's request metrics
+from Cloud Monitoring, candidate against stable). A load test before traffic would be one
+more beside them.
 """
 
 from __future__ import annotations
@@ -19,11 +22,12 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from ..plan import ServicePlan
+from ..settings import MetricAnalysis
 
 __all__ = ["Measurement", "MetricProvider", "Phase", "Subject", "Unmeasured"]
 
-Phase = Literal["successful", "failed", "error"]
-"""How one measurement came out; ``error`` means the provider could not measure."""
+Phase = Literal["successful", "failed", "error", "inconclusive"]
+"""How one measurement came out; ``error``: could not measure; ``inconclusive``: too little to judge."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,6 +40,10 @@ class Subject:
     url: str
     audience: str
     percent: int
+    project: str = ""
+    region: str = ""
+    metrics: MetricAnalysis | None = None
+    """The limits real traffic is judged by at this step; None: no metric analysis."""
 
 
 class Measurement(Protocol):
@@ -70,6 +78,10 @@ class MetricProvider(Protocol):
 
     async def is_online(self) -> bool:
         """Whether the provider can measure at all; asked once per analysed step."""
+        ...
+
+    def applies(self, subject: Subject) -> bool:
+        """Whether this provider measures ``subject`` at all (metrics need traffic)."""
         ...
 
     async def measure(self, subject: Subject, since: float) -> Measurement:

@@ -3,28 +3,42 @@
 A step is analysed over a :class:`Window` of measurement rounds. It **fails** as soon as
 ``failure_threshold`` rounds failed, ends in **error** (could not measure) as soon as as many
 rounds could not be measured, and **passes** once ``rounds`` rounds were measured without
-either. An unmeasured round does not count towards the window: the step is measured again
-instead (at most ``failure_threshold - 1`` times). Before traffic (``until_healthy``) the step
-passes at the first healthy round, and only a window of failed rounds fails it, so a cold
-first request does not fail a good release (a broken one fails every round).
+either, its last round did not fail, and:
 
-Nothing here waits or talks to anything (Argo's ``assessMetricStatus``): the runner measures,
-this module judges, and only the rollout engine acts.
+* with a metric *gate* (steps in which the candidate takes traffic, when metric analysis is
+  on): a metrics window wholly inside the step's own traffic passed with enough requests; or,
+  once the windows read reach ``window * (1 + max_extensions)`` into the step (about
+  ``window * (1 + max_extensions) + delay`` seconds) without one, the step is decided by the
+  probes alone (too few requests), and the verdict says so;
+* with ``hold_until`` (the bake): that moment has come.
+
+An unmeasured round does not count towards the window: the step is measured again instead (at
+most ``failure_threshold - 1`` times). Before traffic (``until_healthy``) the step passes at the
+first healthy round, and only a window of failed rounds fails it, so a cold first request does
+not fail a good release (a broken one fails every round).
+
+Nothing here waits or talks to anything (Argo's ``assessMetricStatus``): the runner measures
+and passes the time in, this module judges, and only the rollout engine acts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..settings import RolloutPolicy
+from ..settings import MetricAnalysis, RolloutPolicy
+from .metrics import MetricsMeasurement
 from .providers import Measurement, Phase
 
 __all__ = ["Analysis", "AnalysisMode", "Round", "Verdict", "Window", "assess"]
 
-AnalysisMode = Literal["until_healthy", "full"]
-"""``full``: the whole window; ``until_healthy``: the pre-traffic check, done when healthy."""
+AnalysisMode = Literal["until_healthy", "full", "bake"]
+"""``full``: the whole window; ``until_healthy``: the pre-traffic check, done when healthy;
+``bake``: a full window that also holds until ``hold_until``."""
+
+DecidedBy = Literal["metrics", "probes", "probes (too few requests)"]
 
 VerdictPhase = Literal["pending", "passed", "failed", "error"]
 
@@ -35,6 +49,12 @@ class Window:
 
     policy: RolloutPolicy
     mode: AnalysisMode = "full"
+    gate: MetricAnalysis | None = None
+    """Metric evidence the step needs before it passes; None: probes decide alone."""
+    opened: float = 0.0
+    """When the step began (``time.time()``); the runner sets it."""
+    hold_until: float = 0.0
+    """The step does not pass before this moment (``time.time()``): the bake."""
 
     @property
     def rounds(self) -> int:
@@ -60,6 +80,8 @@ class Verdict:
 
     phase: VerdictPhase
     measurements: tuple[Measurement, ...]
+    decided_by: DecidedBy | None = None
+    """What settled a passed or failed step: the metrics, or the probes (and why)."""
 
     @property
     def decided(self) -> bool:
@@ -95,19 +117,62 @@ class Verdict:
                     seen.append(reason)
         return seen
 
+    def metric_evidence(self) -> MetricsMeasurement | None:
+        """The metrics window that tells the step's story: the last failed one, else the last
+        conclusive one, else the last one read."""
+        windows = list(metric_windows(self.measurements))
+        for wanted in ("failed", "successful"):
+            chosen = [m for m in windows if m.phase == wanted]
+            if chosen:
+                return chosen[-1]
+        return windows[-1] if windows else None
 
-def assess(measurements: Sequence[Measurement], window: Window) -> Verdict:
-    """The verdict of ``measurements`` (rounds, oldest first) over ``window``."""
+
+def metric_windows(measurements: Sequence[Measurement]) -> Iterator[MetricsMeasurement]:
+    """Every metrics measurement among ``measurements`` (alone or inside rounds), in order."""
+    for m in measurements:
+        inner = m.measurements if isinstance(m, Round) else (m,)
+        yield from (x for x in inner if isinstance(x, MetricsMeasurement))
+
+
+def assess(
+    measurements: Sequence[Measurement], window: Window, *, now: float = math.inf
+) -> Verdict:
+    """The verdict of ``measurements`` (rounds, oldest first) over ``window`` at ``now``."""
     taken = tuple(measurements)
     if window.mode == "until_healthy" and taken and taken[-1].phase == "successful":
-        return Verdict("passed", taken)
+        return Verdict("passed", taken, "probes")
     if _count(taken, "failed") >= window.failure_threshold:
-        return Verdict("failed", taken)
+        by_metrics = any(m.phase == "failed" for m in metric_windows(taken))
+        return Verdict("failed", taken, "metrics" if by_metrics else "probes")
     if _count(taken, "error") >= window.failure_threshold:
         return Verdict("error", taken)
-    if len(taken) - _count(taken, "error") >= window.rounds:
-        return Verdict("passed", taken)
-    return Verdict("pending", taken)
+    if len(taken) - _count(taken, "error") < window.rounds or taken[-1].phase == "failed":
+        return Verdict("pending", taken)
+    decided_by = _gate(taken, window)
+    if decided_by is None or now < window.hold_until:
+        return Verdict("pending", taken)
+    return Verdict("passed", taken, decided_by)
+
+
+def _gate(taken: Sequence[Measurement], window: Window) -> DecidedBy | None:
+    """Whether the step's metric evidence is in: who decides, or None to keep waiting.
+
+    Only windows wholly inside the step's own traffic count. The step is decided by the
+    probes once such a window reaching ``window * (1 + max_extensions)`` into the step has
+    been read without a conclusive pass: judged on what was read, not on the clock, so a
+    window read at the very edge of the limit is never lost to a race.
+    """
+    gate = window.gate
+    if gate is None:
+        return "probes"
+    own = [m for m in metric_windows(taken) if m.start >= window.opened]
+    if any(m.phase == "successful" for m in own):
+        return "metrics"
+    reach = window.opened + gate.window_seconds * (1 + gate.max_extensions)
+    if any(m.end >= reach for m in own):
+        return "probes (too few requests)"
+    return None
 
 
 def _count(measurements: Sequence[Measurement], phase: Phase) -> int:
@@ -120,16 +185,22 @@ class Analysis:
     def __init__(self, window: Window | RolloutPolicy) -> None:
         self.window = window if isinstance(window, Window) else Window(policy=window)
         self.rounds: list[Measurement] = []
+        self.now = math.inf
 
-    def record(self, measurement: Measurement) -> None:
-        """Add a round; ignored once the verdict is known."""
+    def record(self, measurement: Measurement, *, now: float = math.inf) -> None:
+        """Add a round taken at ``now`` (``time.time()``); ignored once the verdict is known."""
         if not self.done:
             self.rounds.append(measurement)
+            self.now = now
+
+    def wait(self, now: float) -> None:
+        """Time passed without a new round (a held step checks its clock again)."""
+        self.now = now
 
     @property
     def verdict(self) -> Verdict:
         """The verdict of the rounds so far."""
-        return assess(self.rounds, self.window)
+        return assess(self.rounds, self.window, now=self.now)
 
     @property
     def done(self) -> bool:
@@ -168,11 +239,14 @@ class Round:
 
     @property
     def phase(self) -> Phase:
-        """The worst phase of its measurements (failed, then error)."""
+        """The worst phase of its measurements (failed, then error); an inconclusive one
+        counts for nothing unless all are."""
         phases = {m.phase for m in self.measurements}
         if "failed" in phases:
             return "failed"
-        return "error" if "error" in phases or not phases else "successful"
+        if "error" in phases or not phases:
+            return "error"
+        return "inconclusive" if phases == {"inconclusive"} else "successful"
 
     @property
     def at(self) -> float:

@@ -1,9 +1,10 @@
 """Rollouts, rollbacks and status: the :class:`Deployer` the CLI drives.
 
 The Deployer wires the parts and decides nothing: Cloud Run is reached only through the
-injected :class:`~.._cloudrun.CloudRunApi` and services only through the injected
-:class:`~..analysis.Prober`, so tests run the same code against a local double of the Admin API
-with real revision processes. Where each concern lives:
+injected :class:`~.._cloudrun.CloudRunApi`, services only through the injected
+:class:`~..analysis.Prober` and Cloud Monitoring only through the injected
+:class:`~..analysis.MonitoringApi`, so tests run the same code against local doubles of the
+Admin API and of Monitoring, with real revision processes. Where each concern lives:
 
 =====================  =========================================================
 ``rollout/_engine``    the numbered steps of a rollout, across services
@@ -26,8 +27,18 @@ from collections.abc import Awaitable, Callable
 import anyio
 
 from .. import _state as st
+from .._analysis_settings import MIN_MONITORING_WINDOW
 from .._cloudrun import CloudRunApi
-from ..analysis import AnalysisRunner, HttpProbes, Prober, RoundResult
+from .._errors import ConfigError
+from ..analysis import (
+    AnalysisRunner,
+    HttpProbes,
+    MetricProvider,
+    MonitoringApi,
+    Prober,
+    RequestMetrics,
+    RoundResult,
+)
 from ..candidate import Revisions
 from ..ledger import DeploymentRecord, Ledger
 from ..plan import ReleasePlan
@@ -56,19 +67,24 @@ class Deployer:
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         owner: str | None = None,
         ledger: Ledger | None = None,
+        monitoring: MonitoringApi | None = None,
     ) -> None:
         owner = owner or st.owner_id()
         router = CloudRunRouter(api)
         rollbacks = Rollbacks(api, router, reporter)
         self._api = api
+        self._monitoring = monitoring
         self._recovery = Recovery(api, rollbacks, reporter, owner=owner)
         self._records = Records(api, reporter, ledger)
-        self._health = HealthChecks(api, prober, reporter)
+        self._health = HealthChecks(api, prober, reporter, monitoring=monitoring)
+        providers: list[MetricProvider] = [HttpProbes(prober)]
+        if monitoring is not None:
+            providers.append(RequestMetrics(monitoring))
         self._engine = Engine(
             api=api,
             router=router,
             revisions=Revisions(api, reporter, sleep=sleep),
-            analysis=AnalysisRunner([HttpProbes(prober)], reporter, sleep=sleep),
+            analysis=AnalysisRunner(providers, reporter, sleep=sleep),
             rollbacks=rollbacks,
             recovery=self._recovery,
             records=self._records,
@@ -86,7 +102,25 @@ class Deployer:
 
     async def deploy(self, plan: ReleasePlan) -> DeploymentRecord:
         """Roll ``plan`` out; on failure restore every service touched, then raise."""
+        await self._check_metrics(plan)
         return await self._engine.deploy(plan)
+
+    async def _check_metrics(self, plan: ReleasePlan) -> None:
+        """Refuse before anything changes when metric analysis cannot work as configured."""
+        metrics = plan.policy.metrics
+        if metrics is None:
+            return
+        if self._monitoring is None:
+            msg = f"{plan.environment} turns metric analysis on, but no Cloud Monitoring client was given"
+            raise ConfigError(msg)
+        if self._monitoring.default_endpoint and metrics.window_seconds < MIN_MONITORING_WINDOW:
+            msg = (
+                f"{plan.environment}: rollout.metric_analysis.window_seconds is {metrics.window_seconds:g}, "
+                f"but Cloud Monitoring aligns at least {MIN_MONITORING_WINDOW:g}s: raise it to 60 or more "
+                "(shorter windows only work against a local Monitoring double, --monitoring-endpoint)"
+            )
+            raise ConfigError(msg)
+        await self._monitoring.check_access(plan.project_id)
 
     async def rollback(self, settings: EnvironmentSettings, to: str) -> DeploymentRecord:
         """Send 100 % of every service to the revision of version ``to`` (or ``previous``), then verify."""
@@ -97,8 +131,10 @@ class Deployer:
         return await self._records.recorded(settings)
 
     async def status(self, settings: EnvironmentSettings) -> list[ServiceStatus]:
-        """Each service's stable revision, version, traffic and rollout state; resolves interrupted rollouts."""
-        return await read_status(self._api, self._recovery, settings)
+        """Each service's stable revision, version, traffic, rollout state and health verdict;
+        resolves interrupted rollouts."""
+        statuses = await read_status(self._api, self._recovery, settings)
+        return await self._health.verdicts(settings, statuses)
 
     async def health_check(
         self, settings: EnvironmentSettings, base_urls: dict[str, str] | None = None

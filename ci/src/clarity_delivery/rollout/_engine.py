@@ -6,7 +6,8 @@ Per service, in dependency order (:meth:`Engine.run_service`):
 2. create the candidate at 0 % with traffic pinned to stable by name, and write the lease,
 3. wait for the candidate's Ready condition (a failure or the timeout aborts: traffic untouched),
 4. tag the candidate so that it can be probed at its own URL,
-5. walk the strategy's steps: write the step's split, analyse, roll back on a failed verdict,
+5. walk the strategy's steps: write the step's split, analyse (probes, transactions and, where
+   the candidate takes traffic, metrics), roll back on a failed verdict; then the bake,
 6. make the candidate stable, the old stable revision kept tagged at 0 %.
 
 This is the only place where a verdict becomes a rollback, and where a later service's failure
@@ -31,8 +32,9 @@ from .._errors import (
     RolloutFailed,
 )
 from ..analysis import AnalysisRunner, Subject, Verdict, Window
+from ..analysis.limits import RevisionStats
 from ..candidate import Revisions
-from ..ledger import DeploymentRecord, Outcome, StepRecord
+from ..ledger import DeploymentRecord, Outcome, RevisionFigures, StepRecord
 from ..plan import ReleasePlan, ServicePlan, TrafficSplit, TrafficTarget
 from ..progress import Reporter
 from ..recovery import Recovery
@@ -176,13 +178,16 @@ class Engine:
             await self._rollbacks.fail(ctx, None, f"Cloud Run gave the '{tag}' tag no URL")
         audience = str(service.uri)
 
-        # 5. The strategy's steps.
+        # 5. The strategy's steps, the bake last.
+        moved = time.time()
         for step in strategy.steps(ctx):
             if step.split is not None:
                 state = _beat(state, step.percent)
                 service = await self._router.set_split(path, service, step.split, state=state)
+                moved = time.time()
+            if step.announce:
                 self._report.event("traffic", step.announce, service=svc.key, percent=step.percent)
-            verdict = await self._analyse(ctx, step, url, audience)
+            verdict = await self._analyse(ctx, step, url, audience, moved=moved)
             if not verdict.passed:
                 await self._rollbacks.fail(ctx, verdict, step.failure)
 
@@ -201,9 +206,17 @@ class Engine:
         )
         return Released(svc=svc, path=path, previous=stable)
 
-    async def _analyse(self, ctx: RolloutContext, step: Step, url: str, audience: str) -> Verdict:
-        """Analyse one step of the candidate against stable, and record the step."""
+    async def _analyse(
+        self, ctx: RolloutContext, step: Step, url: str, audience: str, *, moved: float
+    ) -> Verdict:
+        """Analyse one step of the candidate against stable, and record the step.
+
+        ``moved`` is when traffic last changed: a bake holds until ``bake_seconds`` of traffic
+        since then have been analysed (plus the metric lag, so that Monitoring has them).
+        """
         started = time.time()
+        policy = ctx.plan.policy
+        metrics = policy.metrics if step.percent > 0 else None
         subject = Subject(
             service=ctx.svc,
             candidate=ctx.candidate,
@@ -211,10 +224,20 @@ class Engine:
             url=url,
             audience=audience,
             percent=step.percent,
+            project=ctx.plan.project_id,
+            region=ctx.plan.region,
+            metrics=metrics,
         )
-        verdict = await self._analysis.analyse(
-            subject, Window(policy=ctx.plan.policy, mode=step.analysis)
+        baking = step.analysis == "bake"
+        lag = policy.metrics.delay_seconds if policy.metrics is not None else 0.0
+        window = Window(
+            policy=policy,
+            mode=step.analysis,
+            gate=None if baking else metrics,
+            hold_until=moved + policy.bake_seconds + lag if baking else 0.0,
         )
+        verdict = await self._analysis.analyse(subject, window)
+        evidence = verdict.metric_evidence()
         ctx.record.steps.append(
             StepRecord(
                 service=ctx.key,
@@ -223,9 +246,27 @@ class Engine:
                 duration_seconds=time.time() - started,
                 rounds=len(verdict.measurements),
                 failed_rounds=verdict.failed_rounds,
+                kind="bake" if baking else "step",
+                candidate=_figures(evidence.candidate) if evidence else None,
+                stable=_figures(evidence.baseline) if evidence else None,
+                decided_by=verdict.decided_by,
             )
         )
         return verdict
+
+
+def _figures(stats: RevisionStats) -> RevisionFigures:
+    def ms(name: str) -> float | None:
+        value = stats.latency_ms(name)
+        return None if value is None else round(value, 1)
+
+    return RevisionFigures(
+        requests=stats.requests,
+        error_ratio=round(stats.error_ratio, 5),
+        p50_ms=ms("p50"),
+        p95_ms=ms("p95"),
+        p99_ms=ms("p99"),
+    )
 
 
 def _paths(plan: ReleasePlan) -> list[ServicePath]:

@@ -15,9 +15,10 @@ from .._context import RolloutContext
 from ..analysis import AnalysisMode
 from ..plan import TrafficSplit, TrafficTarget
 
-__all__ = ["PRE_TRAFFIC_FAILURE", "Step", "Strategy", "promoted_split"]
+__all__ = ["PRE_TRAFFIC_FAILURE", "Step", "Strategy", "bake_steps", "promoted_split"]
 
 PRE_TRAFFIC_FAILURE = "candidate failed verification before taking traffic"
+BAKE_FAILURE = "analysis failed while baking at 100%"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,6 +55,26 @@ class Strategy(Protocol):
     def promoted(self, ctx: RolloutContext) -> TrafficSplit:
         """The final split: the candidate stable at 100 %, the old stable tagged at 0 %."""
         ...
+
+
+def bake_steps(ctx: RolloutContext, previous_tag: str) -> list[Step]:
+    """The bake: analysis goes on at 100 % for ``bake_seconds`` of traffic, the old stable
+    revision still tagged, before the candidate becomes 'stable' (none without a bake)."""
+    seconds = ctx.plan.policy.bake_seconds
+    if not seconds:
+        return []
+    return [
+        Step(
+            split=None,
+            percent=100,
+            analysis="bake",
+            announce=(
+                f"{ctx.key}: baking {ctx.candidate} at 100% for {seconds:g}s of traffic; "
+                f"{ctx.stable} kept tagged '{previous_tag}'"
+            ),
+            failure=BAKE_FAILURE,
+        )
+    ]
 
 
 def promoted_split(ctx: RolloutContext, previous_tag: str) -> TrafficSplit:

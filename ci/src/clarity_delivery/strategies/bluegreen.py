@@ -1,4 +1,4 @@
-"""Blue-green: analyse ``green`` fully at 0 %, switch 100 % at once, analyse again."""
+"""Blue-green: analyse ``green`` fully at 0 %, switch 100 % at once, analyse again, bake."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from .._context import RolloutContext
 from ..plan import TrafficSplit, TrafficTarget
-from ._strategy import PRE_TRAFFIC_FAILURE, Step, promoted_split
+from ._strategy import PRE_TRAFFIC_FAILURE, Step, bake_steps, promoted_split
 
 __all__ = ["BlueGreen"]
 
@@ -18,7 +18,7 @@ class BlueGreen:
     previous_tag = "blue"
 
     def steps(self, ctx: RolloutContext) -> Sequence[Step]:
-        """A full pre-promotion analysis at 0 %, then the switch and a post-promotion one."""
+        """A full pre-promotion analysis at 0 %, the switch, a post-promotion one, the bake."""
         switched = TrafficSplit(
             (
                 TrafficTarget(ctx.candidate, 100, self.candidate_tag),
@@ -38,6 +38,7 @@ class BlueGreen:
                 ),
                 failure="health analysis failed after the switch",
             ),
+            *bake_steps(ctx, self.previous_tag),
         )
 
     def promoted(self, ctx: RolloutContext) -> TrafficSplit:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from .._context import RolloutContext
 from ..plan import TrafficSplit
-from ._strategy import PRE_TRAFFIC_FAILURE, Step, promoted_split
+from ._strategy import PRE_TRAFFIC_FAILURE, Step, bake_steps, promoted_split
 
 __all__ = ["Canary"]
 
@@ -18,7 +18,7 @@ class Canary:
     previous_tag = "previous"
 
     def steps(self, ctx: RolloutContext) -> Sequence[Step]:
-        """A pre-traffic check until healthy, then one fully analysed step per percentage."""
+        """A pre-traffic check until healthy, one fully analysed step per percentage, the bake."""
         percents = ctx.plan.policy.steps
         steps = [Step(split=None, percent=0, analysis="until_healthy", failure=PRE_TRAFFIC_FAILURE)]
         for n, percent in enumerate(percents, 1):
@@ -35,7 +35,8 @@ class Canary:
                     failure=f"health analysis failed at {percent}%",
                 )
             )
-        return steps
+        # The old stable revision keeps its 'stable' tag (at 0 %) until the bake is over.
+        return [*steps, *bake_steps(ctx, "stable")]
 
     def promoted(self, ctx: RolloutContext) -> TrafficSplit:
         """The candidate stable; the old stable tagged ``previous``."""

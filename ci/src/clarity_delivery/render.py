@@ -1,0 +1,98 @@
+"""Rendering of ledger records: the Markdown job summary and the ``report`` table.
+
+Each step row carries what settled it: probe rounds, and the candidate's and the stable
+revision's real traffic (requests, 5xx ratio, p95/p99) in the metrics window that decided.
+"""
+
+from __future__ import annotations
+
+from .ledger import TARGETS, DeploymentRecord, EnvironmentReport, RevisionFigures, StepRecord
+
+__all__ = ["figures_of", "last_rollouts", "markdown_summary", "report_table", "traffic_of"]
+
+
+def markdown_summary(record: DeploymentRecord) -> str:
+    """The job summary of one rollout or rollback: outcome, then one row per step."""
+    icon = "✅" if record.outcome == "succeeded" else "❌"
+    lines = [
+        f"### {icon} {record.kind} {record.version} → {record.environment}: {record.outcome}",
+        "",
+        f"Strategy {record.strategy}, {record.duration_seconds:.1f}s, services {', '.join(record.services)}"
+        + (f", commit `{record.commit[:12]}`" if record.commit else ""),
+        "",
+    ]
+    if record.steps:
+        lines += [
+            "| service | traffic | probe rounds | failed | duration | candidate | stable | decided by |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {s.service} | {traffic_of(s)} | {s.rounds} | {s.failed_rounds} | {s.duration_seconds:.1f}s "
+            f"| {figures_of(s.candidate)} | {figures_of(s.stable)} | {s.decided_by or '-'} |"
+            for s in record.steps
+        ]
+    if record.time_to_rollback_seconds is not None:
+        lines.append(f"\nTime to rollback: {record.time_to_rollback_seconds:.1f}s")
+    if record.error:
+        lines.append(f"\n> {record.error}")
+    return "\n".join(lines)
+
+
+def traffic_of(step: StepRecord) -> str:
+    """``25%``, or ``100% (bake)``."""
+    return f"{step.percent}% (bake)" if step.kind == "bake" else f"{step.percent}%"
+
+
+def figures_of(figures: RevisionFigures | None) -> str:
+    """A revision's figures in a step, or ``-``."""
+    return figures.describe() if figures is not None else "-"
+
+
+def last_rollouts(records: list[DeploymentRecord]) -> dict[str, DeploymentRecord]:
+    """The latest rollout of each environment."""
+    last: dict[str, DeploymentRecord] = {}
+    for record in records:
+        if record.kind == "rollout":
+            last[record.environment] = record
+    return last
+
+
+def report_table(reports: list[EnvironmentReport]) -> str:
+    """The figures of each environment against the design's targets."""
+
+    def fmt(value: float | None, unit: str = "s") -> str:
+        if value is None:
+            return "-"
+        return f"{value * 100:.1f}%" if unit == "%" else f"{value:.1f}s"
+
+    header = (
+        "environment",
+        "rollouts",
+        "success",
+        "deploy p50",
+        "deploy p95",
+        "rollback p50",
+        "rollback p95",
+        "MTTR",
+    )
+    rows = [
+        (
+            r.environment,
+            str(r.rollouts),
+            fmt(r.success_rate, "%"),
+            fmt(r.deploy_p50_seconds),
+            fmt(r.deploy_p95_seconds),
+            fmt(r.rollback_p50_seconds),
+            fmt(r.rollback_p95_seconds),
+            fmt(r.mttr_seconds),
+        )
+        for r in reports
+    ]
+    widths = [max(len(x) for x in col) for col in zip(header, *rows, strict=False)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    lines.append(
+        f"targets: success > {TARGETS['success_rate'] * 100:.0f}%, deploy < {TARGETS['deploy_duration_seconds'] / 60:.0f} min, "
+        f"rollback < {TARGETS['time_to_rollback_seconds'] / 60:.0f} min, MTTR < {TARGETS['mttr_seconds'] / 60:.0f} min"
+    )
+    return "\n".join(lines)
