@@ -10,7 +10,6 @@ import subprocess
 import time
 from typing import Any
 
-import httpx
 import pytest
 from clarity_delivery import _state as st
 from clarity_delivery.cli import main
@@ -28,7 +27,7 @@ def stable_of(stage: Stage, service: str) -> str:
 
 
 def health(stage: Stage, service: str) -> dict[str, Any]:
-    response = httpx.get(str(stage.service(service).uri) + "/health", timeout=5)
+    response = stage.get(service, "/health")
     response.raise_for_status()
     body: dict[str, Any] = response.json()
     return body
