@@ -26,6 +26,8 @@ module "iam" {
       display_name  = "Delivery pipeline"
       description   = "Rolls out revisions and shifts traffic from the protected branch."
       project_roles = ["roles/run.developer"]
+      # In CI the deployer is the caller of generateIdToken for its own probes' ID tokens.
+      id_token_creators = [local._accounts.deployer]
     }
     (local._accounts.tf_apply) = {
       display_name = "Terraform apply"

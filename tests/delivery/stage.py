@@ -204,7 +204,8 @@ def open_stage(
         operation_delay=0.05,
         ready_timeout=30,
         image_command=image_command,
-        platform_env=project.env(),
+        # Plain-http URLs: the gateway attaches its ID token only when told to (ml_client).
+        platform_env={**project.env(), "ML_SERVICE_AUTH": "id-token"},
         require_auth=True,
         identity=token_endpoint,
     )
@@ -242,7 +243,7 @@ def _create_services(stage: Stage) -> None:
     latest = run_v2.TrafficTargetAllocationType.TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST
     ml_url = ""
     for key, name in SERVICES.items():
-        declared = stage.terraform.services[key]
+        declared = stage.terraform.services[key].with_ml_service_uri(ml_url)
         env = [run_v2.EnvVar(name="CLARITY_VERSION", value=BASE_VERSION)]
         if key == "api-gateway":
             env.append(run_v2.EnvVar(name="ML_SERVICE_URL", value=ml_url))

@@ -72,8 +72,10 @@ def test_canary_rolls_both_services_out_step_by_step(
         ("api-gateway", 50),
         ("api-gateway", 100),
     ]
-    # Probes carried an ID token minted for the service URL.
-    assert stage.double.last_token_audience in {str(stage.service(s).uri) for s in SERVICES}
+    # Probes carried an ID token minted for the service's custom audience.
+    assert stage.double.last_token_audience in {
+        audience for s in SERVICES for audience in stage.service(s).custom_audiences
+    }
 
 
 def test_blue_green_switches_once_and_keeps_blue(stage: Stage) -> None:

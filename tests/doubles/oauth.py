@@ -99,6 +99,10 @@ class TokenEndpoint:
         policy = self._endpoints.policy
         return policy is None or policy.allows(members, permission, resource)
 
+    def mint_id_token(self, email: str, audience: str) -> str:
+        """An ID token of ``email``, as the metadata server of an instance running as it gives."""
+        return self.authority.mint_id_token(email, audience)
+
     def verify_id_token(self, token: str) -> dict[str, Any]:
         """The claims of a genuine, unexpired ID token issued here; InvalidToken otherwise."""
         return self.authority.verify_id_token(token)

@@ -18,6 +18,7 @@ own. A test may edit the copy (``edit``) to see what a different Terraform would
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import re
 import shutil
@@ -31,12 +32,22 @@ import tfparse
 
 from tests.doubles.iam import Grant, IamPolicy, WorkloadIdentityProvider
 
-__all__ = ["PROJECT_NUMBER", "TerraformEnvironment", "TerraformService", "evaluate"]
+__all__ = [
+    "ML_SERVICE_URI",
+    "PROJECT_NUMBER",
+    "TerraformEnvironment",
+    "TerraformService",
+    "evaluate",
+]
 
 REPO = Path(__file__).resolve().parents[2]
 TFVARS = REPO / "tests" / "terraform" / "fixtures" / "test.tfvars"
 # The project's number exists only after apply; any fixed number stands in for it.
 PROJECT_NUMBER = "123456789012"
+# So does the ML service's URL, which the gateway's environment names; tfparse would leave
+# every value built from it unknown, so the evaluated copy reads this instead (see
+# TerraformService.with_ml_service_uri).
+ML_SERVICE_URI = "https://clarity-ml-service.known-after-apply.invalid"
 _MEMBER = re.compile(
     r"^(serviceAccount:[^@\s]+@\S+|principalSet://\S+|user:\S+|group:\S+|allUsers|allAuthenticatedUsers)$"
 )
@@ -52,6 +63,11 @@ class TerraformService:
     fields: Mapping[str, Any]  # Terraform-owned service fields: customAudiences, scaling, ...
     template: Mapping[str, Any]  # the template block as Terraform creates the service with it
     block: Mapping[str, Any]  # the evaluated resource, as tfparse gives it
+
+    def with_ml_service_uri(self, uri: str) -> TerraformService:
+        """This service with the ML service's real URL where Terraform would have it."""
+        text = json.dumps(self.fields).replace(ML_SERVICE_URI, uri)
+        return dataclasses.replace(self, fields=json.loads(text))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,6 +106,9 @@ def evaluate(
         settings = json.loads(settings_path.read_text())
         settings.update(project_id=project, region=region)
         settings_path.write_text(json.dumps(settings))
+        for source in (terraform / "stack").glob("*.tf"):
+            text = source.read_text()
+            source.write_text(text.replace("module.ml_service.uri", json.dumps(ML_SERVICE_URI)))
         if edit is not None:
             edit(terraform)
         root = terraform / "environments" / env

@@ -29,7 +29,7 @@ from google.protobuf import json_format
 
 from tests.support.terraform_env import TerraformService
 
-__all__ = ["MODULE", "ignored_paths", "terraform_update"]
+__all__ = ["MODULE", "api_path", "ignored_paths", "steps", "terraform_update"]
 
 MODULE = Path(__file__).resolve().parents[2] / "terraform" / "modules" / "cloud-run-service"
 _REPEATED = {"containers", "ports", "env", "volumes", "volumeMounts"}
@@ -56,6 +56,20 @@ def steps(path: str) -> list[str | int]:
     return out
 
 
+def api_path(path: str) -> tuple[str | int, ...]:
+    """An ``ignore_changes`` path as an Admin API JSON path.
+
+    ``template[0].containers[0].image`` → ``("template", "containers", 0, "image")``: the
+    template is one block in Terraform and an object in the API; names are camelCase.
+    """
+    out: list[str | int] = []
+    for step in steps(path):
+        if isinstance(step, int) and out and out[-1] == "template":
+            continue
+        out.append(_camel(step))
+    return tuple(out)
+
+
 def terraform_update(
     declared: TerraformService, live: run_v2.Service, ignored: Sequence[str]
 ) -> run_v2.Service:
@@ -72,9 +86,9 @@ def terraform_update(
     if "template" not in ignored:
         template = {"template": _api_json(declared.block["template"])}
         for path in ignored:
-            parts = steps(path)
+            parts = api_path(path)
             if parts[0] == "template":
-                _copy_path(current, template, [_camel(p) for p in parts])
+                _copy_path(current, template, list(parts))
         sent["template"] = template["template"]
     sent.pop("etag", None)  # the provider does not guard its updates with the etag
     result: run_v2.Service = run_v2.Service.deserialize(

@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="Cloud Run Admin API endpoint (default: run.googleapis.com; env CLARITY_RUN_API_ENDPOINT)",
     )
     common.add_argument(
+        "--iam-endpoint",
+        default=os.environ.get("CLARITY_IAM_CREDENTIALS_ENDPOINT") or None,
+        help="IAM Service Account Credentials API endpoint that mints the probes' ID tokens "
+        "(default: iamcredentials.googleapis.com; env CLARITY_IAM_CREDENTIALS_ENDPOINT)",
+    )
+    common.add_argument(
         "--ledger",
         type=Path,
         default=_env_path("CLARITY_LEDGER") or DEFAULT_LEDGER,
@@ -259,6 +265,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
                 f"{s.key} ({s.name}): stable {s.stable or '-'} (version {s.version or 'unknown'})"
             )
             print(f"  traffic: {s.traffic}")
+            warm = ", ".join(f"{name}={count}" for name, count in s.warm.items()) or "none"
+            print(f"  warm instances: {warm} (service minimum {s.min_instances})")
             if s.rollout is not None:
                 print(
                     f"  rollout in progress: {s.rollout.version} at {s.rollout.percent}% by {s.rollout.owner}"
@@ -276,7 +284,7 @@ async def _dispatch(args: argparse.Namespace) -> int:
 def _deployer(args: argparse.Namespace, reporter: Reporter) -> Deployer:
     credentials = load_credentials(args.credentials)
     api = CloudRunApi.connect(credentials, endpoint=args.api_endpoint)
-    prober = Prober(GoogleIdTokens(credentials))
+    prober = Prober(GoogleIdTokens(credentials, iam_endpoint=args.iam_endpoint))
     return Deployer(api, prober, reporter, ledger=Ledger(args.ledger))
 
 

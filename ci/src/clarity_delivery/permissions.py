@@ -106,7 +106,10 @@ NEEDED: Mapping[str, Need] = MappingProxyType(
                 scope="service account",
                 purpose="become the deployer from GitHub Actions (workload identity federation)",
                 role="roles/iam.workloadIdentityUser",
-                where="on the deployer service account, granted to the GitHub principal set",
+                where=(
+                    "on the deployer service account, to the GitHub principal set; a person "
+                    "impersonating the deployer needs roles/iam.serviceAccountTokenCreator on it"
+                ),
             ),
             Need(
                 permission="run.routes.invoke",
@@ -181,8 +184,11 @@ def granted_by(role: str) -> frozenset[str]:
 
 
 def role_for(permission: str) -> str:
-    """What to grant for ``permission``: role and where, for an error message."""
-    need = NEEDED.get(permission)
+    """What to grant for ``permission``: role and where, for an error message.
+
+    Case-insensitive: Cloud Run spells ``iam.serviceaccounts.actAs`` in lower case.
+    """
+    need = next((n for p, n in NEEDED.items() if p.lower() == permission.lower()), None)
     if need is None:
         return "the role that grants it"
     return f"{need.role} ({need.where})"

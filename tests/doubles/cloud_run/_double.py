@@ -19,6 +19,7 @@ from ._dispatch import RequestPolicy, RpcDispatcher
 from ._faults import FaultInjector
 from ._iam import IamEnforcer, Identity
 from ._journal import ApiLog, ProxyLog
+from ._metadata import MetadataServers
 from ._operations import OperationStore
 from ._processes import ImageCommand, RevisionProcessInfo, default_image_command
 from ._proxy_auth import VerifiedIdToken
@@ -52,9 +53,10 @@ class CloudRunDouble:
         require_auth: service and tag URLs answer 403/401 without a bearer token.
         identity: who callers are and what IAM lets them do (the local token endpoint).
             With it, every API call needs a valid access token and the IAM permission of
-            its RPC, and service and tag URLs verify ID tokens (signature, expiry, audience)
-            and ``run.routes.invoke``; without it, the API is open and the URLs only want a
-            bearer token.
+            its RPC, service and tag URLs verify ID tokens (signature, expiry, audience)
+            and ``run.routes.invoke``, and each revision gets a metadata server that mints
+            its runtime account's ID tokens; without it, the API is open and the URLs only
+            want a bearer token.
     """
 
     def __init__(
@@ -82,8 +84,11 @@ class CloudRunDouble:
         self._faults = FaultInjector()
         operations = OperationStore()
         hooks = ProxyHooks(observers=[self._proxy_log])
+        self._metadata: MetadataServers | None = None
         if identity is not None:
             hooks.auth = VerifiedIdToken(identity, self._service_facts)
+            self._metadata = MetadataServers(identity.mint_id_token)
+            self._settings.instance_env = self._metadata.env_for
         self._router = Router(self._settings, hooks)
         revisions = Revisions(self._state, operations)
         reconciler = Reconciler(self._state, operations, self._router)
@@ -165,6 +170,8 @@ class CloudRunDouble:
                 errors.append(error)
         if server is not None:
             server.stop()
+        if self._metadata is not None:
+            self._metadata.stop()
         if errors:
             raise errors[0]
 

@@ -45,6 +45,10 @@ class Identity(Protocol):
         """The claims of a genuine, unexpired ID token; ValueError otherwise."""
         ...
 
+    def mint_id_token(self, email: str, audience: str) -> str:
+        """An ID token of ``email`` for ``audience`` (what an instance's metadata server hands out)."""
+        ...
+
 
 class IamEnforcer:
     """The request policy that makes every Admin API call pass IAM first."""

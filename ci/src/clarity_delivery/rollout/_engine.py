@@ -134,6 +134,9 @@ class Engine:
         if stable is None:
             msg = f"{svc.key}: {path.service} has no serving revision to protect; deploy it with Terraform first"
             raise ConfigError(msg)
+        await self._api.require(
+            path, "run.routes.invoke"
+        )  # the probes' permission, before any write
         ctx = RolloutContext(
             plan=plan,
             svc=svc,
@@ -174,7 +177,7 @@ class Engine:
         url = st.tag_url(service, tag)
         if url is None:
             await self._rollbacks.fail(ctx, None, f"Cloud Run gave the '{tag}' tag no URL")
-        audience = str(service.uri)
+        audience = st.audience_of(service)
 
         # 5. The strategy's steps.
         for step in strategy.steps(ctx):
