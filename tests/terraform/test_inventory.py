@@ -188,7 +188,7 @@ def test_terraform_writes_its_template_where_the_pipeline_reads_it(
             desired.max_instance_request_concurrency == template["max_instance_request_concurrency"]
         )
         assert desired.scaling.max_instance_count == template["scaling"]["max_instance_count"]
-        assert f"{desired.timeout.total_seconds():.0f}s" == template["timeout"]  # type: ignore[attr-defined]
+        assert f"{desired.timeout.total_seconds():.0f}s" == template["timeout"]
         (wanted,) = desired.containers
         assert dict(wanted.resources.limits) == container["resources"]["limits"]
         assert wanted.resources.cpu_idle is container["resources"]["cpu_idle"]
