@@ -8,6 +8,7 @@ app stands in for the backend: none of this is about the backend.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Iterator
@@ -121,7 +122,15 @@ def _command_for(grant: Grant, stage: Stage) -> tuple[str, ...]:
                 "--service", key, f"--image={key}={stage.image(key, '1.1.0')}")  # fmt: skip
     if "run.services.get" in permissions:
         return ("status", "--env", "dev")
-    return ("health-check", "--env", "dev")
+    if permissions & {
+        "iam.serviceAccounts.getOpenIdToken",
+        "iam.serviceAccounts.getAccessToken",
+        "run.routes.invoke",
+    }:
+        return ("health-check", "--env", "dev")
+    # Anything else (reading metrics) is needed by the analysis of a rollout.
+    images = [f"--image={k}={stage.image(k, '1.1.0')}" for k in SERVICES]
+    return ("deploy", "--env", "dev", "--version", "1.1.0", "--commit", "c0ffee1", *images)
 
 
 @pytest.mark.parametrize(
@@ -134,8 +143,9 @@ def test_each_grant_terraform_gives_the_deployer_is_needed(
     emulators: Emulators,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
+    """What Terraform's evaluation grants, minus ``grant``: the command that needs it exits 4."""
     full = terraform_dev()
-    reduced = type(full)(**{**full.__dict__, "policy": full.policy.without(grant)})
+    reduced = dataclasses.replace(full, policy=full.policy.without(grant))
     with open_stage(
         tmp_path, token_endpoint, emulators, terraform=reduced, fixture_app=True
     ) as stage:
