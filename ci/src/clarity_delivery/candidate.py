@@ -5,8 +5,9 @@ annotation on the service: resources, env, probes, service account; the service'
 template where there is none) with the new image, ``CLARITY_VERSION`` and version labels,
 under a name derived from version and commit that is unique among the service's revisions
 (Flagger's workload controller, Argo's replica set). So a Terraform change to the template
-reaches traffic with the next release, through the same steps and analysis. Whether a candidate that never becomes Ready aborts
-the rollout is the engine's decision; this module only says so.
+reaches traffic with the next release, through the same steps and analysis. Whether a
+candidate that never becomes Ready aborts the rollout is the engine's decision; this module
+only says so.
 """
 
 from __future__ import annotations

@@ -134,9 +134,8 @@ class Engine:
         if stable is None:
             msg = f"{svc.key}: {path.service} has no serving revision to protect; deploy it with Terraform first"
             raise ConfigError(msg)
-        await self._api.require(
-            path, "run.routes.invoke"
-        )  # the probes' permission, before any write
+        # The probes' permission, asked before anything is written.
+        await self._api.require(path, "run.routes.invoke")
         ctx = RolloutContext(
             plan=plan,
             svc=svc,
