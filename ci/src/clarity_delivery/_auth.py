@@ -202,7 +202,8 @@ class GoogleIdTokens:
         """``generateIdToken`` for ``target``, called with the credentials' access token."""
         url = f"{self._iam_endpoint}/v1/projects/-/serviceAccounts/{target}:generateIdToken"
         what = f"mint an ID token for {audience} as {target}"
-        session = AuthorizedSession(self._credentials, auth_request=self._request_factory())
+        # The session makes (and on close() closes) its own transport for refreshing the token.
+        session = AuthorizedSession(self._credentials)
         try:
             response = session.post(
                 url, json={"audience": audience, "includeEmail": True}, timeout=30
