@@ -28,6 +28,8 @@ module "iam" {
       # logWriter: one Cloud Logging entry per rollout and rollback (modules/observability).
       # monitoring.viewer: canary analysis reads Cloud Run's request metrics (timeSeries.list).
       project_roles = ["roles/logging.logWriter", "roles/monitoring.viewer", "roles/run.developer"]
+      # In CI the deployer is the caller of generateIdToken for its own probes' ID tokens.
+      id_token_creators = [local._accounts.deployer]
     }
     (local._accounts.tf_apply) = {
       display_name = "Terraform apply"

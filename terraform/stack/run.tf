@@ -2,6 +2,12 @@
 # pipeline owns their images, revisions and traffic from the first rollout on.
 
 locals {
+  # The audience the delivery pipeline's probes mint ID tokens for: one per service, stable
+  # across its URLs (service and tags) and unique per project, under the reserved .internal
+  # top-level domain so it can never be a real host.
+  _audiences = {
+    for key, service in local._services : key => "https://${service.name}.${var.settings.project_id}.clarity.internal"
+  }
   # settings.json `services.<svc>` in the module's terms.
   _scaling = {
     for key, service in local._services : key => {
@@ -29,7 +35,8 @@ module "ml_service" {
       GEMINI_API_KEY = { secret = module.secrets.names["gemini-api-key"] }
     }
   }
-  scaling = local._scaling["ml-service"]
+  scaling          = local._scaling["ml-service"]
+  custom_audiences = [local._audiences["ml-service"]]
   # Never public, whatever allow_unauthenticated says: requests carry the gateway's
   # identity or the push identity's; the deployer probes candidates it already
   # controls through run.developer, and uptime checks call only /health.
@@ -57,7 +64,8 @@ module "api_gateway" {
       ML_SERVICE_URL = module.ml_service.uri
     })
   }
-  scaling = local._scaling["api-gateway"]
+  scaling          = local._scaling["api-gateway"]
+  custom_audiences = [local._audiences["api-gateway"]]
   invokers = merge(local._public_invokers, {
     deployer      = local._members.deployer
     uptime-checks = local._uptime_check_agent

@@ -1,10 +1,20 @@
 """A test world for the delivery library: the Cloud Run double with real revision processes,
-credentials whose token endpoint is local, the emulators behind the backend, and both services
-created the way Terraform creates them. Used by the end-to-end tests and by ``make bench``."""
+Google's token endpoints on localhost enforcing what Terraform grants, the emulators behind
+the backend, and both services created the way Terraform creates them. Used by the
+end-to-end tests and by ``make bench``.
+
+Identities are CI's: ``clarity-deploy`` runs as the deployer through workload identity
+federation (the credentials file google-github-actions/auth writes, a GitHub token for the
+apply ref exchanged at STS, then impersonation), and the services are created and changed as
+``clarity-terraform-apply`` with its key. IAM on the Admin API, the token endpoints and the
+service URLs is exactly what ``terraform/environments/dev`` grants
+(:mod:`tests.support.terraform_env`); ID tokens are verified at every service and tag URL.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sys
@@ -13,20 +23,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from clarity_delivery.cli import main
 from google.cloud import run_v2
 from google.oauth2 import service_account
 
-from tests.doubles.cloud_run import CloudRunDouble, default_image_command
+from tests.doubles.cloud_run import CloudRunDouble, default_image_command, fixture_app_command
 from tests.doubles.oauth import TokenEndpoint
 from tests.doubles_tests.helpers import FAST_POLL
 from tests.support.emulators import Emulators
+from tests.support.terraform_env import TerraformEnvironment, evaluate
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = "clarity-e2e"
 REGION = "us-central1"
 BASE_VERSION = "0.9.0"
 SERVICES = {"ml-service": "clarity-ml-service", "api-gateway": "clarity-api-gateway"}
+DEPLOYER = "clarity-deployer"
+TERRAFORM_APPLY = "clarity-terraform-apply"
+IAM_ENDPOINT_ENV = "CLARITY_IAM_CREDENTIALS_ENDPOINT"
+_CLOUD_PLATFORM = ["https://www.googleapis.com/auth/cloud-platform"]
+
+
+@functools.cache
+def terraform_dev() -> TerraformEnvironment:
+    """What ``terraform/environments/dev`` grants and declares, in the tests' project."""
+    return evaluate("dev", project=PROJECT, region=REGION)
 
 
 def write_settings(
@@ -63,6 +85,9 @@ class Stage:
     ledger: Path
     faults: dict[str, str]
     workdir: Path
+    identity: TokenEndpoint
+    terraform: TerraformEnvironment
+    terraform_credentials: Path
     env: dict[str, str] = field(default_factory=dict)
 
     def image(self, service: str, version: str, fault: str | None = None) -> str:
@@ -90,7 +115,8 @@ class Stage:
 
     def cli(self, *argv: str) -> int:
         """Run ``clarity-deploy`` in this process (the real CLI code path)."""
-        return main([*argv, *self.base_args()])
+        with _environment(self.env):
+            return main([*argv, *self.base_args()])
 
     def deploy(
         self, version: str, *, faults: dict[str, str] | None = None, extra: tuple[str, ...] = ()
@@ -108,6 +134,7 @@ class Stage:
     def subprocess_env(self) -> dict[str, str]:
         return {
             **os.environ,
+            **self.env,
             "PYTHONPATH": os.pathsep.join([str(REPO / "ci" / "src"), str(REPO / "src")]),
         }
 
@@ -116,6 +143,26 @@ class Stage:
 
     def service(self, service: str) -> run_v2.Service:
         return self.double.service(SERVICES[service])
+
+    def get(self, service: str, path: str, *, url: str | None = None) -> httpx.Response:
+        """GET ``path`` on the service's URL (or ``url``) with an ID token of the deployer."""
+        svc = self.service(service)
+        audience = (list(svc.custom_audiences) or [str(svc.uri)])[0]
+        token = self.identity.authority.mint_id_token(self.terraform.account(DEPLOYER), audience)
+        return httpx.get(
+            (url or str(svc.uri)) + path, headers={"Authorization": f"Bearer {token}"}, timeout=5
+        )
+
+    def terraform_client(self) -> run_v2.ServicesClient:
+        """An Admin API client acting as Terraform (``clarity-terraform-apply``'s key)."""
+        credentials = service_account.Credentials.from_service_account_file(
+            str(self.terraform_credentials), scopes=_CLOUD_PLATFORM
+        )
+        return run_v2.ServicesClient(
+            transport="rest",
+            credentials=credentials,
+            client_options={"api_endpoint": self.double.endpoint},
+        )
 
     def records(self) -> list[dict[str, Any]]:
         return (
@@ -133,20 +180,30 @@ def open_stage(
     *,
     metrics_delay: float = 0.0,
     base_faults: Mapping[str, str] | None = None,
+    terraform: TerraformEnvironment | None = None,
+    fixture_app: bool = False,
     **rollout: object,
 ) -> Iterator[Stage]:
     """Both services running 0.9.0 on a fresh double; everything stopped on exit.
 
     ``metrics_delay`` is the Monitoring double's ingestion delay; ``base_faults`` makes the
     0.9.0 revisions of those services run with a ``CLARITY_FAULT`` (a slow stable revision).
+    ``terraform`` replaces what ``terraform/environments/dev`` grants and declares (a test
+    that removes a grant); the token endpoint enforces it from here on. ``fixture_app`` runs
+    the small contract app for every image instead of the backend, where the backend is not
+    what a test is about.
     """
     faults: dict[str, str] = {}
+    terraform = terraform or terraform_dev()
 
     def image_command(image: str, port: int) -> list[str]:
-        argv = default_image_command(image, port)
+        argv = (fixture_app_command if fixture_app else default_image_command)(image, port)
         fault = faults.get(image)
         return ["env", f"CLARITY_FAULT={fault}", *argv] if fault else argv
 
+    token_endpoint.policy = terraform.policy
+    if terraform.provider.audience not in {p.audience for p in token_endpoint.providers}:
+        token_endpoint.add_provider(terraform.provider)
     project = emulators.for_project(PROJECT)
     # What Terraform creates beside the services: the gateway's ingestion publishes here (the
     # business transaction and the load ingest real batches).
@@ -156,59 +213,77 @@ def open_stage(
         operation_delay=0.05,
         ready_timeout=30,
         image_command=image_command,
-        platform_env=project.env(),
-        require_auth=False,
+        # Plain-http URLs: the gateway attaches its ID token only when told to (ml_client).
+        platform_env={**project.env(), "ML_SERVICE_AUTH": "id-token"},
+        require_auth=True,
+        identity=token_endpoint,
         metrics_delay=metrics_delay,
     )
     double.start()
     try:
-        creds = token_endpoint.write_credentials(workdir / "deployer.json")
         stage = Stage(
             double=double,
-            credentials=creds,
+            credentials=token_endpoint.write_workload_identity(
+                workdir / "deployer.json",
+                provider=terraform.provider,
+                service_account=terraform.account(DEPLOYER),
+                ref=terraform.apply_ref,
+            ),
             settings_dir=write_settings(workdir / "settings", rollout),
             ledger=workdir / "ledger" / "deployments.jsonl",
             faults=faults,
             workdir=workdir,
+            identity=token_endpoint,
+            terraform=terraform,
+            terraform_credentials=token_endpoint.write_credentials(
+                workdir / "terraform-apply.json", terraform.account(TERRAFORM_APPLY)
+            ),
+            env={IAM_ENDPOINT_ENV: token_endpoint.url},
         )
-        _create_services(
-            stage,
-            service_account.Credentials.from_service_account_file(str(creds)),
-            dict(base_faults or {}),
-        )
+        _create_services(stage, dict(base_faults or {}))
         yield stage
     finally:
         double.stop()
         project.cleanup()
 
 
-def _create_services(
-    stage: Stage, credentials: service_account.Credentials, base_faults: dict[str, str]
-) -> None:
-    client = run_v2.ServicesClient(
-        transport="rest",
-        credentials=credentials,
-        client_options={"api_endpoint": stage.double.endpoint},
-    )
+def _create_services(stage: Stage, base_faults: Mapping[str, str]) -> None:
+    """Create both services as Terraform does, running 0.9.0 (as if released once).
+
+    ``base_faults`` makes those 0.9.0 revisions run with a ``CLARITY_FAULT``."""
+    client = stage.terraform_client()
     latest = run_v2.TrafficTargetAllocationType.TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST
     ml_url = ""
     for key, name in SERVICES.items():
+        declared = stage.terraform.services[key].with_ml_service_uri(ml_url)
         env = [run_v2.EnvVar(name="CLARITY_VERSION", value=BASE_VERSION)]
         if key == "api-gateway":
             env.append(run_v2.EnvVar(name="ML_SERVICE_URL", value=ml_url))
-        service = run_v2.Service(
-            template=run_v2.RevisionTemplate(
-                containers=[
-                    run_v2.Container(
-                        image=stage.image(key, BASE_VERSION, base_faults.get(key)), env=env
-                    )
-                ],
-                annotations={"clarity.dev/version": BASE_VERSION},
-            ),
-            traffic=[run_v2.TrafficTarget(type_=latest, percent=100)],
-        )
+        template = run_v2.RevisionTemplate.from_json(json.dumps(declared.template))
+        template.containers = [
+            run_v2.Container(image=stage.image(key, BASE_VERSION, base_faults.get(key)), env=env)
+        ]
+        template.annotations = {"clarity.dev/version": BASE_VERSION}
+        service = run_v2.Service.from_json(json.dumps(declared.fields))
+        service.template = template
+        service.traffic = [run_v2.TrafficTarget(type_=latest, percent=100)]
         created = client.create_service(
             parent=f"projects/{PROJECT}/locations/{REGION}", service=service, service_id=name
         ).result(timeout=60, polling=FAST_POLL)
         if key == "ml-service":
             ml_url = created.uri
+
+
+@contextlib.contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    """``values`` in os.environ for the duration (the CLI reads its endpoints from there)."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

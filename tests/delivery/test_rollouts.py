@@ -10,7 +10,6 @@ import subprocess
 import time
 from typing import Any
 
-import httpx
 import pytest
 from clarity_delivery import _state as st
 from clarity_delivery.cli import main
@@ -28,7 +27,7 @@ def stable_of(stage: Stage, service: str) -> str:
 
 
 def health(stage: Stage, service: str) -> dict[str, Any]:
-    response = httpx.get(str(stage.service(service).uri) + "/health", timeout=5)
+    response = stage.get(service, "/health")
     response.raise_for_status()
     body: dict[str, Any] = response.json()
     return body
@@ -73,8 +72,10 @@ def test_canary_rolls_both_services_out_step_by_step(
         ("api-gateway", 50),
         ("api-gateway", 100),
     ]
-    # Probes carried an ID token minted for the service URL.
-    assert stage.double.last_token_audience in {str(stage.service(s).uri) for s in SERVICES}
+    # Probes carried an ID token minted for the service's custom audience.
+    assert stage.double.last_token_audience in {
+        audience for s in SERVICES for audience in stage.service(s).custom_audiences
+    }
 
 
 def test_blue_green_switches_once_and_keeps_blue(stage: Stage) -> None:

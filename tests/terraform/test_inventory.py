@@ -12,6 +12,9 @@ from typing import Any
 
 import hcl2
 import pytest
+from clarity_delivery import _state as st
+from google.cloud import run_v2
+from google.protobuf import json_format
 
 from tests.terraform._terraform import (
     ENVIRONMENTS,
@@ -65,7 +68,7 @@ def _expected_counts(settings: dict[str, Any]) -> Counter[str]:
             "google_secret_manager_secret": 1,
             "google_secret_manager_secret_iam_member": 1,
             "google_service_account": 6,
-            "google_service_account_iam_member": 9,
+            "google_service_account_iam_member": 10,
         }
     )
     if settings["backup_enabled"]:
@@ -127,10 +130,14 @@ def test_cloud_run_matches_settings(graphs: dict[str, Graph], env: str) -> None:
         block = services[service["name"]]
         template = block["template"]
         container = template["containers"]
-        assert template["scaling"] == {
-            "min_instance_count": service["min_instances"],
-            "max_instance_count": service["max_instances"],
-        } | {k: v for k, v in template["scaling"].items() if k in {"__tfmeta", "id"}}
+        # The minimum is the service's (warm only where traffic goes), the maximum each revision's.
+        assert block["scaling"]["min_instance_count"] == service["min_instances"]
+        assert template["scaling"] == {"max_instance_count": service["max_instances"]} | {
+            k: v for k, v in template["scaling"].items() if k in {"__tfmeta", "id"}
+        }
+        assert block["custom_audiences"] == [
+            f"https://{service['name']}.{settings['project_id']}.clarity.internal"
+        ]
         assert template["max_instance_request_concurrency"] == service["concurrency"]
         assert container["resources"]["limits"] == {
             "cpu": service["cpu"],
@@ -144,7 +151,7 @@ def test_cloud_run_matches_settings(graphs: dict[str, Graph], env: str) -> None:
             assert container[probe]["http_get"]["port"] == container["ports"]["container_port"]
         assert template["service_account"].startswith(service["name"] + "@")
         # Every entry of the lifecycle block survives evaluation (its content is checked below).
-        assert len(block["lifecycle"]["ignore_changes"]) == 8
+        assert len(block["lifecycle"]["ignore_changes"]) == 7
 
 
 def test_deletion_protection_is_off_only_in_dev(graphs: dict[str, Graph]) -> None:
@@ -160,19 +167,79 @@ def test_deletion_protection_is_off_only_in_dev(graphs: dict[str, Graph]) -> Non
 
 def test_cloud_run_ignores_what_the_delivery_pipeline_owns() -> None:
     source = hcl2.loads((MODULES_DIR / "cloud-run-service" / "main.tf").read_text())
-    (service,) = source["resource"]
+    (service,) = [r for r in source["resource"] if '"google_cloud_run_v2_service"' in r]
     lifecycle = service['"google_cloud_run_v2_service"']['"service"']["lifecycle"][0]
     ignored = {entry.removeprefix("${").removesuffix("}") for entry in lifecycle["ignore_changes"]}
-    assert ignored >= {
+    # The pipeline's service annotations are the library's own constants.
+    owned = {st.ROLLOUT_ANNOTATION, st.HISTORY_ANNOTATION, st.LEDGER_ANNOTATION}
+    assert ignored == {
         "client",
         "client_version",
+        "template",
         "traffic",
-        "template[0].revision",
-        "template[0].containers[0].image",
-        "template[0].labels",
-        "template[0].annotations",
-        "annotations",
+        *(f'annotations["{key}"]' for key in owned),
     }
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_terraform_writes_its_template_where_the_pipeline_reads_it(
+    graphs: dict[str, Graph], env: str
+) -> None:
+    """The annotation is a revision template the library parses, equal to the template block."""
+    for block in graphs[env].resources("google_cloud_run_v2_service"):
+        raw = block["annotations"][st.TEMPLATE_ANNOTATION]
+        if raw is None:  # built from a value known only after apply (the ML service's URL)
+            assert block["name"] == load_settings(env)["services"]["api-gateway"]["name"]
+            continue
+        desired = run_v2.RevisionTemplate.wrap(
+            json_format.Parse(raw, run_v2.RevisionTemplate.pb()())  # unknown fields fail here
+        )
+        template = block["template"]
+        container = template["containers"]
+        assert desired.service_account == template["service_account"]
+        assert (
+            desired.max_instance_request_concurrency == template["max_instance_request_concurrency"]
+        )
+        assert desired.scaling.max_instance_count == template["scaling"]["max_instance_count"]
+        assert f"{desired.timeout.total_seconds():.0f}s" == template["timeout"]
+        (wanted,) = desired.containers
+        assert dict(wanted.resources.limits) == container["resources"]["limits"]
+        assert wanted.resources.cpu_idle is container["resources"]["cpu_idle"]
+        assert wanted.ports[0].container_port == container["ports"]["container_port"]
+        for probe in ("startup_probe", "liveness_probe"):
+            declared = container[probe]
+            assert getattr(wanted, probe).http_get.path == declared["http_get"]["path"]
+            assert getattr(wanted, probe).period_seconds == declared["period_seconds"]
+            assert getattr(wanted, probe).failure_threshold == declared["failure_threshold"]
+        assert {e.name for e in wanted.env} >= {"ENVIRONMENT", "GOOGLE_CLOUD_PROJECT"}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_deployer_mints_only_its_own_id_tokens(graphs: dict[str, Graph], env: str) -> None:
+    creators = [
+        block
+        for block in graphs[env].resources("google_service_account_iam_member")
+        if "TokenCreator" in str(block["role"])
+    ]
+    by_role = {(block["role"], block["__tfmeta"]["path"].rsplit(".", 1)[-1]) for block in creators}
+    assert by_role == {
+        (
+            "roles/iam.serviceAccountOpenIdTokenCreator",
+            'id_token_creator["clarity-deployer clarity-deployer"]',
+        ),
+        ("roles/iam.serviceAccountTokenCreator", "push_token_creator[0]"),
+    }
+    (grant,) = [b for b in creators if b["role"].endswith("OpenIdTokenCreator")]
+    assert grant["for_each"]["clarity-deployer clarity-deployer"] == {
+        "account": "clarity-deployer",
+        "creator": "clarity-deployer",
+    }
+    # No project-wide token creator anywhere.
+    assert not [
+        b
+        for b in graphs[env].resources("google_project_iam_member")
+        if "TokenCreator" in str(b["role"])
+    ]
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

@@ -309,6 +309,12 @@ _MODULE_CASES = [
     ),
     Case(
         "modules/cloud-run-service",
+        "audience",
+        {"custom_audiences": [" "]},
+        "custom_audiences must be non-empty strings",
+    ),
+    Case(
+        "modules/cloud-run-service",
         "ingress",
         {"ingress": "PUBLIC"},
         "ingress must be INGRESS_TRAFFIC_ALL",
@@ -433,7 +439,13 @@ _MODULE_CASES = [
         "modules/iam",
         "users",
         {"service_accounts": {"runtime-sa": {"users": ["nobody-sa"]}}},
-        "users must name other accounts",
+        "users and id_token_creators must name accounts",
+    ),
+    Case(
+        "modules/iam",
+        "id-token-creators",
+        {"service_accounts": {"deployer-sa": {"id_token_creators": ["nobody-sa"]}}},
+        "users and id_token_creators must name accounts",
     ),
     Case(
         "modules/monitoring",

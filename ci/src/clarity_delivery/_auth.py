@@ -1,16 +1,24 @@
 """Google credentials and the ID tokens that health probes present to Cloud Run.
 
 Cloud Run services that do not allow unauthenticated access need an OIDC *ID token* whose
-audience is the service URL. A service-account key or the metadata server can mint one
-directly; user and workload-identity-federation credentials cannot, so for those we
-impersonate the deployer service account (which needs ``roles/iam.serviceAccountTokenCreator``
-on itself for the caller).
+audience is the service URL or one of the service's custom audiences. A service-account key
+or the metadata server can mint one directly; user, impersonated and workload identity
+federation credentials cannot, so for those the deployer service account's ID token comes from
+the IAM Service Account Credentials API (``generateIdToken``), called with the credentials'
+own access token. In CI that caller *is* the deployer (federation impersonates it), so the
+deployer needs ``iam.serviceAccounts.getOpenIdToken`` on itself:
+``roles/iam.serviceAccountOpenIdTokenCreator``, which terraform/stack/iam.tf grants it.
+
+The IAM Credentials endpoint is ``https://iamcredentials.googleapis.com`` unless
+``CLARITY_IAM_CREDENTIALS_ENDPOINT`` (or ``--iam-endpoint``) names another, such as a Private
+Service Connect endpoint.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -19,18 +27,29 @@ from typing import Any, Protocol
 
 import google.auth
 import google.auth.exceptions
-from google.auth import compute_engine, identity_pool, impersonated_credentials
+import requests
+from google.auth import compute_engine, identity_pool, impersonated_credentials, jwt
 from google.auth.credentials import Credentials
-from google.auth.transport.requests import Request
+from google.auth.transport.requests import AuthorizedSession, Request
 from google.oauth2 import credentials as oauth2_credentials
 from google.oauth2 import service_account
 
-from ._errors import CredentialsError
+from ._errors import CredentialsError, DeployError, PermissionDenied, ServiceUnreachable
+from .permissions import role_for
 
-__all__ = ["GoogleIdTokens", "IdTokenSource", "credentials_from_info", "load_credentials"]
+__all__ = [
+    "GoogleIdTokens",
+    "IdTokenSource",
+    "credentials_from_info",
+    "load_credentials",
+    "refresh_failure",
+]
 
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 IMPERSONATE_ENV = "CLARITY_DEPLOYER_SERVICE_ACCOUNT"
+IAM_ENDPOINT_ENV = "CLARITY_IAM_CREDENTIALS_ENDPOINT"
+IAM_CREDENTIALS = "https://iamcredentials.googleapis.com"
+_PERMISSION = re.compile(r"Permission\W+([a-z]+\.[A-Za-z]+\.[A-Za-z]+)")
 
 
 class IdTokenSource(Protocol):
@@ -115,10 +134,14 @@ class GoogleIdTokens:
         credentials: Credentials,
         *,
         impersonate: str | None = None,
+        iam_endpoint: str | None = None,
         request_factory: Callable[[], Request] = Request,
     ) -> None:
         self._credentials = credentials
         self._impersonate = impersonate or os.environ.get(IMPERSONATE_ENV) or None
+        self._iam_endpoint = (
+            iam_endpoint or os.environ.get(IAM_ENDPOINT_ENV) or IAM_CREDENTIALS
+        ).rstrip("/")
         self._request_factory = request_factory
         self._cache: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
@@ -134,24 +157,22 @@ class GoogleIdTokens:
             return token
 
     def _mint(self, audience: str) -> tuple[str, float]:
-        id_creds = self._id_token_credentials(audience)
+        direct = self._direct_credentials(audience)
+        if direct is None:
+            return self._generate_id_token(self._target(), audience)
         try:
-            id_creds.refresh(self._request_factory())
+            direct.refresh(self._request_factory())
         except google.auth.exceptions.GoogleAuthError as exc:
-            msg = (
-                f"could not mint an ID token for {audience}: {exc}. The deployer identity needs "
-                "roles/iam.serviceAccountTokenCreator on the account it impersonates, or use a "
-                "service-account credential."
-            )
-            raise CredentialsError(msg) from None
-        token = id_creds.token
+            raise refresh_failure(exc, f"mint an ID token for {audience}") from None
+        token = direct.token
         if not isinstance(token, str) or not token:
             msg = f"the credentials returned no ID token for {audience}"
             raise CredentialsError(msg)
-        expiry = id_creds.expiry.timestamp() if id_creds.expiry else time.time() + 300
+        expiry = direct.expiry.timestamp() if direct.expiry else time.time() + 300
         return token, expiry
 
-    def _id_token_credentials(self, audience: str) -> Credentials:
+    def _direct_credentials(self, audience: str) -> Credentials | None:
+        """Credentials that mint their own ID token (a key, the metadata server), else None."""
         creds = self._credentials
         if isinstance(creds, service_account.Credentials) and not self._impersonate:
             return service_account.IDTokenCredentials(
@@ -164,16 +185,79 @@ class GoogleIdTokens:
             return compute_engine.IDTokenCredentials(
                 self._request_factory(), audience, use_metadata_identity_endpoint=True
             )
-        target = self._impersonate or getattr(creds, "service_account_email", None)
+        return None
+
+    def _target(self) -> str:
+        """The service account whose ID tokens the probes present."""
+        target = self._impersonate or getattr(self._credentials, "service_account_email", None)
         if not target or target == "default":
             msg = (
                 "these credentials cannot mint ID tokens for health probes and no service account to "
                 f"impersonate is known: set {IMPERSONATE_ENV} to the deployer service account's email"
             )
             raise CredentialsError(msg)
-        source = impersonated_credentials.Credentials(
-            source_credentials=creds, target_principal=target, target_scopes=[CLOUD_PLATFORM]
+        return str(target)
+
+    def _generate_id_token(self, target: str, audience: str) -> tuple[str, float]:
+        """``generateIdToken`` for ``target``, called with the credentials' access token."""
+        url = f"{self._iam_endpoint}/v1/projects/-/serviceAccounts/{target}:generateIdToken"
+        what = f"mint an ID token for {audience} as {target}"
+        # The session makes (and on close() closes) its own transport for refreshing the token.
+        session = AuthorizedSession(self._credentials)
+        try:
+            response = session.post(
+                url, json={"audience": audience, "includeEmail": True}, timeout=30
+            )
+        except google.auth.exceptions.GoogleAuthError as exc:
+            raise refresh_failure(exc, what) from None
+        except requests.RequestException as exc:
+            msg = f"could not {what}: the IAM Credentials API at {self._iam_endpoint} did not answer ({exc})"
+            raise ServiceUnreachable(msg) from None
+        finally:
+            session.close()
+        if response.status_code == 403:
+            permission = "iam.serviceAccounts.getOpenIdToken"
+            msg = (
+                f"could not {what}: the deployer identity lacks permission {permission} on {target}. "
+                f"Grant it {role_for(permission)}; terraform/stack/iam.tf does. "
+                f"API said: {_message_of(response)}"
+            )
+            raise PermissionDenied(msg)
+        if response.status_code != 200:
+            msg = f"could not {what}: the IAM Credentials API answered {response.status_code}: {_message_of(response)}"
+            raise CredentialsError(msg)
+        try:
+            token = str(response.json()["token"])
+            expiry = float(jwt.decode(token, verify=False)["exp"])
+        except (KeyError, ValueError) as exc:
+            msg = f"could not {what}: the IAM Credentials API returned no ID token ({exc})"
+            raise CredentialsError(msg) from None
+        return token, expiry
+
+
+def refresh_failure(exc: google.auth.exceptions.GoogleAuthError, what: str) -> DeployError:
+    """A failed credential refresh as the delivery error it is.
+
+    A refusal that names a permission (the impersonation of the deployer, an ID token) is a
+    :class:`PermissionDenied` that says which role grants it; anything else means the
+    credentials themselves are unusable: :class:`CredentialsError`.
+    """
+    detail = str(exc)
+    match = _PERMISSION.search(detail)
+    if match is not None:
+        permission = match.group(1)
+        return PermissionDenied(
+            f"could not {what}: the deployer identity lacks permission {permission}. "
+            f"Grant it {role_for(permission)}. Google said: {detail}"
         )
-        return impersonated_credentials.IDTokenCredentials(
-            source, target_audience=audience, include_email=True
-        )
+    return CredentialsError(
+        f"could not {what}: the credentials were rejected or could not be refreshed ({detail}). "
+        "Check GOOGLE_APPLICATION_CREDENTIALS / workload identity federation."
+    )
+
+
+def _message_of(response: requests.Response) -> str:
+    try:
+        return str(response.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return response.text[:200]

@@ -27,14 +27,15 @@ from google.auth.credentials import Credentials
 from google.cloud import run_v2
 from google.protobuf import field_mask_pb2
 
+from ._auth import refresh_failure
 from ._errors import (
     ConcurrentRollout,
     ConfigError,
-    CredentialsError,
     DeployError,
     PermissionDenied,
     ServiceUnreachable,
 )
+from .permissions import role_for
 
 __all__ = ["CloudRunApi", "OperationFailed", "RetryPolicy", "ServicePath"]
 
@@ -52,16 +53,6 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
     google.auth.exceptions.TransportError,
 )
 
-# Which predefined role grants a Cloud Run permission the deployer needs.
-_ROLE_FOR_PERMISSION = {
-    "run.services.get": "roles/run.viewer (or roles/run.developer)",
-    "run.services.update": "roles/run.developer",
-    "run.services.create": "roles/run.developer",
-    "run.revisions.get": "roles/run.viewer (or roles/run.developer)",
-    "run.revisions.list": "roles/run.viewer (or roles/run.developer)",
-    "run.operations.get": "roles/run.viewer (or roles/run.developer)",
-    "iam.serviceaccounts.actAs": "roles/iam.serviceAccountUser on the service's runtime service account",
-}
 _PERMISSION = re.compile(r"(?:permission\s*'?|Permission ')([a-z]+\.[A-Za-z]+\.[A-Za-z]+)")
 
 
@@ -159,6 +150,27 @@ class CloudRunApi:
 
         return await self._run(call, f"read revision {name}", path)
 
+    async def require(self, path: ServicePath, permission: str) -> None:
+        """PermissionDenied unless the caller holds ``permission`` on the service.
+
+        Asked of Cloud Run itself (``testIamPermissions``, which any caller may call), so a
+        permission the API calls never use, such as ``run.routes.invoke`` for the probes, is
+        refused before anything changes instead of showing up as failed probes.
+        """
+
+        def call() -> list[str]:
+            request = {"resource": str(path), "permissions": [permission]}
+            answer = self._services.test_iam_permissions(request=request)
+            return [str(p) for p in answer.permissions]
+
+        if permission not in await self._run(call, f"check permissions on {path.service}", path):
+            msg = (
+                f"the deployer identity lacks permission {permission} on {path.service}, so Cloud Run "
+                f"would refuse its probes. Grant it {role_for(permission)}; "
+                "terraform/stack/run.tf grants it to the deployer."
+            )
+            raise PermissionDenied(msg)
+
     # ------------------------------------------------------------------ writes
     async def update_service(
         self,
@@ -234,18 +246,17 @@ def _map_error(exc: BaseException, what: str, path: ServicePath) -> Exception:
     if isinstance(exc, gexc.Forbidden):
         match = _PERMISSION.search(detail)
         permission = match.group(1) if match else None
-        role = _ROLE_FOR_PERMISSION.get(permission or "", "roles/run.developer")
+        role = role_for(permission) if permission else "roles/run.developer (on the project)"
         missing = f"permission {permission}" if permission else "a permission"
         return PermissionDenied(
             f"could not {what}: the deployer identity lacks {missing} on project {path.project}. "
-            f"Grant it {role} (terraform/modules/iam gives the deployer account these roles). "
+            f"Grant it {role}; terraform/stack/iam.tf grants the deployer what it needs. "
             f"API said: {detail}"
         )
-    if isinstance(exc, gexc.Unauthorized | google.auth.exceptions.RefreshError):
-        return CredentialsError(
-            f"could not {what}: the credentials were rejected or could not be refreshed ({detail}). "
-            "Check GOOGLE_APPLICATION_CREDENTIALS / workload identity federation."
-        )
+    if isinstance(exc, google.auth.exceptions.RefreshError):
+        return refresh_failure(exc, what)
+    if isinstance(exc, gexc.Unauthorized):
+        return refresh_failure(google.auth.exceptions.RefreshError(detail), what)
     if isinstance(exc, gexc.NotFound):
         return ConfigError(
             f"could not {what}: {path} does not exist. Services are created by Terraform "

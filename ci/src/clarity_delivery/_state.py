@@ -15,7 +15,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from google.cloud import run_v2
+from google.protobuf import json_format
 
+from ._errors import ConfigError
 from .ledger import DeploymentRecord
 from .plan import TrafficSplit, TrafficTarget
 
@@ -24,12 +26,15 @@ __all__ = [
     "HISTORY_ANNOTATION",
     "LEDGER_ANNOTATION",
     "ROLLOUT_ANNOTATION",
+    "TEMPLATE_ANNOTATION",
     "VERSION_ANNOTATION",
     "VERSION_LABEL",
     "HistoryEntry",
     "RolloutState",
     "apply_split",
+    "audience_of",
     "current_split",
+    "desired_template",
     "history_of",
     "ledger_of",
     "owner_id",
@@ -44,6 +49,8 @@ HISTORY_ANNOTATION = "clarity.dev/history"
 LEDGER_ANNOTATION = "clarity.dev/ledger"
 VERSION_ANNOTATION = "clarity.dev/version"
 COMMIT_ANNOTATION = "clarity.dev/commit"
+# Terraform's wishes for the revision template (modules/cloud-run-service), in the API's JSON.
+TEMPLATE_ANNOTATION = "clarity.dev/template"
 VERSION_LABEL = "clarity-version"
 COMMIT_LABEL = "clarity-commit"
 HISTORY_LIMIT = 20
@@ -207,6 +214,38 @@ def same_split(service: run_v2.Service, split: TrafficSplit) -> bool:
     return current is not None and sorted(current.targets, key=repr) == sorted(
         split.targets, key=repr
     )
+
+
+def desired_template(service: run_v2.Service) -> run_v2.RevisionTemplate | None:
+    """The template Terraform wants for the service's next revision, if it says.
+
+    Terraform owns the template's configuration but writes it only here, as an annotation:
+    the live template is the rollouts' (terraform/README.md, "Who owns what"). A value that is
+    not a revision template in the Admin API's JSON is a :class:`ConfigError`.
+    """
+    raw = service.annotations.get(TEMPLATE_ANNOTATION)
+    if not raw:
+        return None
+    try:
+        message = json_format.Parse(raw, run_v2.RevisionTemplate.pb()())
+    except json_format.ParseError as exc:
+        msg = (
+            f"{short_name(service.name)}: the {TEMPLATE_ANNOTATION} annotation Terraform writes is "
+            f"not a Cloud Run revision template ({exc}); fix modules/cloud-run-service and apply"
+        )
+        raise ConfigError(msg) from None
+    template: run_v2.RevisionTemplate = run_v2.RevisionTemplate.wrap(message)
+    return template
+
+
+def audience_of(service: run_v2.Service) -> str:
+    """The audience of the ID tokens the service's URLs accept: its first custom audience.
+
+    Cloud Run accepts a custom audience on every URL of the service, tag URLs included
+    (https://cloud.google.com/run/docs/configuring/custom-audiences); Terraform sets one on
+    each service. A service without one accepts only its own URL.
+    """
+    return next(iter(service.custom_audiences), "") or str(service.uri)
 
 
 def tag_url(service: run_v2.Service, tag: str) -> str | None:

@@ -1,10 +1,13 @@
 """The candidate revision: its name, its creation at 0 % and the wait for its Ready condition.
 
-The candidate is made from the service's own template (what Terraform set: resources, env,
-service account) with the new image, ``CLARITY_VERSION`` and version labels, under a name
-derived from version and commit that is unique among the service's revisions (Flagger's
-workload controller, Argo's replica set). Whether a candidate that never becomes Ready aborts
-the rollout is the engine's decision; this module only says so.
+The candidate is made from the template Terraform wants (its ``clarity.dev/template``
+annotation on the service: resources, env, probes, service account; the service's live
+template where there is none) with the new image, ``CLARITY_VERSION`` and version labels,
+under a name derived from version and commit that is unique among the service's revisions
+(Flagger's workload controller, Argo's replica set). So a Terraform change to the template
+reaches traffic with the next release, through the same steps and analysis. Whether a
+candidate that never becomes Ready aborts the rollout is the engine's decision; this module
+only says so.
 """
 
 from __future__ import annotations
@@ -67,7 +70,8 @@ class Revisions:
             revision=ctx.candidate,
             stable=ctx.stable,
         )
-        service.template = candidate_template(service.template, ctx.svc, ctx.candidate, ctx.plan)
+        base = st.desired_template(service) or service.template
+        service.template = candidate_template(base, ctx.svc, ctx.candidate, ctx.plan)
         st.apply_split(service, ctx.pinned())
         service.annotations[st.ROLLOUT_ANNOTATION] = state.to_json()
         return await self._api.update_service(
@@ -103,7 +107,7 @@ def is_ready(revision: run_v2.Revision) -> bool:
 def candidate_template(
     template: run_v2.RevisionTemplate, svc: ServicePlan, candidate: str, plan: ReleasePlan
 ) -> run_v2.RevisionTemplate:
-    """The service's own template (Terraform's settings) with the new image, name and labels."""
+    """``template`` (Terraform's) with the release's image, name, version and labels."""
     new: run_v2.RevisionTemplate = run_v2.RevisionTemplate.deserialize(
         run_v2.RevisionTemplate.serialize(template)
     )

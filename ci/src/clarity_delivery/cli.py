@@ -72,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
         "is reached without TLS)",
     )
     common.add_argument(
+        "--iam-endpoint",
+        default=os.environ.get("CLARITY_IAM_CREDENTIALS_ENDPOINT") or None,
+        help="IAM Service Account Credentials API endpoint that mints the probes' ID tokens "
+        "(default: iamcredentials.googleapis.com; env CLARITY_IAM_CREDENTIALS_ENDPOINT)",
+    )
+    common.add_argument(
         "--ledger",
         type=Path,
         default=_env_path("CLARITY_LEDGER") or DEFAULT_LEDGER,
@@ -267,6 +273,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
                 f"{s.key} ({s.name}): stable {s.stable or '-'} (version {s.version or 'unknown'})"
             )
             print(f"  traffic: {s.traffic}")
+            warm = ", ".join(f"{name}={count}" for name, count in s.warm.items()) or "none"
+            print(f"  warm instances: {warm} (service minimum {s.min_instances})")
             if s.rollout is not None:
                 print(
                     f"  rollout in progress: {s.rollout.version} at {s.rollout.percent}% by {s.rollout.owner}"
@@ -288,7 +296,7 @@ def _deployer(
 ) -> Deployer:
     credentials = load_credentials(args.credentials)
     api = CloudRunApi.connect(credentials, endpoint=args.api_endpoint)
-    prober = Prober(GoogleIdTokens(credentials))
+    prober = Prober(GoogleIdTokens(credentials, iam_endpoint=args.iam_endpoint))
     monitoring = None
     if settings.rollout.metrics is not None:
         monitoring = MonitoringApi.connect(credentials, endpoint=args.monitoring_endpoint)

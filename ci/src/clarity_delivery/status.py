@@ -1,19 +1,21 @@
 """Status and health of an environment: what serves, what is rolling out, whether it is healthy.
 
-``status`` reports each service's stable revision, version, traffic and rollout state, and
-resolves a rollout whose deployer is gone (as every command that meets one does), with the
-current health verdict of each stable revision: its health checks (read-only ``GET``s) and,
-where metric analysis is on, its real traffic in the latest metrics window against the
-absolute limits. The health checks probe each service's own URL once, against whichever
-revision serves it: the manual ``health-check`` (which also sends the business transactions
-and reads the metrics, and names the rollback command when anything fails) and the
-verification after a rollback.
+``status`` reports each service's stable revision, version, traffic, rollout state and the
+revisions Cloud Run keeps warm instances for (``scalingStatus.desiredMinInstanceCount``, what
+the minimum instances bill while idle), and resolves a rollout whose deployer is gone (as every
+command that meets one does), with the current health verdict of each stable revision: its
+health checks (read-only ``GET``s) and, where metric analysis is on, its real traffic in the
+latest metrics window against the absolute limits. The health checks probe each service's own
+URL once, against whichever revision serves it: the manual ``health-check`` (which also sends
+the business transactions and reads the metrics, and names the rollback command when anything
+fails) and the verification after a rollback.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from . import _state as st
@@ -56,6 +58,10 @@ class ServiceStatus:
     rollout: st.RolloutState | None
     last: st.HistoryEntry | None
     resolved: str | None
+    warm: Mapping[str, int]
+    """Revision → instances kept warm (billed while idle); revisions with none left out."""
+    min_instances: int
+    """The service-level minimum, shared by the revisions that serve traffic."""
     uri: str = ""
     health: HealthVerdict | None = None
 
@@ -76,9 +82,11 @@ async def read_status(
             resolved = f"rolled back interrupted rollout {state.id} of {state.version}"
             state = None
         stable = st.stable_revision(service)
+        revisions = {st.short_name(r.name): r for r in await api.list_revisions(path)}
         version = None
         if stable:
-            version = (await api.get_revision(path, stable)).annotations.get(st.VERSION_ANNOTATION)
+            known = revisions.get(stable) or await api.get_revision(path, stable)
+            version = known.annotations.get(st.VERSION_ANNOTATION)
         split = st.current_split(service)
         history = st.history_of(service)
         out.append(
@@ -92,6 +100,12 @@ async def read_status(
                 last=history[-1] if history else None,
                 resolved=resolved,
                 uri=str(service.uri),
+                warm={
+                    name: r.scaling_status.desired_min_instance_count
+                    for name, r in revisions.items()
+                    if r.scaling_status.desired_min_instance_count
+                },
+                min_instances=service.scaling.min_instance_count,
             )
         )
     return out
@@ -155,7 +169,8 @@ class HealthChecks:
                     settings.project_id, settings.region, settings.services[key].name
                 )
                 service = await self._api.get_service(path)
-                url = audience = str(service.uri)
+                await self._api.require(path, "run.routes.invoke")
+                url, audience = str(service.uri), st.audience_of(service)
             result = await self._prober.round(
                 url, checks, audience=audience or url, transactions=sent
             )
@@ -235,6 +250,8 @@ async def read_status_quietly(
                 rollout=None,
                 last=None,
                 resolved=None,
+                warm={},
+                min_instances=service.scaling.min_instance_count,
                 uri=str(service.uri),
             )
         )

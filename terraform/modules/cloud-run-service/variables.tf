@@ -47,6 +47,17 @@ variable "container" {
   }
 }
 
+variable "custom_audiences" {
+  description = "Audiences, besides the service's own URL, that the ID tokens of its callers may carry: Cloud Run accepts them on the service URL and on every tag URL, so one token reaches any revision the delivery pipeline probes."
+  type        = list(string)
+  default     = []
+  nullable    = false
+  validation {
+    condition     = alltrue([for audience in var.custom_audiences : length(trimspace(audience)) > 0 && length(audience) <= 512])
+    error_message = "custom_audiences must be non-empty strings of at most 512 characters, for example \"https://api-gateway.my-project.example\"."
+  }
+}
+
 variable "deletion_protection" {
   description = "Refuse `terraform destroy` of the service (off only in dev)."
   type        = bool
@@ -141,7 +152,7 @@ variable "project_id" {
 }
 
 variable "scaling" {
-  description = "Instance bounds and per-instance request concurrency (settings.json `services.<service>`)."
+  description = "Instance bounds and per-instance request concurrency (settings.json `services.<service>`). `min_instances` is the service-level minimum (warm only on revisions that serve traffic); `max_instances` bounds each revision."
   type = object({
     concurrency   = optional(number, 80)
     max_instances = number

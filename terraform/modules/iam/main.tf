@@ -9,6 +9,11 @@ locals {
       for user in sa.users : "${id} ${user}" => { account = id, user = user }
     }
   ]...)
+  _id_token_creators = merge([
+    for id, sa in var.service_accounts : {
+      for creator in sa.id_token_creators : "${id} ${creator}" => { account = id, creator = creator }
+    }
+  ]...)
 }
 
 resource "google_service_account" "account" {
@@ -33,4 +38,14 @@ resource "google_service_account_iam_member" "user" {
   service_account_id = google_service_account.account[each.value.account].name
   role               = "roles/iam.serviceAccountUser"
   member             = google_service_account.account[each.value.user].member
+}
+
+# OpenID token creator, not token creator: it grants iam.serviceAccounts.getOpenIdToken and
+# nothing else (no access tokens, no signBlob/signJwt), on this account only. The deployer
+# holds it on itself because in CI it is the deployer that asks for its own ID tokens.
+resource "google_service_account_iam_member" "id_token_creator" {
+  for_each           = local._id_token_creators
+  service_account_id = google_service_account.account[each.value.account].name
+  role               = "roles/iam.serviceAccountOpenIdTokenCreator"
+  member             = google_service_account.account[each.value.creator].member
 }

@@ -5,12 +5,13 @@ variable "project_id" {
 }
 
 variable "service_accounts" {
-  description = "Service accounts by account id: display name, predefined project roles (never primitive ones), and the keys of other accounts here that may act as this one (roles/iam.serviceAccountUser on this account only)."
+  description = "Service accounts by account id: display name, predefined project roles (never primitive ones), the ids of accounts here that may act as this one (roles/iam.serviceAccountUser on this account only) and of accounts that may mint its ID tokens (roles/iam.serviceAccountOpenIdTokenCreator on this account only; an account may name itself)."
   type = map(object({
-    description   = optional(string)
-    display_name  = string
-    project_roles = optional(set(string), [])
-    users         = optional(set(string), [])
+    description       = optional(string)
+    display_name      = string
+    id_token_creators = optional(set(string), [])
+    project_roles     = optional(set(string), [])
+    users             = optional(set(string), [])
   }))
   nullable = false
   validation {
@@ -35,8 +36,10 @@ variable "service_accounts" {
   }
   validation {
     condition = alltrue(flatten([
-      for sa in values(var.service_accounts) : [for user in sa.users : contains(keys(var.service_accounts), user)]
+      for sa in values(var.service_accounts) : [
+        for user in setunion(sa.users, sa.id_token_creators) : contains(keys(var.service_accounts), user)
+      ]
     ]))
-    error_message = "users must name other accounts of this module by id."
+    error_message = "users and id_token_creators must name accounts of this module by id."
   }
 }

@@ -77,6 +77,8 @@ ROUTES: tuple[Route, ...] = tuple(
         ("GetService", "GET", "/services/(?P<service>[^/:]+)", "run.services.get"),
         ("UpdateService", "PATCH", "/services/(?P<service>[^/:]+)", "run.services.update"),
         ("DeleteService", "DELETE", "/services/(?P<service>[^/:]+)", "run.services.delete"),
+        # Any authenticated caller may ask which of some permissions it holds.
+        ("TestIamPermissions", "POST", "/services/(?P<service>[^/:]+):testIamPermissions", ""),
         (
             "ListRevisions",
             "GET",
@@ -136,6 +138,7 @@ class ApiRecord:
     query: dict[str, str]
     status: int
     at: float
+    body: bytes = b""  # the request body as sent
 
 
 Dispatcher = Callable[[Route, Request], tuple[int, dict[str, Any]]]
@@ -204,7 +207,9 @@ class ApiServer:
             payload = ApiError(500, "INTERNAL", f"Cloud Run double bug: {error!r}").body()
         # Recorded before answering, so a test that got the answer also sees the record.
         self._record(
-            ApiRecord(rpc, request.command, unquote(split.path), query, status, time.time())
+            ApiRecord(
+                rpc, request.command, unquote(split.path), query, status, time.time(), body=body
+            )
         )
         data = json.dumps(payload).encode()
         request.send_response(status)

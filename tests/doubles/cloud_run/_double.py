@@ -15,18 +15,22 @@ from types import TracebackType
 from google.cloud import run_v2
 
 from ._api import ApiRecord, ApiServer
-from ._dispatch import RpcDispatcher
+from ._dispatch import RequestPolicy, RpcDispatcher
 from ._faults import FaultInjector
+from ._iam import IamEnforcer, Identity
 from ._journal import ApiLog, ProxyLog
+from ._metadata import MetadataServers
 from ._metrics import RequestMetrics
 from ._monitoring import MonitoringServer
 from ._operations import OperationStore
 from ._processes import ImageCommand, RevisionProcessInfo, default_image_command
+from ._proxy_auth import VerifiedIdToken
 from ._proxy_hooks import ProxyRecord
 from ._reconcile import Reconciler
 from ._revisions import Revisions
 from ._routing import ProxyHooks, Router
 from ._rpcs import Rpcs
+from ._scaling import warm_instances
 from ._services import Services
 from ._state import Settings, State
 
@@ -51,6 +55,12 @@ class CloudRunDouble:
         require_auth: service and tag URLs answer 403/401 without a bearer token.
         metrics_delay: seconds before a served request shows in the Monitoring double
             (Cloud Monitoring's ingestion delay).
+        identity: who callers are and what IAM lets them do (the local token endpoint).
+            With it, every API call needs a valid access token and the IAM permission of
+            its RPC, service and tag URLs verify ID tokens (signature, expiry, audience)
+            and ``run.routes.invoke``, and each revision gets a metadata server that mints
+            its runtime account's ID tokens; without it, the API is open and the URLs only
+            want a bearer token.
     """
 
     def __init__(
@@ -63,6 +73,7 @@ class CloudRunDouble:
         platform_env: Mapping[str, str] | None = None,
         require_auth: bool = True,
         metrics_delay: float = 0.0,
+        identity: Identity | None = None,
     ) -> None:
         self._settings = Settings(
             workdir=Path(workdir),
@@ -79,14 +90,21 @@ class CloudRunDouble:
         self._metrics = RequestMetrics()
         self.metrics_delay = metrics_delay
         operations = OperationStore()
-        self._router = Router(
-            self._settings, ProxyHooks(observers=[self._proxy_log, self._metrics])
-        )
+        hooks = ProxyHooks(observers=[self._proxy_log, self._metrics])
+        self._metadata: MetadataServers | None = None
+        if identity is not None:
+            hooks.auth = VerifiedIdToken(identity, self._service_facts)
+            self._metadata = MetadataServers(identity.mint_id_token)
+            self._settings.instance_env = self._metadata.env_for
+        self._router = Router(self._settings, hooks)
         revisions = Revisions(self._state, operations)
         reconciler = Reconciler(self._state, operations, self._router)
         self._services = Services(self._state, operations, revisions, self._router, reconciler)
-        rpcs = Rpcs(self._state, operations, self._services, revisions)
-        self._dispatcher = RpcDispatcher(rpcs.table(), policies=[self._faults])
+        rpcs = Rpcs(self._state, operations, self._services, revisions, identity)
+        policies: list[RequestPolicy] = [self._faults]
+        if identity is not None:
+            policies.append(IamEnforcer(identity))
+        self._dispatcher = RpcDispatcher(rpcs.table(), policies=policies)
         self._server: ApiServer | None = None
         self._monitoring: MonitoringServer | None = None
 
@@ -191,6 +209,8 @@ class CloudRunDouble:
             server.stop()
         if monitoring is not None:
             monitoring.stop()
+        if self._metadata is not None:
+            self._metadata.stop()
         if errors:
             raise errors[0]
 
@@ -289,3 +309,18 @@ class CloudRunDouble:
     def last_token_audience(self) -> str | None:
         """The ``aud`` of the last bearer JWT the proxies saw, if any."""
         return self._proxy_log.last_audience()
+
+    def warm_instances(self, name: str) -> dict[str, int]:
+        """Revision → instances Cloud Run keeps warm for it under the routing in effect."""
+        with self._state.lock:
+            svc = self._state.find(name)
+            return warm_instances(svc, svc.routing)
+
+    def _service_facts(self, service_id: str) -> tuple[str, frozenset[str]]:
+        """A service's full name and the audiences its ID tokens may carry."""
+        with self._state.lock:
+            try:
+                pb = self._state.find(service_id).pb
+            except KeyError:  # deleted while a request was on its way: nothing is accepted
+                return "", frozenset()
+            return pb.name, frozenset({pb.uri, *pb.urls, *pb.custom_audiences})

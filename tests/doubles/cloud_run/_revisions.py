@@ -121,7 +121,10 @@ class Revisions:
             return
         env = revision_environment(
             template_env={env.name: env.value for env in container.env},
-            platform_env=settings.platform_env,
+            platform_env={
+                **settings.platform_env,
+                **settings.instance_env(template.service_account),
+            },
             service=short_name(svc.pb.name),
             revision=short,
             port=port,

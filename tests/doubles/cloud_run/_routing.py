@@ -13,6 +13,7 @@ from typing import Any
 from ._proxy import Backend, TrafficProxy, WeightedRoundRobin
 from ._proxy_auth import BearerRequired
 from ._proxy_hooks import ProxyGuard, ProxyObserver
+from ._scaling import apply_warm_instances
 from ._state import LATEST, REVISION, ServiceRecord, Settings, Target, short_name
 
 __all__ = ["ProxyHooks", "Router", "resolve_targets"]
@@ -22,11 +23,13 @@ __all__ = ["ProxyHooks", "Router", "resolve_targets"]
 class ProxyHooks:
     """Guards and observers every proxy made from now on gets, in this order.
 
-    ``require_auth`` puts :class:`BearerRequired` before these guards.
+    ``require_auth`` puts ``auth`` (:class:`BearerRequired` unless the double has an identity
+    that verifies ID tokens) before these guards.
     """
 
     guards: list[ProxyGuard] = field(default_factory=list)
     observers: list[ProxyObserver] = field(default_factory=list)
+    auth: ProxyGuard = field(default_factory=BearerRequired)
 
 
 def resolve_targets(svc: ServiceRecord, traffic: Any) -> tuple[Target, ...]:
@@ -53,7 +56,7 @@ class Router:
     def new_proxy(self, service_id: str, tag: str | None) -> TrafficProxy:
         guards = [*self.hooks.guards]
         if self._settings.require_auth:
-            guards.insert(0, BearerRequired())
+            guards.insert(0, self.hooks.auth)
         proxy = TrafficProxy(
             service=service_id,
             tag=tag,
@@ -79,6 +82,7 @@ class Router:
         split = {name: percent for name, percent in weights.items() if percent}
         if not svc.history or svc.history[-1] != split:
             svc.history.append(split)
+        apply_warm_instances(svc, targets)
         tagged = {t.tag: t.revision for t in targets if t.tag}
         for tag, stale in svc.tag_proxies.items():
             if tag not in tagged:

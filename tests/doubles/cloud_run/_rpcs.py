@@ -16,6 +16,7 @@ from google.protobuf import json_format
 from ._api import Request
 from ._dispatch import Handler
 from ._errors import ApiError
+from ._iam import Identity
 from ._operations import OperationStore
 from ._revisions import Revisions
 from ._services import Services
@@ -30,12 +31,18 @@ class Rpcs:
     """The handlers of the Cloud Run Admin API v2 RPCs the double serves."""
 
     def __init__(
-        self, state: State, operations: OperationStore, services: Services, revisions: Revisions
+        self,
+        state: State,
+        operations: OperationStore,
+        services: Services,
+        revisions: Revisions,
+        identity: Identity | None = None,
     ) -> None:
         self._state = state
         self._operations = operations
         self._services = services
         self._revisions = revisions
+        self._identity = identity
 
     def table(self) -> dict[str, Handler]:
         """RPC name → handler."""
@@ -45,6 +52,7 @@ class Rpcs:
             "GetService": self.get_service,
             "UpdateService": self.update_service,
             "DeleteService": self.delete_service,
+            "TestIamPermissions": self.test_iam_permissions,
             "ListRevisions": self.list_revisions,
             "GetRevision": self.get_revision,
             "DeleteRevision": self.delete_revision,
@@ -103,6 +111,22 @@ class Rpcs:
 
     def delete_service(self, request: Request) -> dict[str, Any]:
         return self._services.delete(request.resource)
+
+    def test_iam_permissions(self, request: Request) -> dict[str, Any]:
+        """The asked permissions the caller holds on the service (all of them without IAM)."""
+        with self._state.lock:
+            if request.resource not in self._state.services:
+                raise ApiError.not_found(request.resource)
+        try:
+            asked = json.loads(request.body or b"{}").get("permissions", [])
+        except (ValueError, AttributeError):
+            msg = "Invalid JSON payload received for TestIamPermissionsRequest."
+            raise ApiError.invalid(msg) from None
+        held = [str(p) for p in asked]
+        if self._identity is not None:
+            members = self._identity.caller(request.headers.get("Authorization", ""))
+            held = [p for p in held if self._identity.allows(members, p, request.resource)]
+        return {"permissions": held} if held else {}
 
     # ------------------------------------------------------------------ revisions
 

@@ -15,7 +15,7 @@ import queue
 import secrets
 import string
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -115,6 +115,8 @@ class Settings:
     image_command: ImageCommand
     platform_env: Mapping[str, str]
     extra_delay: float = 0.0  # what slow_operations() adds
+    # Environment of an instance running as a service account (its metadata server).
+    instance_env: Callable[[str], Mapping[str, str]] = lambda _account: {}
 
 
 @dataclass

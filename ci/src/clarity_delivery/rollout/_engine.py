@@ -136,6 +136,8 @@ class Engine:
         if stable is None:
             msg = f"{svc.key}: {path.service} has no serving revision to protect; deploy it with Terraform first"
             raise ConfigError(msg)
+        # The probes' permission, asked before anything is written.
+        await self._api.require(path, "run.routes.invoke")
         ctx = RolloutContext(
             plan=plan,
             svc=svc,
@@ -176,7 +178,7 @@ class Engine:
         url = st.tag_url(service, tag)
         if url is None:
             await self._rollbacks.fail(ctx, None, f"Cloud Run gave the '{tag}' tag no URL")
-        audience = str(service.uri)
+        audience = st.audience_of(service)
 
         # 5. The strategy's steps, the bake last.
         moved = time.time()
