@@ -72,7 +72,10 @@ def _sdk_fields() -> dict[str, dict[str, str]]:
                 source = inspect.getsource(method)
             except (TypeError, OSError):  # attributes and wrappers of builtins
                 continue
-            selected = re.search(r'_select(?:_multiple)?\(\s*"(\w+)"', source)
+            # Fields returning the object's own ID go through execute_sync (sync, start, stop).
+            selected = re.search(
+                r'(?:_select(?:_multiple)?\(\s*|execute_sync\(\s*self,\s*)"(\w+)"', source
+            )
             if selected:
                 found.setdefault(graphql_name, {})[selected.group(1)] = source
     return found
@@ -98,8 +101,18 @@ def test_every_field_and_argument_of_the_schema_is_the_sdks() -> None:
 # ------------------------------------------------------------------ manifests
 
 
-def test_there_is_one_manifest_per_pinned_image() -> None:
-    assert sorted(p.stem for p in MANIFESTS.glob("*.toml")) == sorted(IMAGES)
+def test_there_is_one_manifest_per_pinned_image_and_dockerfile_base() -> None:
+    keys = {p.stem for p in MANIFESTS.glob("*.toml")}
+    assert keys >= set(IMAGES)
+    dockerfiles = "".join(p.read_text() for p in (ROOT / "docker").glob("*/Dockerfile"))
+    for key in sorted(keys - set(IMAGES)):
+        spec = manifest(key)
+        assert spec.repository is not None, (
+            f"{key}.toml is for no pinned image: name its repository"
+        )
+        assert re.search(rf"^ARG \w+={re.escape(spec.repository)}:", dockerfiles, re.MULTILINE), (
+            f"{key}.toml: no docker/*/Dockerfile pins {spec.repository}"
+        )
 
 
 @pytest.mark.parametrize("key", sorted(IMAGES))
@@ -116,6 +129,14 @@ def test_a_manifest_cites_its_upstream_at_a_commit_and_repeats_no_reference(key:
     for binary in spec.binaries:
         directory = binary.rsplit("/", 1)[0]
         assert directory in dict(spec.env)["PATH"].split(":"), binary
+
+
+@pytest.mark.parametrize("key", sorted(p.stem for p in MANIFESTS.glob("*.toml")))
+def test_a_manifest_says_it_has_a_shell_exactly_when_it_lists_one(key: str) -> None:
+    spec = manifest(key)
+    shells = {b for b in spec.binaries if b.rsplit("/", 1)[-1] in ("sh", "bash", "dash")}
+    assert (spec.shell is not None) == bool(shells), shells
+    assert spec.shell is None or spec.shell in spec.binaries
 
 
 def test_an_image_without_a_shell_cannot_run_one(engine: EngineDouble) -> None:
