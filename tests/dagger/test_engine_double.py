@@ -9,7 +9,6 @@ import json
 import re
 import threading
 import tomllib
-from typing import Any
 
 import pytest
 from clarity._images import IMAGES
@@ -17,6 +16,7 @@ from dagger.client import gen
 from dagger.client.base import Type
 from graphql import GraphQLObjectType, build_schema
 
+from tests.dagger._queries import container, error, exec_args, run
 from tests.dagger.conftest import ROOT
 from tests.doubles.dagger_engine import EngineDouble
 from tests.doubles.dagger_engine._api import SCHEMA_FILE
@@ -29,32 +29,6 @@ PYTHON = IMAGES["python"].address
 TRIVY = IMAGES["trivy"].address
 COSIGN = IMAGES["cosign"].address
 TERRAFORM = IMAGES["terraform"].address
-
-
-def run(double: EngineDouble, query: str) -> dict[str, Any]:
-    """The data of a query that must succeed."""
-    response = double.execute({"query": query})
-    assert "errors" not in response, response["errors"]
-    data: dict[str, Any] = response["data"]
-    return data
-
-
-def error(double: EngineDouble, query: str) -> dict[str, Any]:
-    """The first error of a query that must fail."""
-    response = double.execute({"query": query})
-    assert response.get("errors"), response
-    first: dict[str, Any] = response["errors"][0]
-    return first
-
-
-def container(address: str, *steps: str) -> str:
-    """A query selecting ``steps`` on a container of ``address``."""
-    chain = "".join(f"{{ {step} " for step in steps)
-    return f'{{ container {{ from(address: "{address}") {chain}{"}" * len(steps)} }} }}'
-
-
-def exec_args(*argv: str) -> str:
-    return json.dumps(list(argv))
 
 
 # ------------------------------------------------------------------ the schema
