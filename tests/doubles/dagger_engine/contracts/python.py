@@ -186,9 +186,8 @@ def python(ex: Exec) -> Outcome:
             f"{ex.program}: can't open file {ex.path(script)!r}: [Errno 2] No such file or directory",
             2,
         )
-    return SCRIPTS[posixpath.basename(script)](
-        ex.with_argv((script, *ex.args[1:]), program=ex.program)
-    )
+    rest = ex.args[ex.args.index(script) + 1 :]
+    return SCRIPTS[posixpath.basename(script)](ex.with_argv((script, *rest), program=ex.program))
 
 
 def run_inner(ex: Exec, argv: tuple[str, ...]) -> Outcome:
