@@ -299,6 +299,74 @@ def test_schemathesis_cannot_reach_a_host_nobody_bound(engine: EngineDouble) -> 
     assert "Failed to resolve 'api-gateway'" in str(result["stderr"])
 
 
+# ------------------------------------------------------------------ the Pub/Sub topology
+
+SCRIPT = (ROOT / "docker/pubsub/create_topology.py").read_text()
+PUBSUB_DIST = "/usr/local/lib/python3.11/site-packages/google_cloud_pubsub-2.0.0.dist-info/METADATA"
+
+
+@pytest.mark.parametrize(
+    ("installed", "env", "expected"),
+    [
+        pytest.param(
+            True,
+            {"PUBSUB_EMULATOR_HOST": "pubsub:8085"},
+            (0, "clarity-loop-local"),
+            id="default-project",
+        ),
+        pytest.param(
+            True,
+            {"PUBSUB_EMULATOR_HOST": "pubsub:8085", "GOOGLE_CLOUD_PROJECT": "clarity-dast"},
+            (0, "clarity-dast"),
+            id="project",
+        ),
+        pytest.param(True, {}, (2, "PUBSUB_EMULATOR_HOST is not set"), id="no-host"),
+        pytest.param(
+            True,
+            {"PUBSUB_EMULATOR_HOST": "emulator:8085"},
+            (1, "nothing listens on emulator:8085"),
+            id="unbound",
+        ),
+        pytest.param(
+            False,
+            {"PUBSUB_EMULATOR_HOST": "pubsub:8085"},
+            (1, "No module named 'google'"),
+            id="no-client",
+        ),
+    ],
+)
+def test_the_topology_script_needs_its_client_and_a_bound_emulator(
+    engine: EngineDouble,
+    pubsub: str,
+    installed: bool,
+    env: dict[str, str],
+    expected: tuple[int, str],
+) -> None:
+    steps = [
+        'withWorkdir(path: "/src")',
+        f'withNewFile(path: "docker/pubsub/create_topology.py", contents: {json.dumps(SCRIPT)})',
+        f'withServiceBinding(alias: "pubsub", service: "{pubsub}")',
+        *(f'withEnvVariable(name: "{k}", value: "{v}")' for k, v in env.items()),
+    ]
+    if installed:
+        steps.append(f'withNewFile(path: "{PUBSUB_DIST}", contents: "Name: google-cloud-pubsub")')
+    argv = exec_args("python", "docker/pubsub/create_topology.py")
+    query = chain(
+        f'container {{ from(address: "{PYTHON}")',
+        *steps,
+        f"withExec(args: {argv}, expect: ANY)",
+        select="exitCode stdout stderr",
+    )
+    result = leaf(run(engine, query + " }"))
+    code, text = expected
+    assert result["exitCode"] == code, result
+    if code == 0:
+        assert [project for _, project in engine.world.topologies] == [text]
+    else:
+        assert text in str(result["stderr"])
+        assert engine.world.topologies == set()
+
+
 # ------------------------------------------------------------------ the local stack's needs
 
 
