@@ -9,7 +9,6 @@ import json
 import re
 import threading
 import tomllib
-from typing import Any
 
 import pytest
 from clarity._images import IMAGES
@@ -17,6 +16,7 @@ from dagger.client import gen
 from dagger.client.base import Type
 from graphql import GraphQLObjectType, build_schema
 
+from tests.dagger._queries import container, error, exec_args, run
 from tests.dagger.conftest import ROOT
 from tests.doubles.dagger_engine import EngineDouble
 from tests.doubles.dagger_engine._api import SCHEMA_FILE
@@ -29,32 +29,6 @@ PYTHON = IMAGES["python"].address
 TRIVY = IMAGES["trivy"].address
 COSIGN = IMAGES["cosign"].address
 TERRAFORM = IMAGES["terraform"].address
-
-
-def run(double: EngineDouble, query: str) -> dict[str, Any]:
-    """The data of a query that must succeed."""
-    response = double.execute({"query": query})
-    assert "errors" not in response, response["errors"]
-    data: dict[str, Any] = response["data"]
-    return data
-
-
-def error(double: EngineDouble, query: str) -> dict[str, Any]:
-    """The first error of a query that must fail."""
-    response = double.execute({"query": query})
-    assert response.get("errors"), response
-    first: dict[str, Any] = response["errors"][0]
-    return first
-
-
-def container(address: str, *steps: str) -> str:
-    """A query selecting ``steps`` on a container of ``address``."""
-    chain = "".join(f"{{ {step} " for step in steps)
-    return f'{{ container {{ from(address: "{address}") {chain}{"}" * len(steps)} }} }}'
-
-
-def exec_args(*argv: str) -> str:
-    return json.dumps(list(argv))
 
 
 # ------------------------------------------------------------------ the schema
@@ -72,7 +46,10 @@ def _sdk_fields() -> dict[str, dict[str, str]]:
                 source = inspect.getsource(method)
             except (TypeError, OSError):  # attributes and wrappers of builtins
                 continue
-            selected = re.search(r'_select(?:_multiple)?\(\s*"(\w+)"', source)
+            # Fields returning the object's own ID go through execute_sync (sync, start, stop).
+            selected = re.search(
+                r'(?:_select(?:_multiple)?\(\s*|execute_sync\(\s*self,\s*)"(\w+)"', source
+            )
             if selected:
                 found.setdefault(graphql_name, {})[selected.group(1)] = source
     return found
@@ -98,8 +75,18 @@ def test_every_field_and_argument_of_the_schema_is_the_sdks() -> None:
 # ------------------------------------------------------------------ manifests
 
 
-def test_there_is_one_manifest_per_pinned_image() -> None:
-    assert sorted(p.stem for p in MANIFESTS.glob("*.toml")) == sorted(IMAGES)
+def test_there_is_one_manifest_per_pinned_image_and_dockerfile_base() -> None:
+    keys = {p.stem for p in MANIFESTS.glob("*.toml")}
+    assert keys >= set(IMAGES)
+    dockerfiles = "".join(p.read_text() for p in (ROOT / "docker").glob("*/Dockerfile"))
+    for key in sorted(keys - set(IMAGES)):
+        spec = manifest(key)
+        assert spec.repository is not None, (
+            f"{key}.toml is for no pinned image: name its repository"
+        )
+        assert re.search(rf"^ARG \w+={re.escape(spec.repository)}:", dockerfiles, re.MULTILINE), (
+            f"{key}.toml: no docker/*/Dockerfile pins {spec.repository}"
+        )
 
 
 @pytest.mark.parametrize("key", sorted(IMAGES))
@@ -116,6 +103,14 @@ def test_a_manifest_cites_its_upstream_at_a_commit_and_repeats_no_reference(key:
     for binary in spec.binaries:
         directory = binary.rsplit("/", 1)[0]
         assert directory in dict(spec.env)["PATH"].split(":"), binary
+
+
+@pytest.mark.parametrize("key", sorted(p.stem for p in MANIFESTS.glob("*.toml")))
+def test_a_manifest_says_it_has_a_shell_exactly_when_it_lists_one(key: str) -> None:
+    spec = manifest(key)
+    shells = {b for b in spec.binaries if b.rsplit("/", 1)[-1] in ("sh", "bash", "dash")}
+    assert (spec.shell is not None) == bool(shells), shells
+    assert spec.shell is None or spec.shell in spec.binaries
 
 
 def test_an_image_without_a_shell_cannot_run_one(engine: EngineDouble) -> None:

@@ -101,6 +101,14 @@ def _deployed(result: CallResult, engine: EngineDouble) -> None:
     assert [state.applies for state in engine.world.states.values()] == [1]
 
 
+def _dast_passed(result: CallResult, engine: EngineDouble) -> None:
+    summary = str(result.value)
+    assert summary.startswith("Gate summary — PASSED"), summary
+    assert all(f"dast / {service}" in summary for service in SERVICES), summary
+    targets = [execution.argv[4] for execution in engine.world.ran("schemathesis")]
+    assert targets == [f"http://{service}:8080/openapi.json" for service in SERVICES]
+
+
 def _released(result: CallResult, engine: EngineDouble) -> None:
     assert "dry run" in str(result.value)
     assert engine.world.ran("apt-get"), "git is installed for release management"
@@ -140,6 +148,7 @@ CHECKS: dict[str, Check] = {
     "test": _gates_passed,
     "security": _gates_passed,
     "ci": _gates_passed,
+    "dast": _dast_passed,
     "test_report": _files("junit.xml", "coverage.xml"),
     "security_report": _sarif_without_results,
     "build": _images,

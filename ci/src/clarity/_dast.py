@@ -6,7 +6,9 @@ deterministic generation). Only where the services run differs:
 
 * local (no URL given): both images, built from docker/*/Dockerfile as for a release, run as
   Dagger services on the Firestore and Pub/Sub emulator services, with the topics created
-  first (docker/pubsub/create_topology.py);
+  first (docker/pubsub/create_topology.py). The caller keeps the emulators started for the
+  whole run (``_workspace.services_started``): the engine stops a service when the exec
+  that bound it ends, and the next exec would find a fresh emulator without the topics;
 * remote: deployed base URLs (a staging candidate's tag URL) with an ID token. The token is
   a secret variable, :data:`TOKEN_VARIABLE`, that the run's config names as
   ``${CLARITY_DAST_TOKEN}``: it is never in argv, in a file or in the output (schemathesis

@@ -6,7 +6,8 @@ Each helper returns a lazy ``Container`` or a ``Container -> Container`` step fo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Final
 
 import dagger
@@ -23,6 +24,8 @@ __all__ = [
     "VENV",
     "WORKDIR",
     "Step",
+    "emulator_services",
+    "services_started",
     "with_credentials",
     "with_empty_directory",
     "with_emulators",
@@ -101,25 +104,57 @@ def workspace(source: dagger.Directory, *, system_packages: Sequence[str] = ()) 
     )
 
 
+def emulator_services() -> dict[str, dagger.Service]:
+    """Google's Firestore and Pub/Sub emulators as services, by the alias they are bound as."""
+    emulators = dag.container(platform=PLATFORM).from_(EMULATORS.address)
+    return {
+        "firestore": emulators.with_exposed_port(_FIRESTORE_PORT).as_service(
+            args=[
+                "gcloud",
+                "emulators",
+                "firestore",
+                "start",
+                f"--host-port=0.0.0.0:{_FIRESTORE_PORT}",
+            ]
+        ),
+        "pubsub": emulators.with_exposed_port(_PUBSUB_PORT).as_service(
+            args=[
+                "gcloud",
+                "beta",
+                "emulators",
+                "pubsub",
+                "start",
+                f"--host-port=0.0.0.0:{_PUBSUB_PORT}",
+            ]
+        ),
+    }
+
+
 def with_emulators(container: dagger.Container) -> dagger.Container:
     """Bind Google's Firestore and Pub/Sub emulators and point the client libraries at them."""
-    emulators = dag.container(platform=PLATFORM).from_(EMULATORS.address)
-    firestore = emulators.with_exposed_port(_FIRESTORE_PORT).as_service(
-        args=["gcloud", "emulators", "firestore", "start", f"--host-port=0.0.0.0:{_FIRESTORE_PORT}"]
-    )
-    pubsub = emulators.with_exposed_port(_PUBSUB_PORT).as_service(
-        args=[
-            "gcloud",
-            "beta",
-            "emulators",
-            "pubsub",
-            "start",
-            f"--host-port=0.0.0.0:{_PUBSUB_PORT}",
-        ]
-    )
+    services = emulator_services()
     return (
-        container.with_service_binding("firestore", firestore)
+        container.with_service_binding("firestore", services["firestore"])
         .with_env_variable("FIRESTORE_EMULATOR_HOST", f"firestore:{_FIRESTORE_PORT}")
-        .with_service_binding("pubsub", pubsub)
+        .with_service_binding("pubsub", services["pubsub"])
         .with_env_variable("PUBSUB_EMULATOR_HOST", f"pubsub:{_PUBSUB_PORT}")
     )
+
+
+@contextlib.asynccontextmanager
+async def services_started(services: Iterable[dagger.Service]) -> AsyncIterator[None]:
+    """Keep ``services`` running for the block, then stop them.
+
+    The engine starts a bound service for each exec and stops it when the exec ends, so what
+    one exec puts into an emulator (topics, documents) is gone before the next exec, which
+    gets a fresh instance of the same service. A service started here is the instance every
+    exec that binds the same recipe joins until it is stopped.
+    """
+    started: list[dagger.Service] = []
+    try:
+        for service in services:
+            started.append(await service.start())
+        yield
+    finally:
+        for service in started:
+            await service.stop()

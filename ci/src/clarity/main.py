@@ -42,7 +42,14 @@ from clarity._settings import (
     validate_rollback_target,
 )
 from clarity._source import RELEASE_IGNORE, SOURCE_IGNORE
-from clarity._workspace import REPORTS, WORKDIR, with_emulators, workspace
+from clarity._workspace import (
+    REPORTS,
+    WORKDIR,
+    emulator_services,
+    services_started,
+    with_emulators,
+    workspace,
+)
 
 __all__ = ["Clarity", "Environment"]
 
@@ -122,7 +129,9 @@ class Clarity:
         runner = workspace(self.source)
         if not urls:
             images = {service: image(self.source, service) for service in SERVICES}
-            return await run_dast(local_stack(runner, images), LOCAL_TARGETS)
+            # The topics made first, and what the gateway's run stores, outlive each exec.
+            async with services_started(emulator_services().values()):
+                return await run_dast(local_stack(runner, images), LOCAL_TARGETS)
         if token is None:
             msg = "dast --urls needs --token: an ID token for them, e.g. --token env://ID_TOKEN"
             raise InputError(msg)

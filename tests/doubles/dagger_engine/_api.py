@@ -123,11 +123,19 @@ def _resolvers(engine: Engine, calls: Calls) -> dict[str, dict[str, Resolver]]:
         data = Path(path).read_bytes()
         return File.of(posixpath.basename(path), FileEntry(content=data, mode=0o644))
 
+    def as_service(c: Container, _info: Any, args: list[str], **options: Any) -> Service:
+        entrypoint, expand = bool(options.get("useEntrypoint")), bool(options.get("expand"))
+        return Service(
+            digest=recipe_digest("Service", c, args, entrypoint, expand),
+            container=c,
+            args=tuple(args),
+            use_entrypoint=entrypoint,
+            expand=expand,
+        )
+
     container: dict[str, Resolver] = {
         "id": ident,
-        "asService": lambda c, _i, args, **_: Service(
-            digest=recipe_digest("Service", c, args), container=c, args=tuple(args)
-        ),
+        "asService": as_service,
         "asTarball": lambda c, _i, **_: File.derive("image.tar", "tarball", {"container": c}),
         "combinedOutput": lambda c, _i: (r := _values.last(engine, c)).stdout + r.stderr,
         "directory": lambda c, _i, path, **_: Directory.derive(
@@ -209,6 +217,14 @@ def _resolvers(engine: Engine, calls: Calls) -> dict[str, dict[str, Resolver]]:
     def contents(f: File) -> bytes:
         return _values.file_entry(engine, f).content
 
+    def start_service(service: Service, _info: Any) -> str:
+        engine.services.start(service)
+        return store.id_of(service)
+
+    def stop_service(service: Service, _info: Any, **_: Any) -> str:
+        engine.services.stop(service)
+        return store.id_of(service)
+
     def return_value(_call: FunctionCall, _info: Any, value: str) -> None:
         calls.answer(returned=value)
 
@@ -241,7 +257,11 @@ def _resolvers(engine: Engine, calls: Calls) -> dict[str, dict[str, Resolver]]:
             "plaintext": lambda s, _i: s.plaintext,
         },
         "CacheVolume": {"id": ident},
-        "Service": {"id": ident},
+        "Service": {
+            "id": ident,
+            "start": start_service,
+            "stop": stop_service,
+        },
         "FunctionCall": {
             "id": ident,
             "inputArgs": lambda c, _i: list(c.input_args),

@@ -29,21 +29,22 @@ from tests.doubles.dagger_engine._fs import (
     with_entry,
     with_tree,
 )
-from tests.doubles.dagger_engine._manifests import image_key, pristine
+from tests.doubles.dagger_engine._manifests import base_key, image_key, pristine
 from tests.doubles.dagger_engine._objects import (
     CacheVolume,
     Container,
     Directory,
     File,
-    Service,
     Store,
 )
+from tests.doubles.dagger_engine._services import Services
 from tests.doubles.dagger_engine._state import (
     ContainerState,
     ExecFsError,
     ExecResult,
     ExecView,
     Mount,
+    RunningService,
     expand,
 )
 from tests.doubles.dagger_engine._world import Execution, World
@@ -76,9 +77,9 @@ class Engine:
         self.world = world
         self.store = Store()
         self._states: dict[str, ContainerState] = {}
-        self._started: set[str] = set()
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
+        self.services = Services(world, lambda service: self.state(service.container), self.process)
 
     # ------------------------------------------------------------------ evaluation
 
@@ -106,7 +107,13 @@ class Engine:
             return ContainerState(image="scratch", rootfs={}, users=(("root", 0, 0),))
         if c.op == "dockerBuild":
             context: Directory = a["context"]
-            return _dockerfile.build(_values.tree(self, context), a["dockerfile"])
+            return _dockerfile.build(
+                _values.tree(self, context),
+                a["dockerfile"],
+                target=a.get("target") or "",
+                run=self._build_step,
+                base=lambda reference: pristine(base_key(reference)),
+            )
         assert st is not None
         env = st.env_dict()
 
@@ -215,10 +222,9 @@ class Engine:
         view = ExecView(rootfs=dict(st.rootfs), mounts=st.mounts, uid=uid, gid=gid)
         if not view.is_dir(st.workdir):
             view.mkdir(st.workdir)  # BuildKit creates a missing working directory
-        for alias, service in st.services:
-            self.start(alias, service)
         full_env = env | {name: secret.plaintext for name, secret in st.secret_env}
-        outcome = self._process(st, argv, full_env, view)
+        with self.services.bound(st.services) as bound:
+            outcome = self.process(st, argv, full_env, view, bound)
         outcome = self._redirect(view, a, outcome)
         self.world.record(
             Execution(
@@ -227,6 +233,7 @@ class Engine:
                 user=st.user,
                 env=tuple(full_env),
                 exit_code=outcome.exit_code,
+                secrets=tuple(name for name, _ in st.secret_env),
             )
         )
         expect = a.get("expect", "SUCCESS")
@@ -239,11 +246,27 @@ class Engine:
         )
         return replace(st, rootfs=view.rootfs, last=last)
 
-    def _process(
-        self, st: ContainerState, argv: tuple[str, ...], env: dict[str, str], view: ExecView
+    def _build_step(self, st: ContainerState, argv: tuple[str, ...]) -> ContainerState:
+        """A Dockerfile RUN: the process as root or the stage's USER, no services, no mounts."""
+        uid, gid = self._owner(st, st.user)
+        view = ExecView(rootfs=dict(st.rootfs), mounts=(), uid=uid, gid=gid)
+        if not view.is_dir(st.workdir):
+            view.mkdir(st.workdir)
+        outcome = self.process(st, argv, st.env_dict(), view, {})
+        if outcome.exit_code != 0:
+            raise ExecFailed(argv, outcome)
+        return replace(st, rootfs=view.rootfs)
+
+    def process(
+        self,
+        st: ContainerState,
+        argv: tuple[str, ...],
+        env: dict[str, str],
+        view: ExecView,
+        bound: dict[str, RunningService],
     ) -> Outcome:
         """Run ``argv`` through its tool's contract, as the exec's process would run."""
-        program = view.which(argv[0], st.env_dict().get("PATH", "")) if argv else None
+        program = view.which(argv[0], env.get("PATH", "")) if argv else None
         if program is None:
             name = argv[0] if argv else ""
             return Outcome(
@@ -259,6 +282,7 @@ class Engine:
             world=self.world,
             state=st,
             image=st.image,
+            bound=bound,
         )
         with contextlib.ExitStack() as stack:
             for mount in st.mounts:
@@ -285,20 +309,6 @@ class Engine:
                 replace(outcome, stdout="") if stream == "stdout" else replace(outcome, stderr="")
             )
         return outcome
-
-    def start(self, alias: str, service: Service) -> None:
-        """Start a bound service (once per recipe): its command must come up on its port."""
-        with self._lock:
-            if service.digest in self._started:
-                return
-        st = self.state(service.container)
-        view = ExecView(rootfs=dict(st.rootfs), mounts=st.mounts, uid=0, gid=0)
-        outcome = self._process(st, service.args, st.env_dict(), view)
-        if outcome.exit_code != 0:
-            msg = f"start {alias}: service exited with code {outcome.exit_code}: {outcome.stderr.strip()}"
-            raise GraphQLError(msg)
-        with self._lock:
-            self._started.add(service.digest)
 
     # ------------------------------------------------------------------ reading
 

@@ -7,6 +7,11 @@ environment, and whether there is a shell. The reference itself (repository, tag
 is only in ``_images.py``: ``from(address)`` finds the key by the address the module asks
 for, so a bumped digest needs no change here, and an image the module starts using
 without a manifest fails loudly.
+
+A Dockerfile's ``FROM`` finds its manifest by :func:`base_key`: a pinned image of
+``_images.py`` with the same repository and digest (a different digest is a different
+image, and fails loudly), or, for a base only the Dockerfiles pin (uv's image), the manifest
+that names that ``repository``.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from graphql import GraphQLError
 from tests.doubles.dagger_engine._fs import DirEntry, Entry, FileEntry, normalise, with_entry
 from tests.doubles.dagger_engine._state import ContainerState
 
-__all__ = ["MANIFESTS", "Manifest", "image_key", "manifest", "pristine"]
+__all__ = ["MANIFESTS", "Manifest", "base_key", "image_key", "manifest", "pristine"]
 
 MANIFESTS = Path(__file__).parent / "images"
 
@@ -38,12 +43,15 @@ class Manifest:
     workdir: str
     shell: str | None
     entrypoint: tuple[str, ...]
+    cmd: tuple[str, ...]
     env: tuple[tuple[str, str], ...]
     users: tuple[tuple[str, int, int], ...]
     binaries: tuple[str, ...]
     directories: tuple[str, ...]
     owners: tuple[tuple[str, int, int], ...]
     absent: tuple[str, ...]
+    repository: str | None
+    """Only for a base image the Dockerfiles pin and ``_images.py`` does not."""
 
 
 @cache
@@ -59,12 +67,14 @@ def manifest(key: str) -> Manifest:
         workdir=data["workdir"],
         shell=shell if isinstance(shell, str) else None,
         entrypoint=tuple(data["entrypoint"]),
+        cmd=tuple(data["cmd"]),
         env=tuple(data["env"].items()),
         users=tuple((name, ids[0], ids[1]) for name, ids in data["users"].items()),
         binaries=tuple(data["paths"]["binaries"]),
         directories=tuple(data["paths"]["directories"]),
         owners=tuple((path, ids[0], ids[1]) for path, ids in data.get("owners", {}).items()),
         absent=tuple(data.get("absent", ())),
+        repository=data.get("repository"),
     )
 
 
@@ -79,6 +89,41 @@ def image_key(address: str) -> str:
     msg = (
         f"failed to resolve source metadata for {address}: the engine double knows only the "
         "images pinned in ci/src/clarity/_images.py"
+    )
+    raise GraphQLError(msg)
+
+
+def _repository_and_digest(reference: str) -> tuple[str, str | None]:
+    """``python:3.11@sha256:...`` -> (``docker.io/library/python``, ``sha256:...``)."""
+    name, _, digest = reference.partition("@")
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name = name[: len(name) - len(last)] + last.split(":", 1)[0]
+    first = name.split("/", 1)[0]
+    if "/" not in name or not ("." in first or ":" in first or first == "localhost"):
+        name = f"docker.io/{name if '/' in name else f'library/{name}'}"
+    return name, digest or None
+
+
+def base_key(reference: str) -> str:
+    """The manifest of a Dockerfile's base image ``reference``; an error for any other."""
+    repository, digest = _repository_and_digest(reference)
+    for key, ref in IMAGES.items():
+        if ref.repository == repository:
+            if ref.digest == digest:
+                return image_key(ref.address)
+            msg = (
+                f"the engine double has no manifest for {reference}: its digest is not the one "
+                f"ci/src/clarity/_images.py pins for {key!r}, so it is another image; pin the "
+                "same digest in both, or add a manifest for it"
+            )
+            raise GraphQLError(msg)
+    for path in sorted(MANIFESTS.glob("*.toml")):
+        if manifest(path.stem).repository == repository:
+            return path.stem
+    msg = (
+        f"the engine double has no manifest for the base image {reference}: add "
+        f"{MANIFESTS.name}/<name>.toml with repository = {repository!r}"
     )
     raise GraphQLError(msg)
 
@@ -102,4 +147,6 @@ def pristine(key: str) -> ContainerState:
         user=spec.user,
         workdir=spec.workdir,
         env=spec.env,
+        entrypoint=spec.entrypoint,
+        cmd=spec.cmd,
     )

@@ -156,6 +156,8 @@ class Service(EngineObject):
 
     container: Container
     args: tuple[str, ...]
+    use_entrypoint: bool = False
+    expand: bool = False
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

@@ -3,7 +3,9 @@
 :class:`ContainerState` is what the engine tracks between steps: the root filesystem, the
 mounts (caches with their sharing mode, secrets and files with owner and mode,
 directories), user, environment (values and secret variables), working directory, exposed
-ports, bound services, registry credentials and the last exec's result.
+ports, bound services, registry credentials, the image's default command (entrypoint and
+arguments) and the last exec's result. :class:`RunningService` is what a started service
+shows the processes bound to it: its command, environment, ports and its own bindings.
 :class:`ExecView` is the filesystem during one exec: reads and writes go through it with
 the exec's user, and fail the way the kernel would (``open PATH: permission denied``).
 """
@@ -17,7 +19,15 @@ from dataclasses import dataclass, field, replace
 from tests.doubles.dagger_engine._fs import DirEntry, Entry, FileEntry, Tree, normalise, subtree
 from tests.doubles.dagger_engine._objects import CacheVolume, Secret, Service
 
-__all__ = ["ContainerState", "ExecFsError", "ExecResult", "ExecView", "Mount", "expand"]
+__all__ = [
+    "ContainerState",
+    "ExecFsError",
+    "ExecResult",
+    "ExecView",
+    "Mount",
+    "RunningService",
+    "expand",
+]
 
 
 class ExecFsError(Exception):
@@ -65,6 +75,8 @@ class ContainerState:
     exposed: tuple[int, ...] = ()
     services: tuple[tuple[str, Service], ...] = ()
     auths: tuple[tuple[str, str, Secret], ...] = ()
+    entrypoint: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ()
     last: ExecResult | None = None
 
     def env_dict(self) -> dict[str, str]:
@@ -87,14 +99,56 @@ class ContainerState:
         if not owner:
             return 0, 0
         user, _, group = owner.partition(":")
-        known = {name: (uid, gid) for name, uid, gid in self.users}
+        known = {name: (uid, gid) for name, uid, gid in self.users} | self._accounts("passwd")
         uid, gid = known.get(user, (int(user), int(user)) if user.isdigit() else (-1, -1))
         if uid < 0:
             msg = f"unable to find user {user}: no matching entries in passwd file"
             raise ExecFsError(msg)
         if group:
-            gid = int(group) if group.isdigit() else known.get(group, (gid, gid))[1]
+            groups = {name: ids[1] for name, ids in known.items()} | {
+                name: ids[0] for name, ids in self._accounts("group").items()
+            }
+            gid = int(group) if group.isdigit() else groups.get(group, gid)
         return uid, gid
+
+    def _accounts(self, database: str) -> dict[str, tuple[int, int]]:
+        """Accounts a build added to ``/etc/<database>`` (name -> first two ids)."""
+        entry = self.rootfs.get(f"etc/{database}")
+        if not isinstance(entry, FileEntry):
+            return {}
+        found = {}
+        for line in entry.content.decode().splitlines():
+            fields = line.split(":")
+            if len(fields) >= 3 and fields[2].isdigit():
+                gid = fields[3] if len(fields) > 3 and fields[3].isdigit() else fields[2]
+                found[fields[0]] = (int(fields[2]), int(gid))
+        return found
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunningService:
+    """A started service as the containers bound to it see it."""
+
+    alias: str
+    """The alias it was first started under."""
+    digest: str
+    instance: str
+    """This run of the recipe: a service stopped and started again is a new instance."""
+    argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    """Its plain environment variables (secret variables are not kept)."""
+    exposed: tuple[int, ...]
+    listening: tuple[str, ...]
+    """``host:port`` addresses its process listens on."""
+    bindings: tuple[tuple[str, RunningService], ...]
+
+    def env_dict(self) -> dict[str, str]:
+        """The plain environment variables."""
+        return dict(self.env)
+
+    def bound(self) -> dict[str, RunningService]:
+        """Alias -> the services this one is bound to."""
+        return dict(self.bindings)
 
 
 def expand(text: str, env: dict[str, str]) -> str:

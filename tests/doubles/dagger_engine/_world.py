@@ -1,7 +1,7 @@
 """Everything outside the containers: the stand-ins for the network, and what ran.
 
 The engine double does not reach a registry, a GCS state bucket, the Terraform registry,
-Sigstore or Cloud Run. Each is a small piece of state here that the tool contracts read
+Sigstore, Cloud Run or a deployed service. Each is a small piece of state here that the tool contracts read
 and change, so a test can set the scene (a provider release, a failing rollout) and read
 the effects (what was pushed, signed, applied, rolled out, and every exec that ran).
 """
@@ -31,6 +31,8 @@ class Execution:
     env: tuple[str, ...]
     """Names of the environment variables (never their values: some are secrets)."""
     exit_code: int
+    secrets: tuple[str, ...] = ()
+    """Which of those names came in as secret variables."""
 
 
 @dataclass(kw_only=True)
@@ -69,7 +71,13 @@ class World:
     """clarity-deploy command -> (exit code, message) it fails with."""
     findings: dict[str, int] = field(default_factory=dict)
     """Image digest -> fixable HIGH/CRITICAL vulnerabilities trivy reports."""
+    dast_findings: dict[str, str] = field(default_factory=dict)
+    """Target host (a service alias or a deployed host name) -> the failure schemathesis reports."""
+    topologies: set[tuple[str, str]] = field(default_factory=set)
+    """(Pub/Sub emulator instance, project) pairs whose topics exist (gone with the instance)."""
     executions: list[Execution] = field(default_factory=list)
+    service_starts: list[Execution] = field(default_factory=list)
+    """Every service process the engine started (a service joined while running is not one)."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _volume_locks: dict[str, threading.Lock] = field(default_factory=dict)
     _flocks: set[str] = field(default_factory=set)
@@ -80,6 +88,11 @@ class World:
         """Note an exec that ran."""
         with self._lock:
             self.executions.append(execution)
+
+    def started(self, execution: Execution) -> None:
+        """Note a service process that was started."""
+        with self._lock:
+            self.service_starts.append(execution)
 
     def ran(self, program: str) -> list[Execution]:
         """The executions whose argv[0] is ``program``."""
@@ -162,6 +175,16 @@ class World:
         """cosign stored a signature or an attestation for ``reference``."""
         with self._lock:
             self.signatures.append((kind, reference))
+
+    def created_topology(self, emulator: str, project: str) -> None:
+        """The Pub/Sub topology now exists on that emulator for that project."""
+        with self._lock:
+            self.topologies.add((emulator, project))
+
+    def has_topology(self, emulator: str, project: str) -> bool:
+        """True if the topology was created on that emulator for that project."""
+        with self._lock:
+            return (emulator, project) in self.topologies
 
     def rolled_out(self, rollout: Rollout) -> None:
         """clarity-deploy changed (or read) Cloud Run."""

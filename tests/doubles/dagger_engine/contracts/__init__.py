@@ -6,11 +6,13 @@ from graphql import GraphQLError
 
 from tests.doubles.dagger_engine.contracts import (
     cosign,
+    dast,
     delivery,
     linters,
     pytest,
     python,
     services,
+    shell,
     system,
     terraform,
     trivy,
@@ -29,6 +31,8 @@ CONTRACTS: dict[str, Contract] = {
     **cosign.CONTRACTS,
     **delivery.CONTRACTS,
     **services.CONTRACTS,
+    **shell.CONTRACTS,
+    **dast.CONTRACTS,
 }
 
 

@@ -5,7 +5,10 @@ parent directory of its outputs, a secret its user can read, a lock-free cache..
 what it leaves behind. When a need is not met it fails the way the tool does: same exit
 status, and the tool's own message on stderr. It never runs the tool: verdicts beyond
 the contract (a lint finding, a vulnerability) are not modelled, except where a test sets
-them in the world (``World.findings``, ``World.delivery_failures``).
+them in the world (``World.findings``, ``World.delivery_failures``, ``World.dast_findings``).
+
+A server (an emulator, uvicorn) does not exit: its contract returns success with the
+addresses it listens on, and the engine's health check compares them with the exposed ports.
 """
 
 from __future__ import annotations
@@ -15,10 +18,16 @@ import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tests.doubles.dagger_engine._state import ContainerState, ExecFsError, ExecView, Mount
+from tests.doubles.dagger_engine._state import (
+    ContainerState,
+    ExecFsError,
+    ExecView,
+    Mount,
+    RunningService,
+)
 from tests.doubles.dagger_engine._world import World
 
-__all__ = ["Contract", "Exec", "ExecFsError", "Outcome", "fail", "ok"]
+__all__ = ["Contract", "Exec", "ExecFsError", "Outcome", "fail", "ok", "serving"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,11 +37,18 @@ class Outcome:
     exit_code: int = 0
     stdout: str = ""
     stderr: str = ""
+    listening: tuple[str, ...] = ()
+    """A server's ``host:port`` addresses (it runs until the engine stops it)."""
 
 
 def ok(stdout: str = "", stderr: str = "") -> Outcome:
     """Exit 0."""
     return Outcome(stdout=stdout, stderr=stderr)
+
+
+def serving(*addresses: str, stdout: str = "") -> Outcome:
+    """A server that came up and listens on ``addresses`` (``host:port``)."""
+    return Outcome(stdout=stdout, listening=addresses)
 
 
 def fail(stderr: str, exit_code: int = 1, stdout: str = "") -> Outcome:
@@ -57,7 +73,14 @@ class Exec:
     world: World
     state: ContainerState
     image: str
+    bound: dict[str, RunningService] = field(default_factory=dict)
+    """The started services this exec can reach, by alias."""
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def secret_names(self) -> frozenset[str]:
+        """The variables that came in as secret variables."""
+        return frozenset(name for name, _ in self.state.secret_env)
 
     @property
     def args(self) -> tuple[str, ...]:
@@ -89,9 +112,23 @@ class Exec:
                 value = arg.split("=", 1)[1]
         return value
 
-    def with_argv(self, argv: tuple[str, ...]) -> Exec:
+    def with_argv(
+        self,
+        argv: tuple[str, ...],
+        *,
+        program: str | None = None,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> Exec:
         """The same process context running ``argv`` (a tool another tool starts)."""
-        return dataclasses.replace(self, argv=argv, program=argv[0], notes=[])
+        return dataclasses.replace(
+            self,
+            argv=argv,
+            program=program or argv[0],
+            env=self.env if env is None else env,
+            cwd=self.cwd if cwd is None else cwd,
+            notes=[],
+        )
 
     def flag(self, name: str) -> bool:
         """True if ``name`` is among the arguments."""

@@ -18,11 +18,10 @@ from typing import Final
 from _pytest.mark.expression import Expression, ExpressionMatcher
 
 from tests.doubles.dagger_engine.contracts._base import Exec, Outcome, fail, ok
+from tests.doubles.dagger_engine.contracts.stack import EMULATORS, emulator_problem
 from tests.doubles.dagger_engine.contracts.system import git_work_tree
 
 __all__ = ["CONTRACTS", "TIER_NEEDS", "only"]
-
-_EMULATORS: Final = {"FIRESTORE_EMULATOR_HOST": "firestore", "PUBSUB_EMULATOR_HOST": "pubsub"}
 
 
 def _git_checkout(ex: Exec) -> str | None:
@@ -49,22 +48,14 @@ def _docker(ex: Exec) -> str | None:
 
 
 def _emulators(ex: Exec) -> str | None:
-    hosts = {name: ex.env.get(name) for name in _EMULATORS}
-    if not any(hosts.values()):
+    if not any(ex.env.get(name) for name in EMULATORS):
         if ex.fs.which("gcloud", ex.env.get("PATH", "")) is None:
             return "tests/conftest.py::emulators - FileNotFoundError: [Errno 2] No such file or directory: 'gcloud'"
         return None
-    bound = dict(ex.state.services)
-    for name, emulator in _EMULATORS.items():
-        address = hosts.get(name) or ""
-        host, _, port = address.rpartition(":")
-        service = bound.get(host)
-        listening = f"--host-port=0.0.0.0:{port}"
-        if service is None or listening not in service.args or emulator not in service.args:
-            return (
-                f"tests/conftest.py::emulators - TimeoutError: nothing listens on {address} "
-                f"({name}); bind the {emulator} emulator as a service with that alias and port"
-            )
+    for name in EMULATORS:
+        problem = emulator_problem(ex.env, ex.bound, name)
+        if problem is not None:
+            return f"tests/conftest.py::emulators - TimeoutError: {problem}"
     return None
 
 

@@ -1,49 +1,26 @@
-"""The Python toolchain: pip, uv (sync, pip install, export, tool run, run), python -m.
+"""The Python toolchain: pip, uv (sync, pip install, export, tool run, run), python.
 
-``uv sync`` installs what the lockfile holds; the console scripts each locked package
-puts on PATH are read from the same packages installed in the test environment (the same
-lockfile), so a gate whose tool is dropped from the dependencies fails here as in CI.
+``uv sync`` installs what the lockfile resolves for the selected groups (see ``_venv``); the
+console scripts each package puts on PATH are read from the same packages installed in the
+test environment (the same lockfile), so a gate whose tool is dropped from the dependencies,
+or an image whose server moved to a dev group, fails here as in CI. ``python -m MODULE``
+and ``python SCRIPT`` run the modules and scripts the pipeline runs, through their contracts.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 import posixpath
 import tomllib
 from collections.abc import Callable
-from functools import cache
-from typing import Final
+from typing import Any, Final
 
+from tests.doubles.dagger_engine.contracts import _venv
 from tests.doubles.dagger_engine.contracts._base import Exec, Outcome, fail, ok
+from tests.doubles.dagger_engine.contracts.services import uvicorn
+from tests.doubles.dagger_engine.contracts.stack import SCRIPTS
 from tests.doubles.dagger_engine.contracts.system import git_work_tree
 
-__all__ = ["CONTRACTS", "locked_scripts"]
-
-_VENV_BIN = "../../../bin/"
-
-
-@cache
-def _scripts_of(package: str) -> tuple[str, ...]:
-    """Console scripts and bundled binaries of an installed distribution."""
-    try:
-        dist = importlib.metadata.distribution(package)
-    except importlib.metadata.PackageNotFoundError:
-        return ()
-    names = {ep.name for ep in dist.entry_points if ep.group == "console_scripts"}
-    names |= {str(f)[len(_VENV_BIN) :] for f in dist.files or () if str(f).startswith(_VENV_BIN)}
-    return tuple(sorted(n for n in names if "/" not in n))
-
-
-def locked_scripts(lock_text: str) -> tuple[str, ...]:
-    """Every script the packages of a uv.lock install."""
-    lock = tomllib.loads(lock_text)
-    scripts: set[str] = set()
-    for package in lock.get("package", []):
-        source = package.get("source", {})
-        if "editable" in source or "virtual" in source:
-            continue
-        scripts.update(_scripts_of(package["name"]))
-    return tuple(sorted(scripts))
+__all__ = ["CONTRACTS"]
 
 
 def _project_root(ex: Exec) -> str | None:
@@ -75,8 +52,8 @@ def _sync(ex: Exec) -> Outcome:
         return fail(
             "error: No `pyproject.toml` found in current directory or any parent directory", 2
         )
-    lock = f"{root.rstrip('/')}/uv.lock"
-    if not ex.fs.is_file(lock):
+    lock_path = f"{root.rstrip('/')}/uv.lock"
+    if not ex.fs.is_file(lock_path):
         return fail(
             "error: Unable to find lockfile at `uv.lock`, but `--locked` was provided. To create "
             "a lockfile, run `uv lock` or `uv sync` without the flag.",
@@ -90,11 +67,20 @@ def _sync(ex: Exec) -> Outcome:
             "error: No interpreter found in virtual environments, managed installations, or search path",
             2,
         )
+    pyproject = tomllib.loads(ex.fs.read_text(f"{root.rstrip('/')}/pyproject.toml"))
+    lock = tomllib.loads(ex.fs.read_text(lock_path))
+    name = pyproject.get("project", {}).get("name", "")
+    project: dict[str, Any] = next((p for p in lock.get("package", []) if p["name"] == name), {})
     venv = ex.env.get("UV_PROJECT_ENVIRONMENT") or f"{root.rstrip('/')}/.venv"
-    ex.fs.mkdir(f"{venv}/bin")
-    for name in ("python", "python3", *locked_scripts(ex.fs.read_text(lock))):
-        ex.fs.write(f"{venv}/bin/{name}", f"modelled {name}\n".encode(), mode=0o755)
-    return ok(stderr=f"Installed the locked packages into {venv}\n")
+    try:
+        chosen = _venv.selection(ex.args, pyproject, project)
+        packages = _venv.resolve(lock, project, chosen)
+        _venv.install(
+            ex, venv=ex.path(venv), root=root, pyproject=pyproject, packages=packages, chosen=chosen
+        )
+    except _venv.SyncError as exc:
+        return fail(str(exc), 2)
+    return ok(stderr=f"Installed {len(packages)} packages into {venv}\n")
 
 
 def _pip_install(ex: Exec) -> Outcome:
@@ -156,10 +142,7 @@ def uv(ex: Exec) -> Outcome:
     return fail(f"the engine double has no contract for `uv {' '.join(ex.args[:2])}`")
 
 
-def python(ex: Exec) -> Outcome:
-    """python -m clarity_release: a git work tree and git on PATH."""
-    if ex.args[:2] != ("-m", "clarity_release"):
-        return fail(f"the engine double has no contract for `python {' '.join(ex.args[:2])}`")
+def _clarity_release(ex: Exec) -> Outcome:
     if ex.fs.which("git", ex.env.get("PATH", "")) is None:
         return fail(
             "error: git is not installed: FileNotFoundError: [Errno 2] No such file or directory: 'git'",
@@ -173,6 +156,38 @@ def python(ex: Exec) -> Outcome:
     return ok(
         "modelled release: committed the changelog and tagged it\npublish it with: git push --follow-tags\n"
     )
+
+
+#: ``python -m MODULE`` -> (the distribution that provides it, or None for the project's own
+#: code, and its contract, which sees the module's arguments).
+_MODULES: Final[dict[str, tuple[str | None, Callable[[Exec], Outcome]]]] = {
+    "clarity_release": (None, _clarity_release),
+    "uvicorn": ("uvicorn", uvicorn),
+}
+
+
+def python(ex: Exec) -> Outcome:
+    """python -m MODULE ARGS / python SCRIPT ARGS: the modules and scripts the pipeline runs."""
+    site = _venv.site_of(ex.program)
+    if ex.args[:1] == ("-m",) and len(ex.args) > 1:
+        module = ex.args[1]
+        known = _MODULES.get(module)
+        if known is None:
+            return fail(f"the engine double has no contract for `python -m {module}`")
+        distribution, contract = known
+        if distribution is not None and not _venv.has_distribution(ex.fs, site, distribution):
+            return fail(f"{ex.program}: No module named {module}")
+        return contract(ex.with_argv((ex.program, *ex.args[2:])))
+    script = next((a for a in ex.args if not a.startswith("-")), None)
+    if script is None or posixpath.basename(script) not in SCRIPTS:
+        return fail(f"the engine double has no contract for `python {' '.join(ex.args[:2])}`")
+    if not ex.fs.is_file(ex.path(script)):
+        return fail(
+            f"{ex.program}: can't open file {ex.path(script)!r}: [Errno 2] No such file or directory",
+            2,
+        )
+    rest = ex.args[ex.args.index(script) + 1 :]
+    return SCRIPTS[posixpath.basename(script)](ex.with_argv((script, *rest), program=ex.program))
 
 
 def run_inner(ex: Exec, argv: tuple[str, ...]) -> Outcome:
