@@ -68,9 +68,22 @@ def _load(stage: Stage) -> Load:
     analyze = {"user_id": "bench", "samples": [sample_payload(value=2000)]}
     return Load(
         [
-            Target("POST", lambda: ml + "/v1/analyze", lambda: analyze, weight=5),
-            Target("GET", lambda: gateway + "/health", weight=4),
-            Target("POST", lambda: gateway + "/v1/healthkit/samples", batch_payload),
+            Target(
+                "POST",
+                lambda: ml + "/v1/analyze",
+                lambda: analyze,
+                weight=5,
+                headers=stage.bearer("ml-service"),
+            ),
+            Target(
+                "GET", lambda: gateway + "/health", weight=4, headers=stage.bearer("api-gateway")
+            ),
+            Target(
+                "POST",
+                lambda: gateway + "/v1/healthkit/samples",
+                batch_payload,
+                headers=stage.bearer("api-gateway"),
+            ),
         ],
         rate=120,
         max_requests=100_000,

@@ -52,10 +52,20 @@ def terraform_dev() -> TerraformEnvironment:
 
 
 def write_settings(
-    directory: Path, rollout: Mapping[str, object] | None = None, *, env: str = "dev"
+    directory: Path,
+    rollout: Mapping[str, object] | None = None,
+    *,
+    env: str = "dev",
+    transactions: bool = True,
 ) -> Path:
-    """A settings file for ``env`` like the real one, with test-speed analysis timings."""
+    """A settings file for ``env`` like the real one, with test-speed analysis timings.
+
+    ``transactions=False`` declares no business transaction: the fixture app serves the
+    revision contract (health, the answering revision), not the backend's transactions.
+    """
     data = json.loads((REPO / "terraform" / "environments" / env / "settings.json").read_text())
+    if not transactions:
+        data["transaction_checks"] = []
     data["project_id"] = PROJECT
     data["region"] = REGION
     data["rollout"].update(
@@ -144,14 +154,18 @@ class Stage:
     def service(self, service: str) -> run_v2.Service:
         return self.double.service(SERVICES[service])
 
-    def get(self, service: str, path: str, *, url: str | None = None) -> httpx.Response:
-        """GET ``path`` on the service's URL (or ``url``) with an ID token of the deployer."""
+    def bearer(self, service: str) -> dict[str, str]:
+        """An ``Authorization`` header with an ID token of the deployer (an invoker of both
+        services in Terraform) for the service's audience, as a caller of its URLs needs."""
         svc = self.service(service)
         audience = (list(svc.custom_audiences) or [str(svc.uri)])[0]
         token = self.identity.authority.mint_id_token(self.terraform.account(DEPLOYER), audience)
-        return httpx.get(
-            (url or str(svc.uri)) + path, headers={"Authorization": f"Bearer {token}"}, timeout=5
-        )
+        return {"Authorization": f"Bearer {token}"}
+
+    def get(self, service: str, path: str, *, url: str | None = None) -> httpx.Response:
+        """GET ``path`` on the service's URL (or ``url``) with an ID token of the deployer."""
+        svc = self.service(service)
+        return httpx.get((url or str(svc.uri)) + path, headers=self.bearer(service), timeout=5)
 
     def terraform_client(self) -> run_v2.ServicesClient:
         """An Admin API client acting as Terraform (``clarity-terraform-apply``'s key)."""
@@ -229,7 +243,9 @@ def open_stage(
                 service_account=terraform.account(DEPLOYER),
                 ref=terraform.apply_ref,
             ),
-            settings_dir=write_settings(workdir / "settings", rollout),
+            settings_dir=write_settings(
+                workdir / "settings", rollout, transactions=not fixture_app
+            ),
             ledger=workdir / "ledger" / "deployments.jsonl",
             faults=faults,
             workdir=workdir,

@@ -35,7 +35,9 @@ METRICS: dict[str, Any] = {
     "window_seconds": 3,
     "delay_seconds": 0.5,
     "min_requests": 40,
-    "max_extensions": 0,
+    # One extension, as prod has: at 25 % the candidate gets about 45 requests a window, near
+    # the minimum, and a loaded machine can leave one window short.
+    "max_extensions": 1,
     "max_error_ratio": 0.01,
     "max_latency_ms": {"p50": 1000, "p95": 2000, "p99": 3000},
     "relative_tolerance": 0.5,
@@ -78,15 +80,20 @@ def load(stage: Stage, *services: str) -> Load:
     if "ml-service" in services:
         url = str(stage.service("ml-service").uri)
         body = {"user_id": "load-user", "samples": [sample_payload(value=2000)]}
-        targets.append(Target("POST", lambda: url + "/v1/analyze", lambda: body, weight=6))
+        auth = stage.bearer("ml-service")
+        targets.append(
+            Target("POST", lambda: url + "/v1/analyze", lambda: body, weight=6, headers=auth)
+        )
     if "api-gateway" in services:
         gateway = str(stage.service("api-gateway").uri)
-        targets.append(Target("GET", lambda: gateway + "/health", weight=4))
+        bearer = stage.bearer("api-gateway")
+        targets.append(Target("GET", lambda: gateway + "/health", weight=4, headers=bearer))
         targets.append(
             Target(
                 "POST",
                 lambda: gateway + "/v1/healthkit/samples",
                 lambda: batch_payload(batch_id=uuid.uuid4().hex),
+                headers=bearer,
             )
         )
     return Load(targets, rate=60.0 * len(services), max_requests=20_000, max_seconds=150)

@@ -12,7 +12,7 @@ import itertools
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -28,12 +28,14 @@ _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 @dataclass(frozen=True)
 class Target:
-    """One kind of request: ``method`` to ``url()`` (read at send time: URLs may change)."""
+    """One kind of request: ``method`` to ``url()`` (read at send time: URLs may change),
+    with ``headers`` (an ID token where the service wants one)."""
 
     method: str
     url: Callable[[], str]
     body: Callable[[], Any] | None = None
     weight: int = 1
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -99,7 +101,9 @@ class Load:
         url = _loopback(target.url())
         body = target.body() if target.body is not None else None
         try:
-            status = client.request(target.method, url, json=body).status_code
+            status = client.request(
+                target.method, url, json=body, headers=dict(target.headers)
+            ).status_code
         except httpx.HTTPError:
             status = 0
         with self._lock:
