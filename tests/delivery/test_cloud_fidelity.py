@@ -115,13 +115,11 @@ after the outcome is known, and a failed write is reported, never turned into an
 outcome (the library's rule for every bookkeeping write)."""
 
 _METRIC_ANALYSIS = {
-    "metric_analysis": {
-        "enabled": True,
-        "window_seconds": 3,
-        "delay_seconds": 0.5,
-        "min_requests": 40,
-        "max_extensions": 0,
-    }
+    "enabled": True,
+    "window_seconds": 3,
+    "delay_seconds": 0.5,
+    "min_requests": 40,
+    "max_extensions": 0,
 }
 """Dev analyses no metrics; a grant that only metric analysis uses is checked with it on."""
 
@@ -164,9 +162,14 @@ def test_each_grant_terraform_gives_the_deployer_is_needed(
     full = terraform_dev()
     reduced = dataclasses.replace(full, policy=full.policy.without(grant))
     metrics_only = granted_by(grant.role) == {"monitoring.timeSeries.list"}
-    rollout = _METRIC_ANALYSIS if metrics_only else {}
+    analysis = _METRIC_ANALYSIS if metrics_only else {"enabled": False}
     with open_stage(
-        tmp_path, token_endpoint, emulators, terraform=reduced, fixture_app=True, **rollout
+        tmp_path,
+        token_endpoint,
+        emulators,
+        terraform=reduced,
+        fixture_app=True,
+        metric_analysis=analysis,
     ) as stage:
         command = _command_for(grant, stage)
         assert stage.cli(*command) == 4, command
