@@ -23,11 +23,12 @@ from ._auth import GoogleIdTokens, load_credentials
 from ._cloudrun import CloudRunApi
 from ._errors import ApprovalRequired, ConfigError, DeployError
 from .analysis import Prober
+from .analysis.journey import JourneyProbe
 from .ledger import TARGETS, DeploymentRecord, EnvironmentReport, Ledger, build_report
 from .plan import build_plan, parse_version
 from .progress import Reporter
 from .rollout import Deployer
-from .settings import ENVIRONMENTS, load_settings
+from .settings import ENVIRONMENTS, EnvironmentSettings, load_settings
 
 __all__ = ["main"]
 
@@ -234,7 +235,7 @@ async def _dispatch(args: argparse.Namespace) -> int:
             raise ApprovalRequired(msg)
     if args.command == "rollback" and args.to != "previous":
         parse_version(args.to)  # a malformed version is bad input, before any credentials
-    deployer = _deployer(args, reporter)
+    deployer = _deployer(args, reporter, settings)
     if args.command == "report":
         return _report(await deployer.recorded(settings), as_json=args.json)
     if args.command == "deploy":
@@ -273,11 +274,19 @@ async def _dispatch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _deployer(args: argparse.Namespace, reporter: Reporter) -> Deployer:
+def _deployer(
+    args: argparse.Namespace, reporter: Reporter, settings: EnvironmentSettings
+) -> Deployer:
     credentials = load_credentials(args.credentials)
     api = CloudRunApi.connect(credentials, endpoint=args.api_endpoint)
-    prober = Prober(GoogleIdTokens(credentials))
-    return Deployer(api, prober, reporter, ledger=Ledger(args.ledger))
+    tokens = GoogleIdTokens(credentials)
+    policy = settings.rollout.journey
+    journey = (
+        JourneyProbe(tokens, timeout_seconds=policy.timeout_seconds)
+        if policy.before_traffic
+        else None
+    )
+    return Deployer(api, Prober(tokens), reporter, ledger=Ledger(args.ledger), journey=journey)
 
 
 def _pairs(items: list[str], flag: str) -> dict[str, str]:

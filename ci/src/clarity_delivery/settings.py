@@ -23,6 +23,7 @@ __all__ = [
     "SERVICE_ORDER",
     "EnvironmentSettings",
     "HealthCheck",
+    "JourneyPolicy",
     "RolloutPolicy",
     "ServiceSettings",
     "check_environment",
@@ -66,6 +67,17 @@ class HealthCheck:
 
 
 @dataclass(frozen=True, kw_only=True)
+class JourneyPolicy:
+    """``rollout.journey``: whether the user's journey checks a candidate before traffic."""
+
+    before_traffic: bool = False
+    """Run the journey (ingest, processed, resend, reject) against the API gateway's
+    candidate at its tag URL once its health checks pass, before it takes any traffic."""
+    timeout_seconds: float = 60.0
+    """How long an ingested batch may take to be processed into an insight."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class RolloutPolicy:
     """How a release moves traffic and how health is analysed at each step."""
 
@@ -76,13 +88,16 @@ class RolloutPolicy:
     failure_threshold: int
     ready_timeout_seconds: float
     require_approval: bool
+    journey: JourneyPolicy = JourneyPolicy()
 
     @property
     def lease_seconds(self) -> float:
         """How long a rollout may go without writing to the service before it counts as abandoned."""
+        journey = self.journey.timeout_seconds + 30 if self.journey.before_traffic else 0
         return (
             self.ready_timeout_seconds
             + 2 * self.probes_per_step * self.analysis_interval_seconds
+            + journey
             + 60
         )
 
@@ -285,6 +300,7 @@ def _rollout(data: Mapping[str, Any], where: str) -> RolloutPolicy:
         failure_threshold=int(data.get("failure_threshold", 2)),
         ready_timeout_seconds=float(data.get("ready_timeout_seconds", 300)),
         require_approval=bool(data.get("require_approval", False)),
+        journey=_journey(data.get("journey", {}), where),
     )
     if policy.probes_per_step < 1 or not 1 <= policy.failure_threshold <= policy.probes_per_step:
         msg = f"{where}: rollout: need probes_per_step >= 1 and 1 <= failure_threshold <= probes_per_step"
@@ -293,6 +309,23 @@ def _rollout(data: Mapping[str, Any], where: str) -> RolloutPolicy:
         msg = f"{where}: rollout: analysis_interval_seconds must be >= 0 and ready_timeout_seconds > 0"
         raise ConfigError(msg)
     return policy
+
+
+def _journey(raw: object, where: str) -> JourneyPolicy:
+    data = _mapping(raw, f"{where}: rollout.journey")
+    unknown = sorted(set(data) - {"before_traffic", "timeout_seconds"})
+    if unknown:
+        msg = f"{where}: rollout.journey has unknown keys {unknown}: use before_traffic and timeout_seconds"
+        raise ConfigError(msg)
+    before = data.get("before_traffic", False)
+    timeout = data.get("timeout_seconds", JourneyPolicy.timeout_seconds)
+    if not isinstance(before, bool):
+        msg = f"{where}: rollout.journey.before_traffic must be true or false"
+        raise ConfigError(msg)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 5 <= timeout <= 600:
+        msg = f"{where}: rollout.journey.timeout_seconds must be a number of seconds from 5 to 600"
+        raise ConfigError(msg)
+    return JourneyPolicy(before_traffic=before, timeout_seconds=float(timeout))
 
 
 def _check(raw: Any, where: str, services: Mapping[str, ServiceSettings]) -> HealthCheck:  # noqa: ANN401

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel
 from starlette.types import Message
 
-from api_gateway.main import create_app as create_gateway
 from api_gateway.batches import DeadLetterResult
+from api_gateway.main import create_app as create_gateway
 from api_gateway.routes import DEAD_LETTER_PUSH_PATH, IngestResponse
 from api_gateway.settings import GatewaySettings
 from clarity_common.contract import install_api_contract

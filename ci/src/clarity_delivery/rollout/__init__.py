@@ -27,7 +27,7 @@ import anyio
 
 from .. import _state as st
 from .._cloudrun import CloudRunApi
-from ..analysis import AnalysisRunner, HttpProbes, Prober, RoundResult
+from ..analysis import AnalysisRunner, HttpProbes, MetricProvider, Prober, RoundResult
 from ..candidate import Revisions
 from ..ledger import DeploymentRecord, Ledger
 from ..plan import ReleasePlan
@@ -56,7 +56,10 @@ class Deployer:
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         owner: str | None = None,
         ledger: Ledger | None = None,
+        journey: MetricProvider | None = None,
     ) -> None:
+        """``journey``: the user's journey, run once on the API gateway's candidate before it
+        takes traffic (``rollout.journey.before_traffic``); None leaves it out."""
         owner = owner or st.owner_id()
         router = CloudRunRouter(api)
         rollbacks = Rollbacks(api, router, reporter)
@@ -74,6 +77,7 @@ class Deployer:
             records=self._records,
             reporter=reporter,
             owner=owner,
+            journey=AnalysisRunner([journey], reporter, sleep=sleep) if journey else None,
         )
         self._manual = ManualRollback(
             api=api,

@@ -6,7 +6,9 @@ Per service, in dependency order (:meth:`Engine.run_service`):
 2. create the candidate at 0 % with traffic pinned to stable by name, and write the lease,
 3. wait for the candidate's Ready condition (a failure or the timeout aborts: traffic untouched),
 4. tag the candidate so that it can be probed at its own URL,
-5. walk the strategy's steps: write the step's split, analyse, roll back on a failed verdict,
+5. walk the strategy's steps: write the step's split, analyse, roll back on a failed verdict;
+   where ``rollout.journey.before_traffic`` is on, the API gateway's candidate must also pass
+   the user's journey (:mod:`~..analysis.journey`) once its pre-traffic checks passed,
 6. make the candidate stable, the old stable revision kept tagged at 0 %.
 
 This is the only place where a verdict becomes a rollback, and where a later service's failure
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import replace
 
 from .. import _state as st
 from .._cloudrun import CloudRunApi, OperationFailed, ServicePath
@@ -32,6 +35,7 @@ from .._errors import (
 )
 from ..analysis import AnalysisRunner, Subject, Verdict, Window
 from ..candidate import Revisions
+from ..journey import JOURNEY_SERVICE
 from ..ledger import DeploymentRecord, Outcome, StepRecord
 from ..plan import ReleasePlan, ServicePlan, TrafficSplit, TrafficTarget
 from ..progress import Reporter
@@ -41,7 +45,9 @@ from ..strategies import Step, strategy_for
 from ..traffic import TrafficRouter
 from ._records import Records
 
-__all__ = ["Engine"]
+__all__ = ["JOURNEY_FAILURE", "Engine"]
+
+JOURNEY_FAILURE = "candidate failed the user journey before taking traffic"
 
 
 class Engine:
@@ -59,8 +65,10 @@ class Engine:
         records: Records,
         reporter: Reporter,
         owner: str,
+        journey: AnalysisRunner | None = None,
     ) -> None:
         self._api = api
+        self._journey = journey
         self._router = router
         self._revisions = revisions
         self._analysis = analysis
@@ -185,6 +193,10 @@ class Engine:
             verdict = await self._analyse(ctx, step, url, audience)
             if not verdict.passed:
                 await self._rollbacks.fail(ctx, verdict, step.failure)
+            if step.split is None and self._journey is not None and ctx.key == JOURNEY_SERVICE:
+                verdict = await self._analyse(ctx, step, url, audience, runner=self._journey)
+                if not verdict.passed:
+                    await self._rollbacks.fail(ctx, verdict, JOURNEY_FAILURE)
 
         # 6. The candidate becomes stable.
         entry = st.HistoryEntry(
@@ -201,8 +213,19 @@ class Engine:
         )
         return Released(svc=svc, path=path, previous=stable)
 
-    async def _analyse(self, ctx: RolloutContext, step: Step, url: str, audience: str) -> Verdict:
-        """Analyse one step of the candidate against stable, and record the step."""
+    async def _analyse(
+        self,
+        ctx: RolloutContext,
+        step: Step,
+        url: str,
+        audience: str,
+        *,
+        runner: AnalysisRunner | None = None,
+    ) -> Verdict:
+        """Analyse one step of the candidate against stable, and record the step.
+
+        ``runner``: the journey's, which decides on one run (it has its own time bound).
+        """
         started = time.time()
         subject = Subject(
             service=ctx.svc,
@@ -212,9 +235,12 @@ class Engine:
             audience=audience,
             percent=step.percent,
         )
-        verdict = await self._analysis.analyse(
-            subject, Window(policy=ctx.plan.policy, mode=step.analysis)
-        )
+        if runner is None:
+            window = Window(policy=ctx.plan.policy, mode=step.analysis)
+        else:
+            once = replace(ctx.plan.policy, probes_per_step=1, failure_threshold=1)
+            window = Window(policy=once, mode="full")
+        verdict = await (runner or self._analysis).analyse(subject, window)
         ctx.record.steps.append(
             StepRecord(
                 service=ctx.key,
