@@ -59,7 +59,7 @@ def _until(stack: LocalStack, batch_id: str, status: str, *, timeout: float) -> 
 
     def reached() -> bool:
         seen.update(_status(stack, batch_id))
-        return seen["status"] == status
+        return bool(seen["status"] == status)
 
     try:
         wait_for(reached, timeout=timeout, what=f"batch {batch_id} to be {status}", interval=0.5)
