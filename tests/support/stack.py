@@ -28,7 +28,15 @@ import httpx
 from tests.support.emulators import EmulatedProject, Emulators
 from tests.support.processes import ManagedProcess, free_port, wait_for_http
 
-__all__ = ["FAST_DELIVERY", "REPO_ROOT", "LocalStack", "local_stack", "service_environment"]
+__all__ = [
+    "FAST_DELIVERY",
+    "REPO_ROOT",
+    "LocalStack",
+    "create_topology",
+    "delete_topology",
+    "local_stack",
+    "service_environment",
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOPOLOGY_SCRIPT = REPO_ROOT / "docker" / "pubsub" / "create_topology.py"
@@ -123,13 +131,14 @@ class LocalStack:
         )
 
 
-def _create_topology(stack: LocalStack) -> None:
-    """Run the compose one-shot's script against this stack's project."""
+def create_topology(project: EmulatedProject, *, ml_service_url: str, gateway_url: str) -> None:
+    """Run the compose one-shot's script on ``project``, pushing to the services at these URLs."""
     env = {
-        **stack.env,
+        "PATH": os.environ["PATH"],
+        **project.env(),
         **FAST_DELIVERY,
-        "ML_SERVICE_URL": stack.url("ml-service"),
-        "API_GATEWAY_URL": stack.gateway_url,
+        "ML_SERVICE_URL": ml_service_url,
+        "API_GATEWAY_URL": gateway_url,
     }
     ran = subprocess.run(
         [sys.executable, str(TOPOLOGY_SCRIPT)],
@@ -153,17 +162,20 @@ def local_stack(emulators: Emulators, logs: Path) -> Iterator[LocalStack]:
         ports={"ml-service": free_port(), "api-gateway": free_port()},
     )
     try:
-        _create_topology(stack)
+        create_topology(
+            project, ml_service_url=stack.url("ml-service"), gateway_url=stack.gateway_url
+        )
         stack.start("ml-service")
         stack.start("api-gateway")
         yield stack
     finally:
         stack.stop_all()
-        _delete_topology(project)
+        delete_topology(project)
 
 
-def _delete_topology(project: EmulatedProject) -> None:
-    """Remove what the script created (it is not tracked by the project helper), then data."""
+def delete_topology(project: EmulatedProject) -> None:
+    """Remove every topic and subscription of ``project`` (the script's are not tracked by the
+    project helper), then its documents."""
     base = f"http://{project.emulators.pubsub_host}/v1/projects/{project.project}"
     for kind in ("subscriptions", "topics"):
         listed = httpx.get(f"{base}/{kind}", timeout=10.0).json().get(kind, [])
