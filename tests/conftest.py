@@ -105,3 +105,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         tier = item.path.parent.name
         if tier in _SERIAL_TIERS:
             item.add_marker(pytest.mark.xdist_group(_SERIAL_TIERS[tier]))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A deployed target needs its ID token: refuse the run at once, saying how to give one."""
+    if config.getoption("--e2e-base-url") and not config.getoption("--e2e-id-token-file"):
+        msg = (
+            "--e2e-base-url needs an ID token for it: pass --e2e-id-token-file FILE or set "
+            "CLARITY_E2E_ID_TOKEN_FILE (e.g. a file holding `gcloud auth print-identity-token "
+            "--audiences=URL`)"
+        )
+        raise pytest.UsageError(msg)

@@ -58,7 +58,11 @@ def test_the_test_gate_matches_make_test_on_the_host() -> None:
     assert " ".join(host_argv[1:7]) in makefile.replace("\\\n\t\t", "")
     assert "--junitxml=$(REPORTS)/junit.xml" in makefile
     assert host_argv[-1] == "--junitxml=reports/junit.xml"
-    assert step.command(pipeline=True) == (*host_argv, "-m", "not containers and not engine")
+    assert step.command(pipeline=True) == (
+        *host_argv,
+        "-m",
+        "not containers and not engine and not e2e and not push",
+    )
 
 
 def test_every_host_tool_is_installed_in_the_project_environment() -> None:

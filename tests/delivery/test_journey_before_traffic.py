@@ -20,7 +20,7 @@ from tests.doubles.oauth import TokenEndpoint
 from tests.support.emulators import Emulators
 from tests.support.stack import create_topology, delete_topology
 
-pytestmark = [pytest.mark.delivery, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.delivery, pytest.mark.push, pytest.mark.timeout(240)]
 
 GATEWAY = "api-gateway"
 TIMEOUT_SECONDS = 8

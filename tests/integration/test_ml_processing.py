@@ -235,6 +235,7 @@ def pushed_ml_service(gcp_project: EmulatedProject) -> Iterator[tuple[str, _Push
         yield url, log
 
 
+@pytest.mark.push
 def test_emulator_push_produces_an_insight(
     gcp_project: EmulatedProject,
     insight_subscription: str,
@@ -255,6 +256,7 @@ def test_emulator_push_produces_an_insight(
     assert log.statuses == [200]
 
 
+@pytest.mark.push
 @pytest.mark.timeout(240)
 def test_a_message_that_keeps_failing_lands_on_the_dead_letter_topic(
     gcp_project: EmulatedProject, insight_subscription: str, pushed_ml_service: tuple[str, _PushLog]

@@ -24,6 +24,7 @@ from dagger import (
 )
 
 from clarity._dast import LOCAL_TARGETS, local_stack, run_dast, validate_targets
+from clarity._e2e import run_e2e, validate_base_url
 from clarity._errors import ApprovalError, GatesFailedError, InputError, RolloutError
 from clarity._gates import GATE_NAMES, GATES, IMAGE_SCAN, IMAGE_TARBALL, Gate, Step
 from clarity._google import REGISTRY_USERNAME, access_token, docker_config
@@ -226,6 +227,37 @@ class Clarity:
             raise InputError(msg)
         targets = {url: url for url in validate_targets(urls)}
         return await run_dast(runner, targets, token=token)
+
+    @never_cached
+    async def e2e(
+        self,
+        *,
+        env: Annotated[
+            Environment, Doc("Environment tested; its settings bound the wait for an insight.")
+        ],
+        url: Annotated[
+            str,
+            Doc("The API gateway's base URL (https): the environment's, or a candidate's tag URL."),
+        ],
+        token: Annotated[
+            dagger.Secret, Doc("ID token for the gateway (audience: its URL), e.g. env://ID_TOKEN.")
+        ],
+        expect_version: Annotated[
+            str | None, Doc("Fail unless the gateway reports this version on /health.")
+        ] = None,
+    ) -> str:
+        """Run the user's journey (tests/e2e) against a deployed gateway; fail if a step fails."""
+        settings = await self._settings(env)
+        target = validate_base_url(url)
+        version = None if expect_version is None else validate_version(expect_version)
+        return await run_e2e(
+            self._workspace(self.source),
+            target,
+            token,
+            environment=env.value,
+            timeout_seconds=settings.delivery.rollout.journey.timeout_seconds,
+            expect_version=version,
+        )
 
     # ------------------------------------------------------------------ images
 
