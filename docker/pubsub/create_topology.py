@@ -93,9 +93,7 @@ class Timings:
                 _number(env, "PUBSUB_ACK_DEADLINE_SECONDS", defaults.ack_deadline_seconds, 10, 600)
             ),
             max_delivery_attempts=int(
-                _number(
-                    env, "PUBSUB_MAX_DELIVERY_ATTEMPTS", defaults.max_delivery_attempts, 5, 100
-                )
+                _number(env, "PUBSUB_MAX_DELIVERY_ATTEMPTS", defaults.max_delivery_attempts, 5, 100)
             ),
             minimum_backoff_seconds=_number(
                 env, "PUBSUB_MINIMUM_BACKOFF_SECONDS", defaults.minimum_backoff_seconds, 0, 600
@@ -109,7 +107,9 @@ class Timings:
         """The subscription's retry policy (durations in seconds and nanoseconds)."""
         return {
             "minimum_backoff": _duration(self.minimum_backoff_seconds),
-            "maximum_backoff": _duration(max(self.minimum_backoff_seconds, self.maximum_backoff_seconds)),
+            "maximum_backoff": _duration(
+                max(self.minimum_backoff_seconds, self.maximum_backoff_seconds)
+            ),
         }
 
 
@@ -183,7 +183,9 @@ def create_topology(project: str, env: Mapping[str, str]) -> list[str]:
         for topic in SOURCE_TOPICS:
             create_topic(topic)
             dead_letters = create_topic(dead_letter_topic(topic))
-            create_subscription(Subscription(dead_letter_topic(topic), dead_letter_topic(topic)), {})
+            create_subscription(
+                Subscription(dead_letter_topic(topic), dead_letter_topic(topic)), {}
+            )
             for subscription in (s for s in SUBSCRIPTIONS if s.topic == topic):
                 policy = {
                     "dead_letter_topic": dead_letters,
