@@ -97,10 +97,9 @@ class PushEnvelope(BaseModel):
 
     message: PushMessage
     subscription: str = Field(max_length=512)
-    delivery_attempt: Annotated[int, BeforeValidator(_json_integer)] | None = Field(
-        default=None,
-        ge=0,
-        validation_alias=AliasChoices("deliveryAttempt", "delivery_attempt"),
+    # The bound sits on the integer, so the document says "minimum": 0 where a client reads it.
+    delivery_attempt: Annotated[int, Field(ge=0), BeforeValidator(_json_integer)] | None = Field(
+        default=None, validation_alias=AliasChoices("deliveryAttempt", "delivery_attempt")
     )
 
 
