@@ -26,20 +26,16 @@ from api_gateway.ingestion import BATCHES_COLLECTION
 from clarity_common.errors import BackendUnavailableError, InvalidMessageError
 from clarity_common.gcp import GoogleClients, unavailable_on_google_errors
 from clarity_common.pubsub import PushEnvelope, decode_message
-from clarity_common.samples import EXPIRE_AT_FIELD, BatchId
+from clarity_common.samples import EXPIRE_AT_FIELD, INSIGHTS_COLLECTION, BatchId
 
 __all__ = [
     "DEAD_LETTER_SOURCE_COUNT",
     "DEAD_LETTER_SOURCE_SUBSCRIPTION",
-    "INSIGHTS_COLLECTION",
     "BatchStatus",
     "DeadLetterResult",
     "read_batch_status",
     "record_dead_letter",
 ]
-
-INSIGHTS_COLLECTION = "insights"
-"""Where the ML service writes insights, one per batch (document id: the batch id)."""
 
 DEAD_LETTER_SOURCE_COUNT = "CloudPubSubDeadLetterSourceDeliveryCount"
 DEAD_LETTER_SOURCE_SUBSCRIPTION = "CloudPubSubDeadLetterSourceSubscription"

@@ -35,6 +35,7 @@ __all__ = [
     "EXPIRE_AT_FIELD",
     "FUTURE_TOLERANCE",
     "HEALTH_DATA_COLLECTION",
+    "INSIGHTS_COLLECTION",
     "MAX_BODY_BYTES",
     "MAX_SAMPLES_PER_BATCH",
     "MEASURES",
@@ -51,6 +52,10 @@ __all__ = [
 
 HEALTH_DATA_COLLECTION = "health_data"
 """Firestore collection of stored samples (one document per sample), shared by both services."""
+
+INSIGHTS_COLLECTION = "insights"
+"""Firestore collection of insights, one per batch (document id: the batch id): the ML service
+writes them, the gateway reads them for a batch's status."""
 
 EXPIRE_AT_FIELD = "expire_at"
 """The field Firestore's TTL policies delete documents by (set on synthetic batches only)."""

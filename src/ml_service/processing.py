@@ -36,6 +36,7 @@ from clarity_common.pubsub import PushEnvelope, decode_message
 from clarity_common.samples import (
     EXPIRE_AT_FIELD,
     HEALTH_DATA_COLLECTION,
+    INSIGHTS_COLLECTION,
     BatchId,
     HealthSample,
     UserId,
@@ -52,7 +53,6 @@ __all__ = [
     "process_request",
 ]
 
-INSIGHTS_COLLECTION = "insights"
 INSIGHT_TOPIC = "insight-generation"
 
 _log = logging.getLogger("clarity")
