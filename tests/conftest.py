@@ -68,8 +68,37 @@ def gcp_project(emulators: Emulators, monkeypatch: pytest.MonkeyPatch) -> Iterat
 
 # Under pytest-xdist (`make test` runs two workers), tiers whose session fixtures are heavy and
 # shared stay on one worker each: one dockerd and one set of images, one tfparse evaluation.
-# The DAST tier runs its services in order on one project (gateway, then ML service).
-_SERIAL_TIERS = {"containers": "docker", "terraform": "terraform", "dast": "dast"}
+# The DAST tier runs its services in order on one project (gateway, then ML service); the e2e
+# tier shares one local stack across its journey and times its fault cases on one worker.
+_SERIAL_TIERS = {"containers": "docker", "terraform": "terraform", "dast": "dast", "e2e": "e2e"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """The e2e tier's target: a deployed gateway with an ID token, or (default) the local stack."""
+    group = parser.getgroup("e2e", "end-to-end journey (tests/e2e)")
+    group.addoption(
+        "--e2e-base-url",
+        default=os.environ.get("CLARITY_E2E_BASE_URL", ""),
+        help="API gateway base URL to run the journey against (env CLARITY_E2E_BASE_URL); "
+        "default: the local stack on the emulators, started by the tier",
+    )
+    group.addoption(
+        "--e2e-id-token-file",
+        default=os.environ.get("CLARITY_E2E_ID_TOKEN_FILE", ""),
+        help="file holding an ID token for --e2e-base-url, sent as Authorization: Bearer "
+        "(env CLARITY_E2E_ID_TOKEN_FILE); required with it",
+    )
+    group.addoption(
+        "--e2e-timeout",
+        type=float,
+        default=float(os.environ.get("CLARITY_E2E_TIMEOUT_SECONDS", "60")),
+        help="seconds an ingested batch may take to be processed (env CLARITY_E2E_TIMEOUT_SECONDS)",
+    )
+    group.addoption(
+        "--e2e-expect-version",
+        default=os.environ.get("CLARITY_E2E_EXPECT_VERSION", ""),
+        help="the version the gateway must report on /health (env CLARITY_E2E_EXPECT_VERSION)",
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -78,3 +107,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         tier = item.path.parent.name
         if tier in _SERIAL_TIERS:
             item.add_marker(pytest.mark.xdist_group(_SERIAL_TIERS[tier]))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A deployed target needs its ID token: refuse the run at once, saying how to give one."""
+    if config.getoption("--e2e-base-url") and not config.getoption("--e2e-id-token-file"):
+        msg = (
+            "--e2e-base-url needs an ID token for it: pass --e2e-id-token-file FILE or set "
+            "CLARITY_E2E_ID_TOKEN_FILE (e.g. a file holding `gcloud auth print-identity-token "
+            "--audiences=URL`)"
+        )
+        raise pytest.UsageError(msg)

@@ -1,47 +1,135 @@
 """Create the Pub/Sub topics and subscriptions of local development on the emulator.
 
 Run once at `docker compose up` by the `pubsub-init` service (the API gateway image, whose
-virtualenv has google-cloud-pubsub); safe to run again: what exists is left as it is.
+virtualenv has google-cloud-pubsub), and by the end-to-end tier before it starts the services;
+safe to run again: what exists is left as it is.
 
-Mirrors the Terraform pubsub module and the environments' topics: each subscription
-dead-letters to ``<topic>-dead-letter`` after ``MAX_DELIVERY_ATTEMPTS``, and every
-dead-letter topic has a pull subscription of the same name so nothing dead-lettered is lost.
-``ml-processing-requests-ml`` is pushed to the ML service when ``ML_PUSH_ENDPOINT`` is set
-(compose sets it), pulled otherwise; the other subscriptions are pulled.
+Mirrors terraform/stack/pubsub.tf: each source topic's subscription dead-letters to
+``<topic>-dead-letter`` after the maximum number of delivery attempts, and every dead-letter
+topic has a pull subscription of the same name so nothing dead-lettered is lost. The data flow:
 
-Environment: ``PUBSUB_EMULATOR_HOST`` (required: this script refuses to touch a real
-project), ``GOOGLE_CLOUD_PROJECT``, ``ML_PUSH_ENDPOINT`` (optional).
+* ``healthkit-data-ingestion-ml`` pushes each stored batch to the ML service, which writes the
+  insight and announces it on ``insight-generation``;
+* ``ml-processing-requests-ml`` pushes requests to analyse a batch again to the ML service;
+* ``healthkit-data-ingestion-dead-letter-gateway`` pushes what the ingestion hop dead-letters
+  to the gateway, which marks the batch failed;
+* ``insight-generation-gateway`` is pulled.
+
+A push subscription is created when its service's base URL is set (``ML_SERVICE_URL``,
+``API_GATEWAY_URL``; compose sets both), as a pull subscription otherwise.
+
+Delivery timings, from the environment (defaults are Terraform's):
+``PUBSUB_ACK_DEADLINE_SECONDS`` (60; 10 to 600), ``PUBSUB_MAX_DELIVERY_ATTEMPTS`` (5; 5 to
+100), ``PUBSUB_MINIMUM_BACKOFF_SECONDS`` (10) and ``PUBSUB_MAXIMUM_BACKOFF_SECONDS`` (600; both
+0 to 600). The emulator retries a failed push about every 3 s whatever the backoff says.
+
+Environment: ``PUBSUB_EMULATOR_HOST`` (required: this script refuses to touch a real project),
+``GOOGLE_CLOUD_PROJECT``, and the variables above.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from google.api_core.exceptions import AlreadyExists
 from google.cloud import pubsub_v1
 
-MAX_DELIVERY_ATTEMPTS = 5
-ACK_DEADLINE_SECONDS = 60
+INGESTION_TOPIC = "healthkit-data-ingestion"
 
 
 @dataclass(frozen=True)
-class Stream:
-    """A source topic, its subscription and where that subscription delivers."""
+class Subscription:
+    """A subscription, and where it pushes: ``(base URL variable, path)``, or None to pull."""
 
+    name: str
     topic: str
-    subscription: str
-    push_endpoint_env: str | None = None
+    push: tuple[str, str] | None = None
 
 
-STREAMS = (
-    Stream("healthkit-data-ingestion", "healthkit-data-ingestion-ml"),
-    Stream(
-        "ml-processing-requests", "ml-processing-requests-ml", push_endpoint_env="ML_PUSH_ENDPOINT"
+SOURCE_TOPICS = (INGESTION_TOPIC, "ml-processing-requests", "insight-generation")
+
+SUBSCRIPTIONS = (
+    Subscription(
+        "healthkit-data-ingestion-ml",
+        INGESTION_TOPIC,
+        push=("ML_SERVICE_URL", "/v1/pubsub/healthkit-data-ingestion"),
     ),
-    Stream("insight-generation", "insight-generation-gateway"),
+    Subscription(
+        "ml-processing-requests-ml",
+        "ml-processing-requests",
+        push=("ML_SERVICE_URL", "/v1/pubsub/ml-processing-requests"),
+    ),
+    Subscription("insight-generation-gateway", "insight-generation"),
 )
+
+DEAD_LETTER_PUSHES = (
+    Subscription(
+        "healthkit-data-ingestion-dead-letter-gateway",
+        f"{INGESTION_TOPIC}-dead-letter",
+        push=("API_GATEWAY_URL", "/v1/pubsub/ingestion-dead-letters"),
+    ),
+)
+"""Further subscriptions on dead-letter topics: the gateway records the failures."""
+
+
+@dataclass(frozen=True)
+class Timings:
+    """How Pub/Sub delivers to the subscriptions (see the module docstring)."""
+
+    ack_deadline_seconds: int = 60
+    max_delivery_attempts: int = 5
+    minimum_backoff_seconds: float = 10.0
+    maximum_backoff_seconds: float = 600.0
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str]) -> Timings:
+        """Read the ``PUBSUB_*`` variables; ``ValueError`` names a bad one and its range."""
+        defaults = cls()
+        return cls(
+            ack_deadline_seconds=int(
+                _number(env, "PUBSUB_ACK_DEADLINE_SECONDS", defaults.ack_deadline_seconds, 10, 600)
+            ),
+            max_delivery_attempts=int(
+                _number(env, "PUBSUB_MAX_DELIVERY_ATTEMPTS", defaults.max_delivery_attempts, 5, 100)
+            ),
+            minimum_backoff_seconds=_number(
+                env, "PUBSUB_MINIMUM_BACKOFF_SECONDS", defaults.minimum_backoff_seconds, 0, 600
+            ),
+            maximum_backoff_seconds=_number(
+                env, "PUBSUB_MAXIMUM_BACKOFF_SECONDS", defaults.maximum_backoff_seconds, 0, 600
+            ),
+        )
+
+    def retry_policy(self) -> dict[str, object]:
+        """The subscription's retry policy (durations in seconds and nanoseconds)."""
+        return {
+            "minimum_backoff": _duration(self.minimum_backoff_seconds),
+            "maximum_backoff": _duration(
+                max(self.minimum_backoff_seconds, self.maximum_backoff_seconds)
+            ),
+        }
+
+
+def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name, "")
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:
+        msg = f"{name}={raw!r}: give a number from {low:g} to {high:g}"
+        raise ValueError(msg)
+    return value
+
+
+def _duration(seconds: float) -> dict[str, int]:
+    whole = int(seconds)
+    return {"seconds": whole, "nanos": round((seconds - whole) * 1e9)}
 
 
 def dead_letter_topic(topic: str) -> str:
@@ -49,8 +137,18 @@ def dead_letter_topic(topic: str) -> str:
     return f"{topic}-dead-letter"
 
 
-def create_topology(project: str, env: dict[str, str]) -> list[str]:
+def push_endpoint(subscription: Subscription, env: Mapping[str, str]) -> str:
+    """Where ``subscription`` pushes, or "" when its service's base URL is not set (pull)."""
+    if subscription.push is None:
+        return ""
+    variable, path = subscription.push
+    base = env.get(variable, "").rstrip("/")
+    return f"{base}{path}" if base else ""
+
+
+def create_topology(project: str, env: Mapping[str, str]) -> list[str]:
     """Create every topic and subscription that is missing; return the resource names created."""
+    timings = Timings.from_environment(env)
     publisher = pubsub_v1.PublisherClient()
     subscriber = pubsub_v1.SubscriberClient()
     created: list[str] = []
@@ -64,14 +162,17 @@ def create_topology(project: str, env: dict[str, str]) -> list[str]:
             pass
         return path
 
-    def create_subscription(name: str, topic_path: str, extra: dict[str, object]) -> None:
-        path = subscriber.subscription_path(project, name)
-        request = {
+    def create_subscription(subscription: Subscription, extra: dict[str, object]) -> None:
+        path = subscriber.subscription_path(project, subscription.name)
+        request: dict[str, object] = {
             "name": path,
-            "topic": topic_path,
-            "ack_deadline_seconds": ACK_DEADLINE_SECONDS,
+            "topic": publisher.topic_path(project, subscription.topic),
+            "ack_deadline_seconds": timings.ack_deadline_seconds,
             **extra,
         }
+        endpoint = push_endpoint(subscription, env)
+        if endpoint:
+            request["push_config"] = {"push_endpoint": endpoint}
         try:
             subscriber.create_subscription(request=request)
             created.append(path)
@@ -79,20 +180,23 @@ def create_topology(project: str, env: dict[str, str]) -> list[str]:
             pass
 
     with subscriber:
-        for stream in STREAMS:
-            topic_path = create_topic(stream.topic)
-            dead_letter_path = create_topic(dead_letter_topic(stream.topic))
-            extra: dict[str, object] = {
-                "dead_letter_policy": {
-                    "dead_letter_topic": dead_letter_path,
-                    "max_delivery_attempts": MAX_DELIVERY_ATTEMPTS,
+        for topic in SOURCE_TOPICS:
+            create_topic(topic)
+            dead_letters = create_topic(dead_letter_topic(topic))
+            create_subscription(
+                Subscription(dead_letter_topic(topic), dead_letter_topic(topic)), {}
+            )
+            for subscription in (s for s in SUBSCRIPTIONS if s.topic == topic):
+                policy = {
+                    "dead_letter_topic": dead_letters,
+                    "max_delivery_attempts": timings.max_delivery_attempts,
                 }
-            }
-            endpoint = env.get(stream.push_endpoint_env, "") if stream.push_endpoint_env else ""
-            if endpoint:
-                extra["push_config"] = {"push_endpoint": endpoint}
-            create_subscription(stream.subscription, topic_path, extra)
-            create_subscription(dead_letter_topic(stream.topic), dead_letter_path, {})
+                create_subscription(
+                    subscription,
+                    {"dead_letter_policy": policy, "retry_policy": timings.retry_policy()},
+                )
+        for subscription in DEAD_LETTER_PUSHES:
+            create_subscription(subscription, {"retry_policy": timings.retry_policy()})
     return created
 
 
@@ -105,7 +209,11 @@ def main() -> int:
         )
         return 2
     project = env.get("GOOGLE_CLOUD_PROJECT", "clarity-loop-local")
-    created = create_topology(project, env)
+    try:
+        created = create_topology(project, env)
+    except ValueError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
     sys.stdout.write(
         f"pubsub topology ready on {env['PUBSUB_EMULATOR_HOST']} ({len(created)} created)\n"
     )

@@ -23,6 +23,12 @@ Partial failures, and what a retry of the same request does:
 
 Every Firestore call is bounded (``FIRESTORE_TIMEOUT_SECONDS``), so an unreachable database
 turns into a 503 within seconds.
+
+A *synthetic* batch (``"synthetic": true``, the end-to-end checks' test traffic) is stored
+and processed like any other, but its record and samples carry ``expire_at`` (now plus
+:data:`SYNTHETIC_RETENTION`), which the ML service copies onto the insight: Firestore's TTL
+policies on that field (Terraform, ``module "firestore"``) delete all of it, so test traffic
+needs no delete endpoint and leaves nothing behind. Its message carries ``synthetic=true``.
 """
 
 from __future__ import annotations
@@ -39,11 +45,12 @@ from google.cloud import firestore
 
 from clarity_common.errors import BackendUnavailableError, BatchConflictError, BatchInProgressError
 from clarity_common.gcp import GoogleClients, unavailable_on_google_errors
-from clarity_common.samples import HEALTH_DATA_COLLECTION, SampleBatch
+from clarity_common.samples import EXPIRE_AT_FIELD, HEALTH_DATA_COLLECTION, SampleBatch
 
 __all__ = [
     "BATCHES_COLLECTION",
     "INGESTION_TOPIC",
+    "SYNTHETIC_RETENTION",
     "IngestResult",
     "ingest_batch",
     "sample_document_id",
@@ -51,6 +58,8 @@ __all__ = [
 
 BATCHES_COLLECTION = "ingestion_batches"
 INGESTION_TOPIC = "healthkit-data-ingestion"
+SYNTHETIC_RETENTION = timedelta(days=1)
+"""How long a synthetic batch is kept; Firestore deletes expired documents within about a day."""
 _LEASE_MARGIN_SECONDS = 5.0
 
 
@@ -82,8 +91,16 @@ def ingest_batch(
     record = db.collection(BATCHES_COLLECTION).document(batch.batch_id)
     fingerprint = batch.fingerprint()
 
+    expiry = {EXPIRE_AT_FIELD: now + SYNTHETIC_RETENTION} if batch.synthetic else {}
     stored_now = _store(
-        clients, db, record, batch, fingerprint=fingerprint, holder=holder, lease_until=lease_until
+        clients,
+        db,
+        record,
+        batch,
+        fingerprint=fingerprint,
+        holder=holder,
+        lease_until=lease_until,
+        expiry=expiry,
     )
     if not stored_now:
         message_id = _claim_existing(
@@ -99,17 +116,18 @@ def ingest_batch(
         if message_id is not None:
             return IngestResult(batch.batch_id, len(batch.samples), message_id, stored_now=False)
 
+    payload: dict[str, Any] = {
+        "batch_id": batch.batch_id,
+        "user_id": batch.user_id,
+        "samples": len(batch.samples),
+        "sample_types": sorted({sample.sample_type.value for sample in batch.samples}),
+    }
+    attributes = {"batch_id": batch.batch_id, "user_id": batch.user_id}
+    if batch.synthetic:
+        payload["synthetic"] = True
+        attributes["synthetic"] = "true"
     try:
-        message_id = clients.publish(
-            INGESTION_TOPIC,
-            {
-                "batch_id": batch.batch_id,
-                "user_id": batch.user_id,
-                "samples": len(batch.samples),
-                "sample_types": sorted({sample.sample_type.value for sample in batch.samples}),
-            },
-            attributes={"batch_id": batch.batch_id, "user_id": batch.user_id},
-        )
+        message_id = clients.publish(INGESTION_TOPIC, payload, attributes=attributes)
     except BackendUnavailableError:
         # Best effort: if dropping the lease fails too, it expires; the publish error is reported.
         with (
@@ -140,6 +158,7 @@ def _store(
     fingerprint: str,
     holder: str,
     lease_until: datetime,
+    expiry: dict[str, datetime],
 ) -> bool:
     """Create the record and all samples atomically; False if the record already exists."""
     write = db.batch()
@@ -153,6 +172,8 @@ def _store(
             "lease_until": lease_until,
             "lease_holder": holder,
             "message_id": None,
+            "synthetic": batch.synthetic,
+            **expiry,
         },
     )
     samples = db.collection(HEALTH_DATA_COLLECTION)
@@ -163,6 +184,7 @@ def _store(
             **sample.model_dump(),
         }
         document["sample_type"] = sample.sample_type.value
+        document.update(expiry)
         write.create(samples.document(sample_document_id(batch.batch_id, index)), document)
     try:
         with unavailable_on_google_errors("cannot store the batch in Firestore"):

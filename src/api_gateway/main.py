@@ -11,6 +11,7 @@ from clarity_common.contract import install_api_contract
 from clarity_common.fault_middleware import install_fault_middleware
 from clarity_common.gcp import GoogleClients
 from clarity_common.health import health_router, startup_lifespan
+from clarity_common.pubsub import PushEnvelope
 from clarity_common.samples import SampleBatch
 from clarity_common.settings import check_emulator_environment, settings_from_environment
 
@@ -26,7 +27,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         version=settings.clarity_version,
         lifespan=startup_lifespan(SERVICE_NAME, settings, on_shutdown=clients.close),
     )
-    install_api_contract(app, bodies=[SampleBatch])
+    install_api_contract(app, bodies=[SampleBatch, PushEnvelope])
     install_fault_middleware(app, settings.clarity_fault)
     app.include_router(health_router(SERVICE_NAME, settings))
     app.include_router(gateway_router(settings, clients))

@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from api_gateway.batches import BatchStatus, DeadLetterResult, read_batch_status, record_dead_letter
 from api_gateway.ingestion import ingest_batch
 from api_gateway.ml_client import IdTokenError, ml_service_headers
 from api_gateway.settings import GatewaySettings
-from clarity_common.errors import BackendUnavailableError
+from clarity_common.errors import BackendUnavailableError, BatchNotFoundError
 from clarity_common.gcp import GoogleClients, describe_error, unavailable_on_google_errors
 from clarity_common.openapi import error_responses, json_request
-from clarity_common.payloads import read_sample_request
+from clarity_common.payloads import json_body, read_sample_request, validate_body
 from clarity_common.problems import ErrorDetail, error_detail
-from clarity_common.samples import MAX_BODY_BYTES, MAX_SAMPLES_PER_BATCH, SampleBatch
+from clarity_common.pubsub import MAX_PUSH_BODY_BYTES, PushEnvelope
+from clarity_common.samples import MAX_BODY_BYTES, MAX_SAMPLES_PER_BATCH, BatchId, SampleBatch
 
-__all__ = ["DependencyHealth", "IngestResponse", "gateway_router"]
+__all__ = ["DEAD_LETTER_PUSH_PATH", "DependencyHealth", "IngestResponse", "gateway_router"]
+
+DEAD_LETTER_PUSH_PATH = "/v1/pubsub/ingestion-dead-letters"
+"""Where the dead-letter topic of ``healthkit-data-ingestion`` pushes (see :mod:`.batches`)."""
 
 _PROBE_COLLECTION = "_health"
 
@@ -62,7 +67,7 @@ def _unavailable(reason: str, **extra: object) -> JSONResponse:
 
 
 def gateway_router(settings: GatewaySettings, clients: GoogleClients) -> APIRouter:
-    """``/health/database``, ``/ml/health`` and ``POST /v1/healthkit/samples``."""
+    """The health probes, ingestion, batch status and the dead-letter push endpoint."""
     router = APIRouter()
 
     @router.get(
@@ -150,5 +155,43 @@ def gateway_router(settings: GatewaySettings, clients: GoogleClients) -> APIRout
             message_id=result.message_id,
             duplicate=not result.stored_now,
         )
+
+    @router.get(
+        "/v1/batches/{batch_id}",
+        tags=["ingestion"],
+        summary="What became of a batch: pending, processed (with its insight) or failed",
+        responses=error_responses(
+            {
+                404: "No batch with this id was stored",
+                503: "Firestore unavailable; retry",
+            }
+        ),
+    )
+    def batch_status(batch_id: Annotated[BatchId, Path()]) -> BatchStatus:
+        status = read_batch_status(clients, batch_id)
+        if status is None:
+            msg = f"no batch {batch_id!r} was stored: POST it to /v1/healthkit/samples first"
+            raise BatchNotFoundError(msg)
+        return status
+
+    @router.post(
+        DEAD_LETTER_PUSH_PATH,
+        tags=["pubsub"],
+        summary="Pub/Sub push endpoint of the ingestion dead letters: mark the batch failed",
+        openapi_extra=json_request(
+            PushEnvelope,
+            description="A Pub/Sub push envelope from healthkit-data-ingestion-dead-letter",
+            max_bytes=MAX_PUSH_BODY_BYTES,
+        ),
+        responses=error_responses(
+            {
+                413: f"An envelope over {MAX_PUSH_BODY_BYTES} bytes",
+                503: "Firestore unavailable (redelivered)",
+            }
+        ),
+    )
+    async def dead_letter(request: Request) -> DeadLetterResult:
+        envelope = validate_body(PushEnvelope, await json_body(request))
+        return await run_in_threadpool(record_dead_letter, clients, envelope)
 
     return router

@@ -32,8 +32,10 @@ __all__ = [
     "BATCH_ID_PATTERN",
     "EARLIEST_SAMPLE",
     "EXAMPLE_SAMPLES",
+    "EXPIRE_AT_FIELD",
     "FUTURE_TOLERANCE",
     "HEALTH_DATA_COLLECTION",
+    "INSIGHTS_COLLECTION",
     "MAX_BODY_BYTES",
     "MAX_SAMPLES_PER_BATCH",
     "MEASURES",
@@ -51,6 +53,13 @@ __all__ = [
 
 HEALTH_DATA_COLLECTION = "health_data"
 """Firestore collection of stored samples (one document per sample), shared by both services."""
+
+INSIGHTS_COLLECTION = "insights"
+"""Firestore collection of insights, one per batch (document id: the batch id): the ML service
+writes them, the gateway reads them for a batch's status."""
+
+EXPIRE_AT_FIELD = "expire_at"
+"""The field Firestore's TTL policies delete documents by (set on synthetic batches only)."""
 
 MAX_SAMPLES_PER_BATCH = 400
 """Samples per request. A batch and its idempotency record commit in one Firestore
@@ -270,8 +279,20 @@ class SampleBatch(BaseModel):
     batch_id: BatchId
     user_id: UserId
     samples: list[HealthSample] = Field(min_length=1, max_length=MAX_SAMPLES_PER_BATCH)
+    synthetic: bool = Field(
+        default=False,
+        strict=True,
+        description=(
+            "Test traffic (an end-to-end check): processed like any batch, but every document "
+            "it produces expires a day later (Firestore TTL on expire_at)."
+        ),
+    )
 
     def fingerprint(self) -> str:
         """A digest of the content, so a reused batch id with other content is detected."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        content = self.model_dump(mode="json")
+        if not self.synthetic:
+            # Batches stored before the flag existed keep their fingerprint.
+            del content["synthetic"]
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()

@@ -11,6 +11,7 @@ from clarity_common.gcp import GoogleClients
 from clarity_common.health import health_router, startup_lifespan
 from clarity_common.openapi import error_responses, json_request
 from clarity_common.payloads import json_body, read_sample_request, validate_body
+from clarity_common.pubsub import MAX_PUSH_BODY_BYTES, PushEnvelope
 from clarity_common.samples import MAX_BODY_BYTES, MAX_SAMPLES_PER_BATCH
 from clarity_common.settings import (
     ServiceSettings,
@@ -19,17 +20,16 @@ from clarity_common.settings import (
 )
 from ml_service import SERVICE_NAME
 from ml_service.analysis import AnalysisRequest, Summary, summarize
-from ml_service.processing import (
-    MAX_PUSH_BODY_BYTES,
-    PushEnvelope,
-    PushResult,
-    decode_request,
-    process_request,
-)
+from ml_service.processing import PushResult, decode_request, process_request
 
-__all__ = ["PUSH_PATH", "app", "create_app"]
+__all__ = ["INGESTION_PUSH_PATH", "PUSH_PATH", "PUSH_PATHS", "app", "create_app"]
 
+INGESTION_PUSH_PATH = "/v1/pubsub/healthkit-data-ingestion"
 PUSH_PATH = "/v1/pubsub/ml-processing-requests"
+PUSH_PATHS = {"healthkit-data-ingestion": INGESTION_PUSH_PATH, "ml-processing-requests": PUSH_PATH}
+"""The push endpoint of each topic the service consumes. One handler serves both (their
+messages name a batch the same way); a path per topic keeps each subscription's deliveries
+apart in logs and metrics."""
 
 
 def create_app(settings: ServiceSettings) -> FastAPI:
@@ -62,29 +62,32 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         )
         return summarize(body.user_id, body.samples)
 
-    @app.post(
-        PUSH_PATH,
-        tags=["pubsub"],
-        summary="Pub/Sub push endpoint: analyse a stored batch into an insight",
-        openapi_extra=json_request(
-            PushEnvelope, description="A Pub/Sub push envelope", max_bytes=MAX_PUSH_BODY_BYTES
-        ),
-        responses=error_responses(
-            {
-                400: "Undecodable message (redelivered, then dead-lettered)",
-                404: "No samples stored for the batch",
-                413: f"An envelope over {MAX_PUSH_BODY_BYTES} bytes",
-                503: "Firestore or Pub/Sub unavailable (redelivered)",
-            }
-        ),
-    )
     async def process_push(request: Request) -> PushResult:
         envelope = validate_body(PushEnvelope, await json_body(request))
         processing = decode_request(envelope)
-        insight_id = await run_in_threadpool(
+        result = await run_in_threadpool(
             process_request, clients, processing, message_id=envelope.message.message_id
         )
-        return PushResult(insight_id=insight_id)
+        return PushResult(insight_id=result.insight_id, duplicate=result.duplicate)
+
+    for topic, path in PUSH_PATHS.items():
+        app.post(
+            path,
+            tags=["pubsub"],
+            summary=f"Pub/Sub push endpoint of {topic}: analyse a stored batch into an insight",
+            operation_id=f"push_{topic.replace('-', '_')}",
+            openapi_extra=json_request(
+                PushEnvelope, description="A Pub/Sub push envelope", max_bytes=MAX_PUSH_BODY_BYTES
+            ),
+            responses=error_responses(
+                {
+                    400: "Undecodable message (redelivered, then dead-lettered)",
+                    404: "No samples stored for the batch",
+                    413: f"An envelope over {MAX_PUSH_BODY_BYTES} bytes",
+                    503: "Firestore or Pub/Sub unavailable (redelivered)",
+                }
+            ),
+        )(process_push)
 
     return app
 

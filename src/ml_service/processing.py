@@ -1,40 +1,44 @@
-"""The Pub/Sub push consumer of ``ml-processing-requests``.
+"""The Pub/Sub push consumer of ``healthkit-data-ingestion`` and ``ml-processing-requests``.
 
-A message's data is JSON ``{"user_id": ..., "batch_id": ...}`` naming a batch the gateway
-stored in ``health_data``. The consumer analyses that batch, writes the insight to
-``insights/{batch_id}`` and publishes ``{"insight_id", "user_id", "batch_id", "flags"}`` to
-``insight-generation``.
+Both topics carry JSON naming a batch the gateway stored in ``health_data``: the gateway
+announces every stored batch on ``healthkit-data-ingestion`` (``{"batch_id", "user_id",
+"samples", ...}``), and ``{"user_id", "batch_id"}`` on ``ml-processing-requests`` asks for a
+batch to be analysed again (a batch that was dead-lettered, once the cause is fixed). The
+consumer analyses the batch, writes the insight to ``insights/{batch_id}`` and announces it
+once on ``insight-generation`` (``{"insight_id", "user_id", "batch_id", "flags"}``).
 
 Any failure answers non-2xx so Pub/Sub redelivers; after the subscription's
-``max_delivery_attempts`` the message goes to its dead-letter topic. Redelivery is safe: the
-insight document id is the batch id, so a repeat overwrites it with the same content.
+``max_delivery_attempts`` the message goes to its dead-letter topic. Redelivery and duplicate
+delivery are safe: the insight's document id is the batch id, so there is only ever one
+insight per batch, and an insight already announced is neither rewritten nor announced again.
+Only when announcing fails after the insight was written (or two deliveries of one batch run
+at the same moment) is it announced twice, under the same insight id.
+
+Synthetic batches (test traffic, see :mod:`api_gateway.ingestion`) keep their ``expire_at``
+on the insight, so Firestore's TTL policy deletes the insight with the batch, and their
+announcement carries the attribute ``synthetic=true``.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-from typing import Annotated
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
-from pydantic import (
-    AliasChoices,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-)
+from pydantic import BaseModel, ConfigDict
 
-from clarity_common.errors import BatchNotFoundError, InvalidJsonError, InvalidMessageError
+from clarity_common.errors import BackendUnavailableError, BatchNotFoundError
 from clarity_common.gcp import GoogleClients, unavailable_on_google_errors
-from clarity_common.payloads import parse_json
+from clarity_common.pubsub import PushEnvelope, decode_message
 from clarity_common.samples import (
+    EXPIRE_AT_FIELD,
     HEALTH_DATA_COLLECTION,
+    INSIGHTS_COLLECTION,
     BatchId,
     HealthSample,
-    Rfc3339Datetime,
     UserId,
 )
 from ml_service.analysis import summarize
@@ -42,85 +46,24 @@ from ml_service.analysis import summarize
 __all__ = [
     "INSIGHTS_COLLECTION",
     "INSIGHT_TOPIC",
-    "MAX_PUSH_BODY_BYTES",
     "ProcessingRequest",
-    "PushEnvelope",
-    "PushMessage",
+    "ProcessingResult",
     "PushResult",
     "decode_request",
     "process_request",
 ]
 
-INSIGHTS_COLLECTION = "insights"
 INSIGHT_TOPIC = "insight-generation"
 
-MAX_PUSH_BODY_BYTES = 65_536
-"""Largest push envelope accepted. A processing request is about 100 bytes; anything near
-Pub/Sub's 10 MB message limit is not one, and is refused (413) before it is parsed."""
-
-_BASE64 = r"^[A-Za-z0-9+/]*={0,2}$"
-_EXAMPLE_DATA = base64.b64encode(
-    b'{"user_id": "user-1", "batch_id": "example-batch-0001"}'
-).decode()
-_MESSAGE_ID = r"^[A-Za-z0-9_.:-]{1,128}$"
-
-
-def _json_integer(value: object) -> object:
-    """A JSON number (``3`` or ``3.0``); a lax int would also take ``true`` and ``"3"``."""
-    if isinstance(value, bool | str):
-        msg = "send a whole number"
-        raise ValueError(msg)  # noqa: TRY004 - pydantic reports ValueError; a TypeError escapes
-    return value
-
-
-class PushMessage(BaseModel):
-    """The ``message`` of a push request (Pub/Sub sends both camelCase and snake_case ids)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    data: str = Field(default="", pattern=_BASE64, description="Base64 of the JSON request.")
-    attributes: dict[str, str] = Field(default_factory=dict)
-    message_id: str = Field(
-        validation_alias=AliasChoices("messageId", "message_id"), pattern=_MESSAGE_ID
-    )
-    publish_time: Rfc3339Datetime | None = Field(
-        default=None, validation_alias=AliasChoices("publishTime", "publish_time")
-    )
-
-
-class PushEnvelope(BaseModel):
-    """The body Pub/Sub POSTs to a push endpoint."""
-
-    model_config = ConfigDict(
-        extra="ignore",
-        json_schema_extra={
-            "examples": [
-                {
-                    "message": {
-                        "data": _EXAMPLE_DATA,
-                        "messageId": "1234567890",
-                        "publishTime": "2026-03-02T08:00:00Z",
-                    },
-                    "subscription": "projects/clarity/subscriptions/ml-processing-requests-push",
-                    "deliveryAttempt": 1,
-                }
-            ]
-        },
-    )
-
-    message: PushMessage
-    subscription: str = Field(max_length=512)
-    delivery_attempt: Annotated[int, BeforeValidator(_json_integer)] | None = Field(
-        default=None,
-        ge=0,
-        validation_alias=AliasChoices("deliveryAttempt", "delivery_attempt"),
-    )
+_log = logging.getLogger("clarity")
 
 
 class PushResult(BaseModel):
-    """The answer to a processed push: the insight written."""
+    """The answer to a processed push: the insight, and whether it existed already."""
 
     insight_id: str
+    duplicate: bool = False
+    """True when the insight had been written and announced by an earlier delivery."""
 
 
 class ProcessingRequest(BaseModel):
@@ -134,58 +77,62 @@ class ProcessingRequest(BaseModel):
 
 def decode_request(envelope: PushEnvelope) -> ProcessingRequest:
     """Decode the base64 JSON payload; :class:`InvalidMessageError` if it is not a valid request."""
-    try:
-        # ValueError: b64decode refuses non-ASCII text before it decodes anything.
-        raw = base64.b64decode(envelope.message.data, validate=True)
-        data = parse_json(raw)
-    except (binascii.Error, ValueError, InvalidJsonError) as exc:
-        msg = f"message {envelope.message.message_id}: data is not base64-encoded JSON ({exc})"
-        raise InvalidMessageError(msg) from None
-    try:
-        return ProcessingRequest.model_validate(data)
-    except ValidationError as exc:
-        fields = ", ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or 'data'}: {error['msg']}"
-            for error in exc.errors(include_url=False)
-        )
-        msg = f"message {envelope.message.message_id}: not a processing request ({fields})"
-        raise InvalidMessageError(msg) from None
+    return decode_message(envelope, ProcessingRequest, what="a processing request")
 
 
-def process_request(clients: GoogleClients, request: ProcessingRequest, *, message_id: str) -> str:
-    """Analyse the batch, store the insight and announce it; return the insight id."""
+@dataclass(frozen=True)
+class ProcessingResult:
+    """What processing a request did."""
+
+    insight_id: str
+    duplicate: bool
+
+
+def process_request(
+    clients: GoogleClients, request: ProcessingRequest, *, message_id: str
+) -> ProcessingResult:
+    """Analyse the batch, store the insight and announce it, unless that was done already."""
     db = clients.firestore()
+    insight_id = request.batch_id
+    insight = db.collection(INSIGHTS_COLLECTION).document(insight_id)
+    with unavailable_on_google_errors("cannot read the insight from Firestore"):
+        existing = insight.get(**clients.firestore_call()).to_dict() or {}
+    if existing.get("announced_message_id") and existing.get("user_id") == request.user_id:
+        return ProcessingResult(insight_id, duplicate=True)
+
     with unavailable_on_google_errors("cannot read the batch from Firestore"):
-        documents = list(
-            db.collection(HEALTH_DATA_COLLECTION)
+        documents = [
+            doc.to_dict() or {}
+            for doc in db.collection(HEALTH_DATA_COLLECTION)
             .where(filter=FieldFilter("batch_id", "==", request.batch_id))
             .where(filter=FieldFilter("user_id", "==", request.user_id))
             .stream(**clients.firestore_call())
-        )
+        ]
     if not documents:
         msg = f"no samples are stored for batch {request.batch_id!r} of user {request.user_id!r}"
         raise BatchNotFoundError(msg)
     fields = set(HealthSample.model_fields)
     samples = [
-        HealthSample.model_validate(
-            {key: value for key, value in (doc.to_dict() or {}).items() if key in fields}
-        )
+        HealthSample.model_validate({key: value for key, value in doc.items() if key in fields})
         for doc in documents
     ]
     summary = summarize(request.user_id, samples)
-    insight_id = request.batch_id
+    expire_at = _expiry(documents)
+    document: dict[str, Any] = {
+        "user_id": request.user_id,
+        "batch_id": request.batch_id,
+        "summary": summary.model_dump(mode="json"),
+        "source_message_id": message_id,
+        "created_at": firestore.SERVER_TIMESTAMP,
+        "announced_message_id": None,
+    }
+    attributes = {"insight_id": insight_id, "user_id": request.user_id}
+    if expire_at is not None:
+        document[EXPIRE_AT_FIELD] = expire_at
+        attributes["synthetic"] = "true"
     with unavailable_on_google_errors("cannot store the insight in Firestore"):
-        db.collection(INSIGHTS_COLLECTION).document(insight_id).set(
-            {
-                "user_id": request.user_id,
-                "batch_id": request.batch_id,
-                "summary": summary.model_dump(mode="json"),
-                "source_message_id": message_id,
-                "created_at": firestore.SERVER_TIMESTAMP,
-            },
-            **clients.firestore_call(),
-        )
-    clients.publish(
+        insight.set(document, **clients.firestore_call())
+    announced = clients.publish(
         INSIGHT_TOPIC,
         {
             "insight_id": insight_id,
@@ -193,6 +140,21 @@ def process_request(clients: GoogleClients, request: ProcessingRequest, *, messa
             "batch_id": request.batch_id,
             "flags": [flag.code for flag in summary.flags],
         },
-        attributes={"insight_id": insight_id, "user_id": request.user_id},
+        attributes=attributes,
     )
-    return insight_id
+    try:
+        with unavailable_on_google_errors("cannot record the announcement"):
+            insight.update({"announced_message_id": announced}, **clients.firestore_call())
+    except BackendUnavailableError as exc:
+        # The work is done: a redelivery would only announce it again. A later duplicate
+        # delivery does that anyway, which is the at-least-once case the docstring names.
+        _log.warning("insight %s announced as %s: %s", insight_id, announced, exc)
+    return ProcessingResult(insight_id, duplicate=False)
+
+
+def _expiry(documents: list[dict[str, Any]]) -> datetime | None:
+    """The latest ``expire_at`` of a synthetic batch's samples; None for a real batch."""
+    expiries = [
+        doc[EXPIRE_AT_FIELD] for doc in documents if isinstance(doc.get(EXPIRE_AT_FIELD), datetime)
+    ]
+    return max(expiries) if expiries else None

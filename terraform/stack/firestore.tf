@@ -24,5 +24,11 @@ module "firestore" {
       ]
     }
   }
+  # Synthetic batches (the end-to-end checks' test traffic) carry expire_at on their record, samples
+  # and insight; nothing else does. Firestore deletes them a day after ingestion.
+  ttl_fields = {
+    for collection in ["ingestion_batches", "health_data", "insights"] :
+    collection => { collection = collection, field = "expire_at" }
+  }
   depends_on = [google_project_service.api, module.kms]
 }

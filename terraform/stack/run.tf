@@ -67,7 +67,9 @@ module "api_gateway" {
   scaling          = local._scaling["api-gateway"]
   custom_audiences = [local._audiences["api-gateway"]]
   invokers = merge(local._public_invokers, {
-    deployer      = local._members.deployer
+    deployer = local._members.deployer
+    # The ingestion dead letters are pushed to the gateway, which marks their batches failed.
+    pubsub-push   = local._members.pubsub_push
     uptime-checks = local._uptime_check_agent
   })
 }

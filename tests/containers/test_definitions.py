@@ -156,6 +156,9 @@ def test_compose_runs_both_services_on_the_emulators_in_order() -> None:
     mount = next(v for v in init["volumes"] if script.startswith(v.split(":")[1]))
     host_dir = Path(mount.split(":")[0])
     assert (host_dir / Path(script).name).is_file()
+    # The data flow: pushes to both services, by the names compose gives them.
+    assert init["environment"]["ML_SERVICE_URL"] == "http://ml-service:8080"
+    assert init["environment"]["API_GATEWAY_URL"] == "http://api-gateway:8080"
 
 
 def _ports(service: dict[str, Any]) -> list[dict[str, str]]:

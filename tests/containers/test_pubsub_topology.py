@@ -27,7 +27,13 @@ SUBSCRIPTIONS = {
     "insight-generation": "insight-generation-gateway",
 }
 SOURCE_TOPICS = tuple(SUBSCRIPTIONS)
-PUSH_ENDPOINT = "http://127.0.0.1:9/pubsub/push"
+ML_SERVICE = "http://127.0.0.1:9"
+GATEWAY = "http://127.0.0.1:10"
+PUSHED = {
+    "healthkit-data-ingestion-ml": f"{ML_SERVICE}/v1/pubsub/healthkit-data-ingestion",
+    "ml-processing-requests-ml": f"{ML_SERVICE}/v1/pubsub/ml-processing-requests",
+    "insight-generation-gateway": "",
+}
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +75,9 @@ def _run_init(docker_engine: DockerEngine, image: str, emulator: str) -> str:
         "--env",
         f"GOOGLE_CLOUD_PROJECT={PROJECT}",
         "--env",
-        f"ML_PUSH_ENDPOINT={PUSH_ENDPOINT}",
+        f"ML_SERVICE_URL={ML_SERVICE}",
+        "--env",
+        f"API_GATEWAY_URL={GATEWAY}",
         image,
         "python",
         "/opt/pubsub-init/create_topology.py",
@@ -84,7 +92,7 @@ def test_init_creates_topics_subscriptions_and_dead_letters(
 ) -> None:
     image = service_images["api-gateway"].tag
     first = _run_init(docker_engine, image, pubsub_emulator)
-    assert "(12 created)" in first, first
+    assert "(13 created)" in first, first
     again = _run_init(docker_engine, image, pubsub_emulator)
     assert "(0 created)" in again, "a second run must change nothing"
 
@@ -105,8 +113,7 @@ def test_init_creates_topics_subscriptions_and_dead_letters(
             policy = subscription.dead_letter_policy
             assert policy.dead_letter_topic == publisher.topic_path(PROJECT, f"{topic}-dead-letter")
             assert policy.max_delivery_attempts == 5
-            expected_push = PUSH_ENDPOINT if topic == "ml-processing-requests" else ""
-            assert subscription.push_config.push_endpoint == expected_push
+            assert subscription.push_config.push_endpoint == PUSHED[name]
 
             dead_letters = subscriber.get_subscription(
                 request={
@@ -115,6 +122,18 @@ def test_init_creates_topics_subscriptions_and_dead_letters(
             )
             assert dead_letters.topic == publisher.topic_path(PROJECT, f"{topic}-dead-letter")
             assert not dead_letters.push_config.push_endpoint
+        failures = subscriber.get_subscription(
+            request={
+                "subscription": subscriber.subscription_path(
+                    PROJECT, "healthkit-data-ingestion-dead-letter-gateway"
+                )
+            }
+        )
+        assert failures.topic == publisher.topic_path(
+            PROJECT, "healthkit-data-ingestion-dead-letter"
+        )
+        assert failures.push_config.push_endpoint == f"{GATEWAY}/v1/pubsub/ingestion-dead-letters"
+        assert not failures.dead_letter_policy.dead_letter_topic
 
 
 def test_init_refuses_to_run_without_an_emulator(

@@ -46,6 +46,16 @@ EXPECTED: dict[str, tuple[list[tuple[str, Any, str | None]], str | None, bool]] 
         NEVER,
         False,
     ),
+    "e2e": (
+        [
+            ("env", Environment, None),
+            ("url", str, None),
+            ("token", dagger.Secret, None),
+            ("expect_version", str | None, "null"),
+        ],
+        NEVER,
+        False,
+    ),
     "build": ([], None, False),
     "scan": ([], "session", False),
     "scan_report": ([], "session", False),
@@ -162,6 +172,7 @@ def test_public_functions_are_exactly_the_pipeline_stages(
             "security-report",
             "ci",
             "dast",
+            "e2e",
             "build",
             "scan",
             "scan-report",
@@ -207,7 +218,7 @@ def test_checks_take_no_required_argument(functions: dict[str, Function[Any, Any
 
 
 def test_side_effects_are_never_cached(functions: dict[str, Function[Any, Any]]) -> None:
-    side_effects = {"publish", "sign", "apply", "deploy", "rollback", "dast"}
+    side_effects = {"publish", "sign", "apply", "deploy", "rollback", "dast", "e2e"}
     assert {n for n, fn in functions.items() if fn.cache_policy == NEVER} >= side_effects
 
 

@@ -17,10 +17,10 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from clarity_common.pubsub import MAX_PUSH_BODY_BYTES
 from clarity_common.settings import ServiceSettings
 from ml_service.main import PUSH_PATH
 from ml_service.main import create_app as create_ml_service
-from ml_service.processing import MAX_PUSH_BODY_BYTES
 from tests.support.emulators import EmulatedProject
 from tests.support.samples import batch_payload, sample_payload
 from tests.support.servers import serve_in_thread

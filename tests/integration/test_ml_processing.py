@@ -13,8 +13,9 @@ from fastapi.testclient import TestClient
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api_gateway.ingestion import INGESTION_TOPIC
+from clarity_common.samples import EXPIRE_AT_FIELD
 from clarity_common.settings import ServiceSettings
-from ml_service.main import PUSH_PATH
+from ml_service.main import INGESTION_PUSH_PATH, PUSH_PATH
 from ml_service.main import create_app as create_ml_service
 from ml_service.processing import INSIGHT_TOPIC, INSIGHTS_COLLECTION
 from tests.support.emulators import EmulatedProject
@@ -67,7 +68,7 @@ def test_push_writes_an_insight_and_announces_it(
     response = ml_client.post(PUSH_PATH, json=_envelope(request, "m-77"))
 
     assert response.status_code == 200
-    assert response.json() == {"insight_id": stored_batch["batch_id"]}
+    assert response.json() == {"insight_id": stored_batch["batch_id"], "duplicate": False}
     insight = gcp_project.documents(INSIGHTS_COLLECTION)[stored_batch["batch_id"]]
     assert insight["user_id"] == "user-9"
     assert insight["source_message_id"] == "m-77"
@@ -78,6 +79,11 @@ def test_push_writes_an_insight_and_announces_it(
     assert [flag["code"] for flag in summary["flags"]] == ["low_activity", "short_sleep"]
     (message,) = gcp_project.wait_for_messages(insight_subscription)
     assert message.attributes == {"insight_id": stored_batch["batch_id"], "user_id": "user-9"}
+    assert (
+        gcp_project.documents(INSIGHTS_COLLECTION)[stored_batch["batch_id"]]["announced_message_id"]
+        == message.message_id
+    )
+    assert EXPIRE_AT_FIELD not in insight
     assert message.json() == {
         "insight_id": stored_batch["batch_id"],
         "user_id": "user-9",
@@ -86,26 +92,66 @@ def test_push_writes_an_insight_and_announces_it(
     }
 
 
-def test_redelivery_rewrites_the_same_insight(
+def test_a_duplicate_delivery_leaves_one_insight_announced_once(
     ml_client: TestClient,
     gcp_project: EmulatedProject,
     insight_subscription: str,
     stored_batch: dict[str, Any],
 ) -> None:
-    envelope = _envelope({"user_id": "user-9", "batch_id": stored_batch["batch_id"]})
-    assert ml_client.post(PUSH_PATH, json=envelope).status_code == 200
-    first = gcp_project.documents(INSIGHTS_COLLECTION)
-    assert ml_client.post(PUSH_PATH, json=envelope).status_code == 200
-    second = gcp_project.documents(INSIGHTS_COLLECTION)
+    request = {"user_id": "user-9", "batch_id": stored_batch["batch_id"]}
+    first = ml_client.post(PUSH_PATH, json=_envelope(request, "m-1"))
+    stored = gcp_project.documents(INSIGHTS_COLLECTION)
+    # The same batch again: a redelivery, or the same request on the other topic.
+    again = ml_client.post(INGESTION_PUSH_PATH, json=_envelope(request, "m-2"))
 
-    assert list(second) == list(first) == [stored_batch["batch_id"]]
-    drop = {"created_at"}
-    assert {k: v for k, v in second[stored_batch["batch_id"]].items() if k not in drop} == {
-        k: v for k, v in first[stored_batch["batch_id"]].items() if k not in drop
+    assert first.json() == {"insight_id": stored_batch["batch_id"], "duplicate": False}
+    assert again.status_code == 200
+    assert again.json() == {"insight_id": stored_batch["batch_id"], "duplicate": True}
+    assert gcp_project.documents(INSIGHTS_COLLECTION) == stored  # not even rewritten
+    (message,) = gcp_project.wait_for_messages(insight_subscription)
+    time.sleep(0.5)
+    assert gcp_project.pull(insight_subscription) == []  # announced once
+    assert message.attributes["insight_id"] == stored_batch["batch_id"]
+
+
+def test_the_gateways_announcement_is_a_processing_request(
+    ml_client: TestClient,
+    gcp_project: EmulatedProject,
+    insight_subscription: str,
+    stored_batch: dict[str, Any],
+) -> None:
+    """What the gateway publishes on healthkit-data-ingestion, pushed to its own path."""
+    announcement = {
+        "batch_id": stored_batch["batch_id"],
+        "user_id": "user-9",
+        "samples": 3,
+        "sample_types": ["resting_heart_rate", "sleep_analysis", "step_count"],
     }
-    # At least once: both deliveries announce, under the same insight id.
-    messages = gcp_project.wait_for_messages(insight_subscription, count=2)
-    assert {message.attributes["insight_id"] for message in messages} == {stored_batch["batch_id"]}
+    response = ml_client.post(INGESTION_PUSH_PATH, json=_envelope(announcement, "m-9"))
+
+    assert response.json() == {"insight_id": stored_batch["batch_id"], "duplicate": False}
+    (message,) = gcp_project.wait_for_messages(insight_subscription)
+    assert message.json()["flags"] == ["low_activity", "short_sleep"]
+
+
+def test_a_synthetic_batchs_insight_expires_with_it(
+    gateway: TestClient,
+    ml_client: TestClient,
+    gcp_project: EmulatedProject,
+    insight_subscription: str,
+) -> None:
+    gcp_project.create_topic(INGESTION_TOPIC)
+    payload = {**batch_payload(user_id="e2e-user"), "synthetic": True}
+    assert gateway.post("/v1/healthkit/samples", json=payload).status_code == 201
+    request = {"user_id": "e2e-user", "batch_id": payload["batch_id"]}
+
+    assert ml_client.post(INGESTION_PUSH_PATH, json=_envelope(request)).status_code == 200
+
+    record = gcp_project.documents("ingestion_batches")[payload["batch_id"]]
+    insight = gcp_project.documents(INSIGHTS_COLLECTION)[payload["batch_id"]]
+    assert insight[EXPIRE_AT_FIELD] == record[EXPIRE_AT_FIELD]
+    (message,) = gcp_project.wait_for_messages(insight_subscription)
+    assert message.attributes["synthetic"] == "true"
 
 
 def test_unknown_batch_is_404_and_writes_nothing(
@@ -155,7 +201,9 @@ def test_unreachable_firestore_is_503(
             PUSH_PATH, json=_envelope({"user_id": "u", "batch_id": "batch-0001"})
         )
     assert response.status_code == 503
-    assert response.json()["error"]["message"].startswith("cannot read the batch from Firestore: ")
+    assert response.json()["error"]["message"].startswith(
+        "cannot read the insight from Firestore: "
+    )
 
 
 # ---------------------------------------------------------------------- through the emulator
@@ -187,6 +235,7 @@ def pushed_ml_service(gcp_project: EmulatedProject) -> Iterator[tuple[str, _Push
         yield url, log
 
 
+@pytest.mark.push
 def test_emulator_push_produces_an_insight(
     gcp_project: EmulatedProject,
     insight_subscription: str,
@@ -207,6 +256,7 @@ def test_emulator_push_produces_an_insight(
     assert log.statuses == [200]
 
 
+@pytest.mark.push
 @pytest.mark.timeout(240)
 def test_a_message_that_keeps_failing_lands_on_the_dead_letter_topic(
     gcp_project: EmulatedProject, insight_subscription: str, pushed_ml_service: tuple[str, _PushLog]

@@ -47,10 +47,13 @@ def _expected_counts(settings: dict[str, Any]) -> Counter[str]:
             "google_billing_budget": 1,
             "google_cloud_run_v2_service": services,
             # ml-service: gateway, deployer, push identity, uptime checks (never public);
-            # api-gateway: deployer, uptime checks, and allUsers where settings allow it.
-            "google_cloud_run_v2_service_iam_member": 6
+            # api-gateway: deployer, push identity (the ingestion dead letters), uptime checks,
+            # and allUsers where settings allow it.
+            "google_cloud_run_v2_service_iam_member": 7
             + (1 if settings["allow_unauthenticated"] else 0),
             "google_firestore_database": 1,
+            # expire_at on the synthetic batches' records, samples and insights
+            "google_firestore_field": 3,
             "google_firestore_index": 2,
             "google_iam_workload_identity_pool": 1,
             "google_iam_workload_identity_pool_provider": 1,
@@ -60,9 +63,10 @@ def _expected_counts(settings: dict[str, Any]) -> Counter[str]:
             "google_monitoring_dashboard": 1,
             "google_project_iam_member": 33,
             "google_project_service": 13,
-            "google_pubsub_subscription": 6,
-            # dead-letter subscriber grants (3), the gateway on insights, the ML service on ingestion
-            "google_pubsub_subscription_iam_member": 5,
+            # one per topic and per dead-letter topic, and the push of the ingestion dead letters
+            "google_pubsub_subscription": 7,
+            # dead-letter subscriber grants (3), the gateway on insights
+            "google_pubsub_subscription_iam_member": 4,
             "google_pubsub_topic": 6,
             "google_pubsub_topic_iam_member": 3,
             "google_secret_manager_secret": 1,
@@ -282,35 +286,73 @@ def test_dead_lettering_is_complete(graphs: dict[str, Graph], env: str) -> None:
     assert dead_letter_topics <= subscribed_topics
 
 
+# push subscription -> (the service it reaches, the path that service serves for it)
+PUSHES = {
+    "healthkit-data-ingestion-ml": ("ml_service", "/v1/pubsub/healthkit-data-ingestion"),
+    "ml-processing-requests-ml": ("ml_service", "/v1/pubsub/ml-processing-requests"),
+    "healthkit-data-ingestion-dead-letter-gateway": (
+        "api_gateway",
+        "/v1/pubsub/ingestion-dead-letters",
+    ),
+}
+
+
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_push_subscriptions_reach_the_ml_service_with_a_token(
+def test_push_subscriptions_reach_their_service_with_a_token_for_it(
     graphs: dict[str, Graph], env: str
 ) -> None:
     settings = load_settings(env)
+    pusher = f"clarity-pubsub-push@{settings['project_id']}.iam.gserviceaccount.com"
     pushes = {
-        block["name"]: block["push_config"]
+        block["name"]: block
         for block in graphs[env].resources("google_pubsub_subscription")
         if isinstance(block.get("push_config"), dict)
     }
-    assert set(pushes) == {"ml-processing-requests-ml"}
-    # The path the ML service serves (src/ml_service): a wrong one would dead-letter everything.
-    # The URL depends on the service's uri, unknown before apply, so read the configuration.
-    source = (STACK_DIR / "pubsub.tf").read_text()
-    assert '"${module.ml_service.uri}/v1/pubsub/ml-processing-requests"' in source
-    for push in pushes.values():
-        assert push["oidc_token"]["service_account_email"] == (
-            f"clarity-pubsub-push@{settings['project_id']}.iam.gserviceaccount.com"
-        )
-    invokers = {
-        block["member"]
-        for block in graphs[env].resources("google_cloud_run_v2_service_iam_member")
-        if block["name"] == settings["services"]["ml-service"]["name"]
-        and isinstance(block["member"], str)
+    assert set(pushes) == set(PUSHES)
+    # The paths the services serve (src/): a wrong one would dead-letter everything. The URLs
+    # and audiences depend on the services' uri, unknown before apply: read the configuration.
+    source = hcl2.loads((STACK_DIR / "pubsub.tf").read_text())
+    topics = source["module"][0]['"pubsub"']["topics"]
+    configured = {
+        name: sub
+        for topic in topics.values()
+        for group in ("subscriptions", "dead_letter_subscriptions")
+        for name, sub in topic.get(group, {}).items()
     }
-    assert (
-        f"serviceAccount:clarity-pubsub-push@{settings['project_id']}.iam.gserviceaccount.com"
-        in invokers
+    for name, (module, path) in PUSHES.items():
+        assert configured[name]["push_endpoint"].strip('"') == f"${{module.{module}.uri}}{path}"
+        # Cloud Run checks the token's audience against the service's URL.
+        assert configured[name]["push_audience"] == f"${{module.{module}.uri}}"
+        assert pushes[name]["push_config"]["oidc_token"]["service_account_email"] == pusher
+    dead_letters = graphs[env].by_id(
+        pushes["healthkit-data-ingestion-dead-letter-gateway"]["topic"]
     )
+    assert dead_letters["name"] == "healthkit-data-ingestion-dead-letter"
+    for service in ("ml-service", "api-gateway"):
+        invokers = {
+            block["member"]
+            for block in graphs[env].resources("google_cloud_run_v2_service_iam_member")
+            if block["name"] == settings["services"][service]["name"]
+            and isinstance(block["member"], str)
+        }
+        assert f"serviceAccount:{pusher}" in invokers, service
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_synthetic_data_expires(graphs: dict[str, Graph], env: str) -> None:
+    fields = {
+        (block["collection"], block["field"]): block
+        for block in graphs[env].resources("google_firestore_field")
+    }
+    # The collections the gateway and the ML service write a synthetic batch to (src/).
+    assert set(fields) == {
+        ("ingestion_batches", "expire_at"),
+        ("health_data", "expire_at"),
+        ("insights", "expire_at"),
+    }
+    for block in fields.values():
+        assert "ttl_config" in block
+        assert block["database"] == "(default)"
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

@@ -374,6 +374,18 @@ _MODULE_CASES = [
     Case("modules/firestore", "database-id", {"database_id": "DB"}, "database_id must be"),
     Case(
         "modules/firestore",
+        "ttl-nested-field",
+        {"ttl_fields": {"t": {"collection": "insights", "field": "summary.expire_at"}}},
+        "A TTL field must be one top-level field name",
+    ),
+    Case(
+        "modules/firestore",
+        "ttl-subcollection",
+        {"ttl_fields": {"t": {"collection": "users/u/insights", "field": "expire_at"}}},
+        "A TTL field must be one top-level field name",
+    ),
+    Case(
+        "modules/firestore",
         "one-field",
         {"indexes": {"i": {"collection": "users", "fields": [{"field_path": "email"}]}}},
         "needs at least two fields",
@@ -528,6 +540,34 @@ _MODULE_CASES = [
         "unsigned-push",
         {"push_service_account": None},
         "push_service_account is not set",
+    ),
+    Case(
+        "modules/pubsub",
+        "dead-letter-push-without-dead-letters",
+        {
+            "topics": {
+                "orders": {
+                    "subscriptions": {"orders-worker": {"dead_letter": False}},
+                    "dead_letter_subscriptions": {
+                        "orders-failures": {"push_endpoint": "https://svc.example.com/failed"}
+                    },
+                }
+            }
+        },
+        "dead_letter_subscriptions need a dead-lettered subscription",
+    ),
+    Case(
+        "modules/pubsub",
+        "http-dead-letter-push",
+        {
+            "topics": {
+                "orders": {
+                    "subscriptions": {"orders-worker": {}},
+                    "dead_letter_subscriptions": {"orders-failures": {"push_endpoint": "http://x"}},
+                }
+            }
+        },
+        "must be an https:// URL",
     ),
     Case(
         "modules/pubsub",

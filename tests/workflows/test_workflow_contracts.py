@@ -202,7 +202,9 @@ def test_id_token_write_only_where_workload_identity_federation_is_used() -> Non
 
 def test_google_authentication_is_workload_identity_federation_only() -> None:
     auth_steps = [s for s in steps() if str(s.body.get("uses", "")).startswith(AUTH_ACTION)]
-    assert len(auth_steps) == 5  # dev, staging, staging e2e, staging DAST, prod
+    # deploy dev, its integration tests, deploy staging, staging e2e (health, then the suite's ID
+    # token), staging DAST, the suite against staging before prod, deploy prod
+    assert len(auth_steps) == 8
     for step in auth_steps:
         given = step.body["with"]
         assert "credentials_json" not in given, f"{step.where}: never a JSON key"
@@ -226,7 +228,10 @@ def test_the_credentials_file_stays_outside_the_module_source() -> None:
         for body in job["steps"]:
             if str(body.get("uses", "")).startswith(f"{DAGGER_ACTION}@"):
                 assert body["with"]["workdir"] == "repo", job_id
-                if body["with"]["call"].split()[0] == "dast":  # an ID token, no credentials
+                if body["with"]["call"].split()[0] in (
+                    "dast",
+                    "e2e",
+                ):  # an ID token, no credentials
                     assert "--credentials" not in body["with"]["call"], job_id
                     continue
                 assert (
@@ -313,14 +318,62 @@ def test_staging_is_followed_by_end_to_end_checks_and_prod_by_reviewers() -> Non
     jobs = _jobs("cd.yml")
     e2e = jobs["e2e-staging"]
     assert e2e["needs"] == "deploy-staging"
-    call = next(s for s in e2e["steps"] if "uses" in s and DAGGER_ACTION in s["uses"])
-    assert call["with"]["call"].split()[:3] == ["health", "--env", "staging"]
+    calls = [s["with"]["call"].split() for s in e2e["steps"] if DAGGER_ACTION in s.get("uses", "")]
+    assert [call[:3] for call in calls] == [
+        ["health", "--env", "staging"],
+        ["e2e", "--env", "staging"],
+    ]
     prod = jobs["deploy-prod"]
     prod_call = next(s for s in prod["steps"] if "uses" in s and DAGGER_ACTION in s["uses"])
     assert "--approve" in prod_call["with"]["call"].split()
     assert "--version ${{ steps.release.outputs.version }}" in prod_call["with"]["call"]
-    assert all(jobs[j]["needs"] == "ci" for j in ("deploy-dev", "deploy-staging", "deploy-prod"))
+    assert all(jobs[j]["needs"] == "ci" for j in ("deploy-dev", "deploy-staging"))
+    assert jobs["deploy-prod"]["needs"] == ["ci", "verify-staging"]
     assert jobs["ci"]["uses"] == "$/.github/workflows/ci.yml"
+
+
+# job -> (the job it follows, the environment whose gateway the journey goes through)
+JOURNEYS = {
+    "integration-dev": ("deploy-dev", "dev"),
+    "e2e-staging": ("deploy-staging", "staging"),
+    "verify-staging": ("ci", "staging"),
+}
+
+
+@pytest.mark.parametrize("job_id", sorted(JOURNEYS))
+def test_the_journey_runs_after_each_deploy_before_prod_with_a_token_for_the_url_it_tests(
+    job_id: str,
+) -> None:
+    follows, env = JOURNEYS[job_id]
+    job = _jobs("cd.yml")[job_id]
+    assert job["needs"] == follows
+    assert job["environment"]["name"] == env
+    dagger = [s for s in job["steps"] if DAGGER_ACTION in str(s.get("uses", ""))]
+    (journey,) = [s for s in dagger if s["with"]["call"].split()[0] == "e2e"]
+    call = parse_call(journey["with"]["call"], set())
+    assert call.arguments["--env"] == env
+    assert call.arguments["--url"] == "$GATEWAY_URL"
+    token = call.arguments["--token"]
+    assert token is not None
+    assert token.startswith("env://")
+    # The token is minted for the URL the journey tests, by the step just before it.
+    auth = job["steps"][job["steps"].index(journey) - 1]
+    assert str(auth["uses"]).startswith(AUTH_ACTION)
+    assert auth["with"]["token_format"] == "id_token"
+    assert journey["env"]["GATEWAY_URL"] == auth["with"]["id_token_audience"]
+    assert journey["env"][token.removeprefix("env://")] == (
+        f"${{{{ steps.{auth['id']}.outputs.id_token }}}}"
+    )
+
+
+def test_prod_is_asked_for_only_after_the_suite_passed_against_staging() -> None:
+    jobs = _jobs("cd.yml")
+    gate, prod = jobs["verify-staging"], jobs["deploy-prod"]
+    assert gate["if"] == prod["if"]  # the same release refs
+    for ref in ("refs/tags/v1.4.0", "refs/heads/release/1.4.0"):
+        assert _runs_for(gate["if"], ref)
+    assert not _runs_for(gate["if"], "refs/heads/main")
+    assert "verify-staging" in prod["needs"]
 
 
 def test_staging_is_tested_by_dast_with_an_id_token_for_the_url_it_tests() -> None:

@@ -78,7 +78,7 @@ def authenticated_config(text: str) -> str:
     return header + text
 
 
-def validate_targets(urls: Sequence[str]) -> list[str]:
+def validate_targets(urls: Sequence[str], *, flag: str = "--urls") -> list[str]:
     """Deployed base URLs: https origins without credentials, query or fragment."""
     targets: list[str] = []
     for url in urls:
@@ -91,7 +91,7 @@ def validate_targets(urls: Sequence[str]) -> list[str]:
         elif parts.query or parts.fragment or parts.path not in ("", "/"):
             problem = "is not a base URL (scheme and host only)"
         if problem is not None:
-            msg = f"--urls: {url!r} {problem}; give each service's base URL, e.g. https://candidate---api-gateway-abc123-ew.a.run.app"
+            msg = f"{flag}: {url!r} {problem}; give each service's base URL, e.g. https://candidate---api-gateway-abc123-ew.a.run.app"
             raise InputError(msg)
         target = f"https://{parts.netloc}"
         if target not in targets:

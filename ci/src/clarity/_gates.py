@@ -212,7 +212,7 @@ _SECRET_SCAN: Final = FileSet(
     ),
     exclude=(*_EXCLUDED, "uv.lock", "ci/uv.lock", ".secrets.baseline"),
 )
-PIPELINE_TIERS: Final = "not containers and not engine and not workflows"
+PIPELINE_TIERS: Final = "not containers and not engine and not workflows and not e2e and not push"
 """The test tiers the pipeline's test gate selects (a pytest marker expression)."""
 
 _REQUIREMENTS_EXPORT: Final = "/tmp/clarity-requirements.txt"  # noqa: S108  # nosec B108 - single-use pipeline container
@@ -254,12 +254,16 @@ GATES: Final[dict[str, Gate]] = {
                     ),
                     # What a pipeline container cannot run: the container tier (no Docker
                     # daemon; build, scan and sbom cover the images there), the engine tier
-                    # (no Dagger inside Dagger), and the workflows tier, whose subject is the
+                    # (no Dagger inside Dagger), the workflows tier, whose subject is the
                     # git checkout (git rev-parse, actionlint finding the project by .git,
                     # throwaway repositories): the source deliberately has no .git and the
-                    # Python image no git. The workflow files themselves are still linted in
-                    # the pipeline by the security gate (zizmor, actionlint on each file);
-                    # the tier runs where the checkout is (`make test`, .ci/run).
+                    # Python image no git; the workflow files themselves are still linted in
+                    # the pipeline by the security gate (zizmor, actionlint on each file).
+                    # And what needs the emulators to push to a test process (`e2e`,
+                    # `push`): there the emulators are Dagger services, which cannot reach
+                    # a process of the test container; the `e2e` function proves the data
+                    # flow against the deployed environments instead. These tiers run where
+                    # the checkout is (`make test`, .ci/run).
                     pipeline_args=("-m", PIPELINE_TIERS),
                 ),
             ),

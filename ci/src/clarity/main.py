@@ -24,6 +24,7 @@ from clarity._arguments import (
 from clarity._caching import every_call, never_cached, session_cached
 from clarity._dast import LOCAL_TARGETS, local_stack, run_dast, validate_targets
 from clarity._delivery import SUMMARY, deploy_argv, require_credentials, run_delivery
+from clarity._e2e import run_e2e, validate_base_url
 from clarity._errors import GatesFailedError, InputError
 from clarity._gate_runs import check as check_gates
 from clarity._gate_runs import run_gate
@@ -40,6 +41,7 @@ from clarity._settings import (
     pinned_address,
     validate_commit,
     validate_rollback_target,
+    validate_version,
 )
 from clarity._source import RELEASE_IGNORE, SOURCE_IGNORE
 from clarity._workspace import (
@@ -137,6 +139,37 @@ class Clarity:
             raise InputError(msg)
         targets = {url: url for url in validate_targets(urls)}
         return await run_dast(runner, targets, token=token)
+
+    @never_cached
+    async def e2e(
+        self,
+        *,
+        env: Annotated[
+            Environment, Doc("Environment tested; its settings bound the wait for an insight.")
+        ],
+        url: Annotated[
+            str,
+            Doc("The API gateway's base URL (https): the environment's, or a candidate's tag URL."),
+        ],
+        token: Annotated[
+            dagger.Secret, Doc("ID token for the gateway (audience: its URL), e.g. env://ID_TOKEN.")
+        ],
+        expect_version: Annotated[
+            str | None, Doc("Fail unless the gateway reports this version on /health.")
+        ] = None,
+    ) -> str:
+        """Run the user's journey (tests/e2e) against a deployed gateway; fail if a step fails."""
+        settings = await environment_settings(self.source, env.value)
+        target = validate_base_url(url)
+        version = None if expect_version is None else validate_version(expect_version)
+        return await run_e2e(
+            workspace(self.source),
+            target,
+            token,
+            environment=env.value,
+            timeout_seconds=settings.delivery.rollout.journey.timeout_seconds,
+            expect_version=version,
+        )
 
     # ------------------------------------------------------------------ images
 

@@ -29,12 +29,14 @@ __all__ = [
     "MIN_MONITORING_WINDOW",
     "TRANSACTION_KINDS",
     "HealthCheck",
+    "JourneyPolicy",
     "LatencyLimits",
     "MetricAnalysis",
     "TransactionCheck",
     "mapping",
     "nonempty_str",
     "parse_health_check",
+    "parse_journey",
     "parse_metric_analysis",
     "parse_transaction",
 ]
@@ -250,3 +252,32 @@ def _number(
         msg = f"{where}: '{key}' must be {bound}, not {value!r}"
         raise ConfigError(msg)
     return float(value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class JourneyPolicy:
+    """``rollout.journey``: whether the user's journey checks a candidate before traffic."""
+
+    before_traffic: bool = False
+    """Run the journey (ingest, processed, resend, reject) against the API gateway's
+    candidate at its tag URL once its health checks pass, before it takes any traffic."""
+    timeout_seconds: float = 60.0
+    """How long an ingested batch may take to be processed into an insight."""
+
+
+def parse_journey(raw: object, where: str) -> JourneyPolicy:
+    """``rollout.journey`` (absent: the journey does not run before traffic)."""
+    data = mapping(raw, f"{where}: rollout.journey")
+    unknown = sorted(set(data) - {"before_traffic", "timeout_seconds"})
+    if unknown:
+        msg = f"{where}: rollout.journey has unknown keys {unknown}: use before_traffic and timeout_seconds"
+        raise ConfigError(msg)
+    before = data.get("before_traffic", False)
+    timeout = data.get("timeout_seconds", JourneyPolicy.timeout_seconds)
+    if not isinstance(before, bool):
+        msg = f"{where}: rollout.journey.before_traffic must be true or false"
+        raise ConfigError(msg)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 5 <= timeout <= 600:
+        msg = f"{where}: rollout.journey.timeout_seconds must be a number of seconds from 5 to 600"
+        raise ConfigError(msg)
+    return JourneyPolicy(before_traffic=before, timeout_seconds=float(timeout))

@@ -13,6 +13,7 @@
     ├── RolloutAborted (1)             the candidate never became Ready; traffic was not touched
     ├── RolloutFailed (1)              health analysis failed; traffic went back to the previous stable
     ├── HealthCheckFailed (1)          a health check (manual check, or after a rollback) failed
+    ├── JourneyFailed (1)              a step of the user's journey through the deployed backend failed
     └── RollbackFailed (5)             restoring traffic failed: a person must look now
 
 The CLI catches :class:`DeployError` once, prints ``error.message`` (what happened and what to
@@ -29,6 +30,7 @@ __all__ = [
     "CredentialsError",
     "DeployError",
     "HealthCheckFailed",
+    "JourneyFailed",
     "PermissionDenied",
     "RollbackFailed",
     "RolloutAborted",
@@ -96,6 +98,14 @@ class RolloutFailed(DeployError):
 
 class HealthCheckFailed(DeployError):
     """One or more health checks failed."""
+
+
+class JourneyFailed(DeployError):
+    """A step of the user's journey (ingest, processed, resend, reject) did not go as it must."""
+
+    def __init__(self, message: str, *, step: str) -> None:
+        super().__init__(message)
+        self.step = step
 
 
 class RollbackFailed(DeployError):

@@ -23,6 +23,7 @@ from ._auth import GoogleIdTokens, load_credentials
 from ._cloudrun import CloudRunApi
 from ._errors import ApprovalRequired, ConfigError, DeployError
 from .analysis import MonitoringApi, Prober
+from .analysis.journey import JourneyProbe
 from .ledger import DeploymentRecord, Ledger, build_report
 from .plan import build_plan, parse_version
 from .progress import Reporter
@@ -296,11 +297,24 @@ def _deployer(
 ) -> Deployer:
     credentials = load_credentials(args.credentials)
     api = CloudRunApi.connect(credentials, endpoint=args.api_endpoint)
-    prober = Prober(GoogleIdTokens(credentials, iam_endpoint=args.iam_endpoint))
+    tokens = GoogleIdTokens(credentials, iam_endpoint=args.iam_endpoint)
     monitoring = None
     if settings.rollout.metrics is not None:
         monitoring = MonitoringApi.connect(credentials, endpoint=args.monitoring_endpoint)
-    return Deployer(api, prober, reporter, ledger=Ledger(args.ledger), monitoring=monitoring)
+    policy = settings.rollout.journey
+    journey = (
+        JourneyProbe(tokens, timeout_seconds=policy.timeout_seconds)
+        if policy.before_traffic
+        else None
+    )
+    return Deployer(
+        api,
+        Prober(tokens),
+        reporter,
+        ledger=Ledger(args.ledger),
+        monitoring=monitoring,
+        journey=journey,
+    )
 
 
 def _pairs(items: list[str], flag: str) -> dict[str, str]:

@@ -12,18 +12,20 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from ._analysis_settings import (
     HealthCheck,
+    JourneyPolicy,
     LatencyLimits,
     MetricAnalysis,
     TransactionCheck,
     mapping,
     nonempty_str,
     parse_health_check,
+    parse_journey,
     parse_metric_analysis,
     parse_transaction,
 )
@@ -34,6 +36,7 @@ __all__ = [
     "SERVICE_ORDER",
     "EnvironmentSettings",
     "HealthCheck",
+    "JourneyPolicy",
     "LatencyLimits",
     "MetricAnalysis",
     "RolloutPolicy",
@@ -96,7 +99,13 @@ class RolloutPolicy:
             longest = max(longest, self.metrics.step_limit_seconds + interval)
         if self.bake_seconds:
             longest = max(longest, self.bake_seconds + lag + interval)
+        if self.journey.before_traffic:
+            # one journey, bounded by its timeout, and the requests around it
+            longest = max(longest, self.journey.timeout_seconds + 30)
         return longest
+
+    journey: JourneyPolicy = field(default_factory=JourneyPolicy)
+    """The user's journey against the gateway's candidate before it takes traffic."""
 
     @property
     def lease_seconds(self) -> float:
@@ -324,6 +333,7 @@ def _rollout(data: Mapping[str, Any], where: str) -> RolloutPolicy:
         require_approval=bool(data.get("require_approval", False)),
         bake_seconds=float(data.get("bake_seconds", 0)),
         metrics=parse_metric_analysis(data.get("metric_analysis"), where),
+        journey=parse_journey(data.get("journey", {}), where),
     )
     if policy.bake_seconds < 0:
         msg = f"{where}: rollout: bake_seconds must be 0 or more"

@@ -77,3 +77,19 @@ variable "project_id" {
   type        = string
   nullable    = false
 }
+
+variable "ttl_fields" {
+  description = "TTL policies by name: Firestore deletes a document of `collection` once the timestamp in its top-level `field` has passed (usually within a day). Documents without the field never expire."
+  type = map(object({
+    collection = string
+    field      = string
+  }))
+  default  = {}
+  nullable = false
+  validation {
+    condition = alltrue([
+      for ttl in values(var.ttl_fields) : can(regex("^[A-Za-z_][A-Za-z0-9_]{0,127}$", ttl.field)) && can(regex("^[^/]+$", ttl.collection))
+    ])
+    error_message = "A TTL field must be one top-level field name (letters, digits, underscores) of a collection id without slashes."
+  }
+}

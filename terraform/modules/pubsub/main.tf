@@ -4,6 +4,12 @@ locals {
       for sub_name, sub in topic.subscriptions : sub_name => merge(sub, { topic = topic_name })
     }
   ]...)
+  # Pushed subscriptions on the dead-letter topics, besides the pull one that keeps everything.
+  _dead_letter_pushes = merge([
+    for topic_name, topic in var.topics : {
+      for sub_name, sub in topic.dead_letter_subscriptions : sub_name => merge(sub, { topic = topic_name })
+    }
+  ]...)
   # One dead-letter topic per source topic that has a dead-lettered subscription.
   _dead_letter_topics = toset([
     for sub in values(local._subscriptions) : sub.topic if sub.dead_letter
@@ -72,6 +78,7 @@ resource "google_pubsub_subscription" "subscription" {
       push_endpoint = each.value.push_endpoint
       oidc_token {
         service_account_email = var.push_service_account
+        audience              = each.value.push_audience
       }
     }
   }
@@ -89,5 +96,32 @@ resource "google_pubsub_subscription" "dead_letter" {
 
   expiration_policy {
     ttl = ""
+  }
+}
+
+# Not dead-lettered itself: a failed push is retried with backoff for dead_letter_retention, and
+# the pull subscription above keeps the message whatever happens here.
+resource "google_pubsub_subscription" "dead_letter_push" {
+  for_each                   = local._dead_letter_pushes
+  project                    = var.project_id
+  name                       = each.key
+  topic                      = google_pubsub_topic.dead_letter[each.value.topic].id
+  labels                     = merge(var.labels, { purpose = "dead-letter" })
+  ack_deadline_seconds       = each.value.ack_deadline_seconds
+  message_retention_duration = var.dead_letter_retention
+
+  expiration_policy {
+    ttl = ""
+  }
+  retry_policy {
+    minimum_backoff = each.value.retry_minimum_backoff
+    maximum_backoff = each.value.retry_maximum_backoff
+  }
+  push_config {
+    push_endpoint = each.value.push_endpoint
+    oidc_token {
+      service_account_email = var.push_service_account
+      audience              = each.value.push_audience
+    }
   }
 }

@@ -1,3 +1,8 @@
+output "dead_letter_push_subscriptions" {
+  description = "Pushed subscription ids on the dead-letter topics, by subscription name."
+  value       = { for k, v in google_pubsub_subscription.dead_letter_push : k => v.id }
+}
+
 output "dead_letter_subscriptions" {
   description = "Subscription ids on the dead-letter topics, by source topic name."
   value       = { for k, v in google_pubsub_subscription.dead_letter : k => v.id }

@@ -55,8 +55,15 @@ variable "push_service_account" {
 }
 
 variable "topics" {
-  description = "Topics by name, each with its subscriptions by name. A dead-lettered subscription sends a message to `<topic>-dead-letter` after max_delivery_attempts; every dead-letter topic gets a pull subscription of the same name so nothing is lost. `subscribers` (IAM members by a key known at plan time) get roles/pubsub.subscriber on that subscription only."
+  description = "Topics by name, each with its subscriptions by name. A dead-lettered subscription sends a message to `<topic>-dead-letter` after max_delivery_attempts; every dead-letter topic gets a pull subscription of the same name so nothing is lost, and `dead_letter_subscriptions` are pushed from it besides (to record failures). `subscribers` (IAM members by a key known at plan time) get roles/pubsub.subscriber on that subscription only. A push carries an OIDC token of push_service_account whose audience is `push_audience` (default: the endpoint URL)."
   type = map(object({
+    dead_letter_subscriptions = optional(map(object({
+      ack_deadline_seconds  = optional(number, 60)
+      push_audience         = optional(string)
+      push_endpoint         = string
+      retry_maximum_backoff = optional(string, "600s")
+      retry_minimum_backoff = optional(string, "10s")
+    })), {})
     labels                     = optional(map(string), {})
     message_retention_duration = optional(string, "86400s")
     subscriptions = optional(map(object({
@@ -64,6 +71,7 @@ variable "topics" {
       dead_letter                = optional(bool, true)
       max_delivery_attempts      = optional(number, 5)
       message_retention_duration = optional(string, "604800s")
+      push_audience              = optional(string)
       push_endpoint              = optional(string)
       retry_maximum_backoff      = optional(string, "600s")
       retry_minimum_backoff      = optional(string, "10s")
@@ -94,16 +102,29 @@ variable "topics" {
   validation {
     condition = alltrue(flatten([
       for topic in values(var.topics) : [
-        for sub in values(topic.subscriptions) : sub.push_endpoint == null || startswith(coalesce(sub.push_endpoint, "-"), "https://")
+        for endpoint in concat(
+          [for sub in values(topic.subscriptions) : sub.push_endpoint],
+          [for sub in values(topic.dead_letter_subscriptions) : sub.push_endpoint],
+        ) : endpoint == null || startswith(coalesce(endpoint, "-"), "https://")
       ]
     ]))
     error_message = "A push_endpoint must be an https:// URL."
   }
   validation {
     condition = var.push_service_account != null || alltrue(flatten([
-      for topic in values(var.topics) : [for sub in values(topic.subscriptions) : sub.push_endpoint == null]
+      for topic in values(var.topics) : concat(
+        [for sub in values(topic.subscriptions) : sub.push_endpoint == null],
+        [length(topic.dead_letter_subscriptions) == 0],
+      )
     ]))
     error_message = "A subscription has a push_endpoint but push_service_account is not set: pushes must carry an OIDC token."
+  }
+  validation {
+    condition = alltrue([
+      for topic in values(var.topics) :
+      length(topic.dead_letter_subscriptions) == 0 || anytrue([for sub in values(topic.subscriptions) : sub.dead_letter])
+    ])
+    error_message = "dead_letter_subscriptions need a dead-lettered subscription on their topic: without one there is no dead-letter topic to subscribe to."
   }
   validation {
     condition     = alltrue([for name in keys(var.topics) : !endswith(name, "-dead-letter")])

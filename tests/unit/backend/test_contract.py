@@ -13,8 +13,9 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel
 from starlette.types import Message
 
+from api_gateway.batches import DeadLetterResult
 from api_gateway.main import create_app as create_gateway
-from api_gateway.routes import IngestResponse
+from api_gateway.routes import DEAD_LETTER_PUSH_PATH, IngestResponse
 from api_gateway.settings import GatewaySettings
 from clarity_common.contract import install_api_contract
 from clarity_common.guard import DEFAULT_MAX_BODY_BYTES, MAX_BODY_BYTES_EXTENSION, RequestGuard
@@ -24,12 +25,13 @@ from clarity_common.payloads import (
     parse_json,
 )
 from clarity_common.problems import ErrorBody, error_detail
+from clarity_common.pubsub import MAX_PUSH_BODY_BYTES, PushEnvelope
 from clarity_common.samples import MAX_BODY_BYTES, HealthSample, SampleBatch
 from clarity_common.settings import ServiceSettings
 from ml_service.analysis import AnalysisRequest, Summary
-from ml_service.main import PUSH_PATH
+from ml_service.main import INGESTION_PUSH_PATH, PUSH_PATH
 from ml_service.main import create_app as create_ml_service
-from ml_service.processing import MAX_PUSH_BODY_BYTES, PushEnvelope, PushResult
+from ml_service.processing import PushResult
 
 pytestmark = pytest.mark.unit
 
@@ -66,13 +68,17 @@ _Bodies = dict[tuple[str, str], tuple[type[BaseModel], int, type[BaseModel]]]
 SERVED: dict[str, tuple[Callable[[], FastAPI], _Bodies]] = {
     "api-gateway": (
         lambda: create_gateway(GatewaySettings()),
-        {("post", "/v1/healthkit/samples"): (SampleBatch, MAX_BODY_BYTES, IngestResponse)},
+        {
+            ("post", "/v1/healthkit/samples"): (SampleBatch, MAX_BODY_BYTES, IngestResponse),
+            ("post", DEAD_LETTER_PUSH_PATH): (PushEnvelope, MAX_PUSH_BODY_BYTES, DeadLetterResult),
+        },
     ),
     "ml-service": (
         lambda: create_ml_service(ServiceSettings()),
         {
             ("post", "/v1/analyze"): (AnalysisRequest, MAX_BODY_BYTES, Summary),
             ("post", PUSH_PATH): (PushEnvelope, MAX_PUSH_BODY_BYTES, PushResult),
+            ("post", INGESTION_PUSH_PATH): (PushEnvelope, MAX_PUSH_BODY_BYTES, PushResult),
         },
     ),
 }
@@ -102,6 +108,23 @@ def test_the_served_schema_describes_the_models(service: str) -> None:
     assert "HTTPValidationError" not in schemas
     for ref in _refs(document):
         assert ref.removeprefix(COMPONENTS) in schemas, f"{ref} does not resolve"
+
+
+def _keys(node: object) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield key
+            yield from _keys(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _keys(item)
+
+
+@pytest.mark.parametrize("service", sorted(SERVED))
+def test_bounds_are_written_as_json_schema_says(service: str) -> None:
+    """pydantic writes a bound it cannot place as "ge"; JSON Schema (and clients) ignore that."""
+    build, _ = SERVED[service]
+    assert not {"ge", "gt", "le", "lt"} & set(_keys(_document(build())["components"]))
 
 
 @pytest.mark.parametrize("service", sorted(SERVED))

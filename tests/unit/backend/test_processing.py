@@ -13,7 +13,8 @@ from pydantic import ValidationError
 
 from clarity_common.errors import BackendUnavailableError, InvalidMessageError
 from clarity_common.gcp import describe_error, unavailable_on_google_errors
-from ml_service.processing import ProcessingRequest, PushEnvelope, PushMessage, decode_request
+from clarity_common.pubsub import PushEnvelope, PushMessage
+from ml_service.processing import ProcessingRequest, decode_request
 
 pytestmark = pytest.mark.unit
 

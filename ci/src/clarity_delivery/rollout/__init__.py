@@ -68,7 +68,10 @@ class Deployer:
         owner: str | None = None,
         ledger: Ledger | None = None,
         monitoring: MonitoringApi | None = None,
+        journey: MetricProvider | None = None,
     ) -> None:
+        """``journey``: the user's journey, run once on the API gateway's candidate before it
+        takes traffic (``rollout.journey.before_traffic``); None leaves it out."""
         owner = owner or st.owner_id()
         router = CloudRunRouter(api)
         rollbacks = Rollbacks(api, router, reporter)
@@ -90,6 +93,7 @@ class Deployer:
             records=self._records,
             reporter=reporter,
             owner=owner,
+            journey=AnalysisRunner([journey], reporter, sleep=sleep) if journey else None,
         )
         self._manual = ManualRollback(
             api=api,

@@ -7,7 +7,9 @@ Per service, in dependency order (:meth:`Engine.run_service`):
 3. wait for the candidate's Ready condition (a failure or the timeout aborts: traffic untouched),
 4. tag the candidate so that it can be probed at its own URL,
 5. walk the strategy's steps: write the step's split, analyse (probes, transactions and, where
-   the candidate takes traffic, metrics), roll back on a failed verdict; then the bake,
+   the candidate takes traffic, metrics), roll back on a failed verdict; where
+   ``rollout.journey.before_traffic`` is on, the API gateway's candidate must also pass the
+   user's journey (:mod:`~..analysis.journey`) once its pre-traffic checks passed; then the bake,
 6. make the candidate stable, the old stable revision kept tagged at 0 %.
 
 This is the only place where a verdict becomes a rollback, and where a later service's failure
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import replace
 
 from .. import _state as st
 from .._cloudrun import CloudRunApi, OperationFailed, ServicePath
@@ -34,6 +37,7 @@ from .._errors import (
 from ..analysis import AnalysisRunner, Subject, Verdict, Window
 from ..analysis.limits import RevisionStats
 from ..candidate import Revisions
+from ..journey import JOURNEY_SERVICE
 from ..ledger import DeploymentRecord, Outcome, RevisionFigures, StepRecord
 from ..plan import ReleasePlan, ServicePlan, TrafficSplit, TrafficTarget
 from ..progress import Reporter
@@ -43,7 +47,9 @@ from ..strategies import Step, strategy_for
 from ..traffic import TrafficRouter
 from ._records import Records
 
-__all__ = ["Engine"]
+__all__ = ["JOURNEY_FAILURE", "Engine"]
+
+JOURNEY_FAILURE = "candidate failed the user journey before taking traffic"
 
 
 class Engine:
@@ -61,8 +67,10 @@ class Engine:
         records: Records,
         reporter: Reporter,
         owner: str,
+        journey: AnalysisRunner | None = None,
     ) -> None:
         self._api = api
+        self._journey = journey
         self._router = router
         self._revisions = revisions
         self._analysis = analysis
@@ -192,6 +200,12 @@ class Engine:
             verdict = await self._analyse(ctx, step, url, audience, moved=moved)
             if not verdict.passed:
                 await self._rollbacks.fail(ctx, verdict, step.failure)
+            if step.split is None and self._journey is not None and ctx.key == JOURNEY_SERVICE:
+                verdict = await self._analyse(
+                    ctx, step, url, audience, moved=moved, runner=self._journey
+                )
+                if not verdict.passed:
+                    await self._rollbacks.fail(ctx, verdict, JOURNEY_FAILURE)
 
         # 6. The candidate becomes stable.
         entry = st.HistoryEntry(
@@ -209,12 +223,20 @@ class Engine:
         return Released(svc=svc, path=path, previous=stable)
 
     async def _analyse(
-        self, ctx: RolloutContext, step: Step, url: str, audience: str, *, moved: float
+        self,
+        ctx: RolloutContext,
+        step: Step,
+        url: str,
+        audience: str,
+        *,
+        moved: float,
+        runner: AnalysisRunner | None = None,
     ) -> Verdict:
         """Analyse one step of the candidate against stable, and record the step.
 
         ``moved`` is when traffic last changed: a bake holds until ``bake_seconds`` of traffic
         since then have been analysed (plus the metric lag, so that Monitoring has them).
+        ``runner``: the journey's, which decides on one run (it has its own time bound).
         """
         started = time.time()
         policy = ctx.plan.policy
@@ -232,13 +254,17 @@ class Engine:
         )
         baking = step.analysis == "bake"
         lag = policy.metrics.delay_seconds if policy.metrics is not None else 0.0
-        window = Window(
-            policy=policy,
-            mode=step.analysis,
-            gate=None if baking else metrics,
-            hold_until=moved + policy.bake_seconds + lag if baking else 0.0,
-        )
-        verdict = await self._analysis.analyse(subject, window)
+        if runner is None:
+            window = Window(
+                policy=policy,
+                mode=step.analysis,
+                gate=None if baking else metrics,
+                hold_until=moved + policy.bake_seconds + lag if baking else 0.0,
+            )
+        else:
+            once = replace(policy, probes_per_step=1, failure_threshold=1)
+            window = Window(policy=once, mode="full")
+        verdict = await (runner or self._analysis).analyse(subject, window)
         evidence = verdict.metric_evidence()
         ctx.record.steps.append(
             StepRecord(
