@@ -11,11 +11,13 @@ locals {
   _owner             = local._repository[0]
   _repository_name   = local._repository[1]
   # The refs each environment accepts deployments from: the refs cd.yml deploys from
-  # (develop -> dev, main -> staging, release/X.Y.Z and vX.Y.Z -> prod). Patterns are
-  # GitHub's deployment policy globs, in which * does not cross a slash.
+  # (develop -> dev, main -> staging, release/X.Y.Z and vX.Y.Z -> prod). A release's run also
+  # enters staging, read-only, to run the E2E suite against it before prod's reviewers are
+  # asked (cd.yml verify-staging: staging's identity and gateway URL are its variables).
+  # Patterns are GitHub's deployment policy globs, in which * does not cross a slash.
   _deploy_refs = {
     dev     = { branches = ["develop"], tags = [] }
     prod    = { branches = ["release/*"], tags = ["v*"] }
-    staging = { branches = ["main"], tags = [] }
+    staging = { branches = ["main", "release/**/*"], tags = ["v*"] }
   }
 }

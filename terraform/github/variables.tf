@@ -37,7 +37,7 @@ variable "dagger" {
 }
 
 variable "environments" {
-  description = "The deployment environments dev, staging and prod: the Google identity each deploys with (`terraform output` of terraform/environments/<env>), the gateway URL staging's DAST job tests, and the users (logins) and teams (slugs) whose approval a deployment waits for."
+  description = "The deployment environments dev, staging and prod: the Google identity each deploys with (`terraform output` of terraform/environments/<env>), the gateway URL the journey (dev, staging) and DAST (staging) run against, and the users (logins) and teams (slugs) whose approval a deployment waits for."
   type = map(object({
     deploy_service_account     = string
     gateway_url                = optional(string)

@@ -347,8 +347,9 @@ def test_each_environment_accepts_deployments_only_from_the_refs_cd_deploys_from
                 assert allowed, f"cd.yml deploys {ref} to {env}, whose policy refuses it"
             elif kind == "heads":
                 assert not allowed, f"{env} admits {ref}, which cd.yml never deploys there"
-    assert deployed_environments("refs/heads/release/1.4.0") == {"prod"}
-    assert deployed_environments("refs/tags/v1.4.0") == {"prod"}
+    # A release's run verifies staging (the E2E suite) before prod's reviewers are asked.
+    assert deployed_environments("refs/heads/release/1.4.0") == {"staging", "prod"}
+    assert deployed_environments("refs/tags/v1.4.0") == {"staging", "prod"}
     assert deployed_environments("refs/heads/main") == {"staging"}
     assert deployed_environments("refs/heads/feature/login") == set()
 

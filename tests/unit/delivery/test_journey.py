@@ -280,8 +280,15 @@ def test_the_journey_is_off_unless_settings_turn_it_on() -> None:
     assert on.rollout.journey == JourneyPolicy(before_traffic=True, timeout_seconds=90.0)
     off = parse_settings(_settings({}), "staging", where="x")
     assert off.rollout.journey == JourneyPolicy()
-    # The lease outlasts the journey, so no one takes a rollout over while it runs.
-    assert on.rollout.lease_seconds == off.rollout.lease_seconds + 120
+    # The lease outlasts the journey, so no one takes a rollout over while it runs: the
+    # journey is a step of its own, as long as its timeout and the requests around it.
+    assert on.rollout.longest_step_seconds >= 90 + 30
+    assert on.rollout.lease_seconds >= off.rollout.lease_seconds
+    long = parse_settings(
+        _settings({"before_traffic": True, "timeout_seconds": 600}), "staging", where="x"
+    )
+    assert long.rollout.longest_step_seconds == 600 + 30
+    assert long.rollout.lease_seconds > on.rollout.lease_seconds
 
 
 @pytest.mark.parametrize(
