@@ -38,7 +38,9 @@ def test_two_provisioning_runs_at_once_both_succeed_one_after_the_other() -> Non
     assert [run.returncode for run in runs] == [0, 0], outputs
     for output in outputs:
         for number, step in enumerate(STEPS, 1):
-            assert re.search(rf"^==> \[{number}/{len(STEPS)}\] {step.name}: .+ \(\d+\.\ds\)$", output, re.M), output
+            assert re.search(
+                rf"^==> \[{number}/{len(STEPS)}\] {step.name}: .+ \(\d+\.\ds\)$", output, re.M
+            ), output
         assert re.search(r"^==> provisioned in \d+\.\ds$", output, re.MULTILINE)
     waited = [o for o in outputs if "waiting for another provisioning run" in o]
     assert len(waited) == 1, outputs

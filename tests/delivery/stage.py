@@ -1,6 +1,10 @@
 """A test world for the delivery library: the Cloud Run double with real revision processes,
 credentials whose token endpoint is local, the emulators behind the backend, and both services
-created the way Terraform creates them. Used by the end-to-end tests and by ``make bench``."""
+created the way Terraform creates them. Used by the end-to-end tests and by ``make bench``.
+
+:func:`open_fixture_stage` is the same world with the double's fixture app (the backend's
+contract: ``/health``, ``CLARITY_VERSION``, ``CLARITY_FAULT``) as every revision: no emulators,
+revisions up in tens of milliseconds, for tests about the library's decisions."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +21,7 @@ from clarity_delivery.cli import main
 from google.cloud import run_v2
 from google.oauth2 import service_account
 
-from tests.doubles.cloud_run import CloudRunDouble, default_image_command
+from tests.doubles.cloud_run import CloudRunDouble, default_image_command, fixture_app_command
 from tests.doubles.oauth import TokenEndpoint
 from tests.doubles_tests.helpers import FAST_POLL
 from tests.support.emulators import Emulators
@@ -128,21 +132,61 @@ def open_stage(
     workdir: Path, token_endpoint: TokenEndpoint, emulators: Emulators, **rollout: object
 ) -> Iterator[Stage]:
     """Both services running 0.9.0 on a fresh double; everything stopped on exit."""
+    project = emulators.for_project(PROJECT)
+    try:
+        with _open(
+            workdir,
+            token_endpoint,
+            command=default_image_command,
+            platform_env=project.env(),
+            require_auth=False,
+            rollout=rollout,
+        ) as stage:
+            yield stage
+    finally:
+        project.cleanup()
+
+
+@contextlib.contextmanager
+def open_fixture_stage(
+    workdir: Path, token_endpoint: TokenEndpoint, *, require_auth: bool = False, **rollout: object
+) -> Iterator[Stage]:
+    """Both services running 0.9.0 as the double's fixture app; everything stopped on exit."""
+    with _open(
+        workdir,
+        token_endpoint,
+        command=fixture_app_command,
+        platform_env={},
+        require_auth=require_auth,
+        rollout=rollout,
+    ) as stage:
+        yield stage
+
+
+@contextlib.contextmanager
+def _open(
+    workdir: Path,
+    token_endpoint: TokenEndpoint,
+    *,
+    command: Callable[[str, int], list[str]],
+    platform_env: Mapping[str, str],
+    require_auth: bool,
+    rollout: Mapping[str, object],
+) -> Iterator[Stage]:
     faults: dict[str, str] = {}
 
     def image_command(image: str, port: int) -> list[str]:
-        argv = default_image_command(image, port)
+        argv = command(image, port)
         fault = faults.get(image)
         return ["env", f"CLARITY_FAULT={fault}", *argv] if fault else argv
 
-    project = emulators.for_project(PROJECT)
     double = CloudRunDouble(
         workdir / "double",
         operation_delay=0.05,
         ready_timeout=30,
         image_command=image_command,
-        platform_env=project.env(),
-        require_auth=False,
+        platform_env=dict(platform_env),
+        require_auth=require_auth,
     )
     double.start()
     try:
@@ -159,7 +203,6 @@ def open_stage(
         yield stage
     finally:
         double.stop()
-        project.cleanup()
 
 
 def _create_services(stage: Stage, credentials: service_account.Credentials) -> None:

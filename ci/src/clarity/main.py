@@ -3,6 +3,9 @@
 Each function reads like a recipe. Decisions (which gates, which stages, which image
 address, whether an environment accepts a change, how results aggregate) are plain
 Python in the private modules next to this one, unit-tested without an engine.
+
+``# pragma: engine-only`` marks a function whose body runs only inside a Dagger engine (it
+builds and awaits containers); coverage reports it apart from the gated plain Python.
 """
 
 import enum
@@ -115,7 +118,9 @@ session_cached: Final = _function_cached("session")
 """A Dagger function whose result is reused only within one engine session."""
 
 
-def _with_variables(variables: Mapping[str, str]) -> Callable[[dagger.Container], dagger.Container]:
+def _with_variables(  # pragma: engine-only
+    variables: Mapping[str, str],
+) -> Callable[[dagger.Container], dagger.Container]:
     """Set environment variables as values, never through a shell."""
 
     def apply(container: dagger.Container) -> dagger.Container:
@@ -157,24 +162,24 @@ class Clarity:
 
     @function
     @check
-    async def lint(self) -> str:
+    async def lint(self) -> str:  # pragma: engine-only
         """Check formatting and lint rules (ruff format --check, ruff check)."""
         return await self._check(GATES["lint"])
 
     @function
     @check
-    async def typecheck(self) -> str:
+    async def typecheck(self) -> str:  # pragma: engine-only
         """Type-check src/, ci/src/ and tests/ with mypy in strict mode."""
         return await self._check(GATES["typecheck"])
 
     @function
     @check
-    async def test(self) -> str:
+    async def test(self) -> str:  # pragma: engine-only
         """Run pytest with the coverage gate against Firestore and Pub/Sub emulator services."""
         return await self._check(GATES["test"])
 
     @function
-    async def test_report(self) -> dagger.Directory:
+    async def test_report(self) -> dagger.Directory:  # pragma: engine-only
         """Run the tests and return reports/ (JUnit XML, coverage XML), even if tests fail."""
         (step,) = GATES["test"].steps
         runner = self._with_emulators(self._workspace(self.source))
@@ -183,12 +188,12 @@ class Clarity:
 
     @function
     @check
-    async def security(self) -> str:
+    async def security(self) -> str:  # pragma: engine-only
         """Security checks: bandit, secrets, pip-audit, checkov, zizmor, actionlint, hadolint..."""
         return await self._check(GATES["security"])
 
     @session_cached
-    async def security_report(self) -> dagger.Directory:
+    async def security_report(self) -> dagger.Directory:  # pragma: engine-only
         """Run the security tools for reports (SARIF, JSON, logs, summary.txt), even on findings."""
         gate = GATES["security"]
         results, runner = await self._run_gate(gate, await self.source.glob("**/*"), reports=True)
@@ -196,7 +201,7 @@ class Clarity:
         return runner.directory(_REPORTS).with_new_file("summary.txt", summary.render())
 
     @function
-    async def ci(self) -> str:
+    async def ci(self) -> str:  # pragma: engine-only
         """Run every gate concurrently and report all failures in one summary."""
         summary = await self._run_gates([GATES[name] for name in GATE_NAMES])
         if not summary.ok:
@@ -206,12 +211,12 @@ class Clarity:
     # ------------------------------------------------------------------ images
 
     @function
-    async def build(self) -> list[dagger.Container]:
+    async def build(self) -> list[dagger.Container]:  # pragma: engine-only
         """Build the api-gateway and ml-service images (in that order) for linux/amd64."""
         return [self._image(service) for service in SERVICES]
 
     @session_cached
-    async def scan(self) -> str:
+    async def scan(self) -> str:  # pragma: engine-only
         """Scan each image with trivy; fail on HIGH or CRITICAL vulnerabilities with a fix."""
         summary, _ = await self._scan()
         if not summary.ok:
@@ -219,7 +224,7 @@ class Clarity:
         return summary.render()
 
     @session_cached
-    async def scan_report(self) -> dagger.Directory:
+    async def scan_report(self) -> dagger.Directory:  # pragma: engine-only
         """Scan each image with trivy; return <service>.sarif and summary.txt, even on findings."""
         summary, reports = await self._scan(reports=True)
         directory = dag.directory().with_new_file("summary.txt", summary.render())
@@ -228,7 +233,7 @@ class Clarity:
         return directory
 
     @function
-    async def sbom(self) -> dagger.Directory:
+    async def sbom(self) -> dagger.Directory:  # pragma: engine-only
         """Generate a CycloneDX SBOM per image: <service>.cdx.json."""
         directory = dag.directory()
         for service in SERVICES:
@@ -236,7 +241,7 @@ class Clarity:
         return directory
 
     @never_cached
-    async def publish(
+    async def publish(  # pragma: engine-only
         self,
         *,
         env: Annotated[
@@ -256,7 +261,7 @@ class Clarity:
         return [pushed[service] for service in SERVICES]
 
     @never_cached
-    async def sign(
+    async def sign(  # pragma: engine-only
         self,
         *,
         env: Annotated[Environment, Doc("Environment whose registry holds the images.")],
@@ -340,7 +345,7 @@ class Clarity:
     # ------------------------------------------------------------------ infrastructure
 
     @never_cached
-    async def plan(
+    async def plan(  # pragma: engine-only
         self,
         *,
         env: Annotated[Environment, Doc("Environment to plan.")],
@@ -355,7 +360,7 @@ class Clarity:
         return self._terraform_plan(env, credentials, inputs).directory("/out")
 
     @never_cached
-    async def apply(
+    async def apply(  # pragma: engine-only
         self,
         *,
         env: Annotated[Environment, Doc("Environment to change.")],
@@ -392,7 +397,7 @@ class Clarity:
     # ------------------------------------------------------------------ delivery
 
     @never_cached
-    async def deploy(
+    async def deploy(  # pragma: engine-only
         self,
         *,
         env: Annotated[Environment, Doc("Environment to deploy to: dev, staging or prod.")],
@@ -456,7 +461,7 @@ class Clarity:
         return await self._delivery(secret, argv, summary="/out/summary.md")
 
     @never_cached
-    async def rollback(
+    async def rollback(  # pragma: engine-only
         self,
         *,
         env: Annotated[Environment, Doc("Environment to roll back.")],
@@ -472,7 +477,7 @@ class Clarity:
         return await self._delivery(secret, ["rollback", "--env", env.value, "--to", target])
 
     @never_cached
-    async def health(
+    async def health(  # pragma: engine-only
         self,
         *,
         env: Annotated[Environment, Doc("Environment to check.")],
@@ -486,7 +491,7 @@ class Clarity:
         return await self._delivery(secret, ["health-check", "--env", env.value])
 
     @never_cached
-    async def release(
+    async def release(  # pragma: engine-only
         self,
         *,
         repository: Annotated[
@@ -513,7 +518,7 @@ class Clarity:
 
     # ------------------------------------------------------------------ helpers
 
-    def _workspace(
+    def _workspace(  # pragma: engine-only
         self, source: dagger.Directory, *, system_packages: Sequence[str] = ()
     ) -> dagger.Container:
         """Python with uv, the locked dependencies (cached) and the source at /src."""
@@ -539,7 +544,9 @@ class Clarity:
             .with_exec(["uv", "sync", "--locked"])
         )
 
-    def _with_emulators(self, container: dagger.Container) -> dagger.Container:
+    def _with_emulators(  # pragma: engine-only
+        self, container: dagger.Container
+    ) -> dagger.Container:
         emulators = dag.container(platform=_PLATFORM).from_(EMULATORS.address)
         firestore = emulators.with_exposed_port(_FIRESTORE_PORT).as_service(
             args=[
@@ -567,13 +574,13 @@ class Clarity:
             .with_env_variable("PUBSUB_EMULATOR_HOST", f"pubsub:{_PUBSUB_PORT}")
         )
 
-    async def _check(self, gate: Gate) -> str:
+    async def _check(self, gate: Gate) -> str:  # pragma: engine-only
         summary = await self._run_gates([gate])
         if not summary.ok:
             raise GatesFailedError(summary.render())
         return summary.render()
 
-    async def _run_gates(self, gates: Sequence[Gate]) -> Summary:
+    async def _run_gates(self, gates: Sequence[Gate]) -> Summary:  # pragma: engine-only
         entries = await self.source.glob("**/*")
         results: list[StepResult] = []
 
@@ -594,7 +601,7 @@ class Clarity:
                 group.start_soon(run, gate)
         return summarize(results, [(g.name, s.name) for g in gates for s in g.steps])
 
-    async def _run_gate(
+    async def _run_gate(  # pragma: engine-only
         self, gate: Gate, entries: Sequence[str], *, reports: bool = False
     ) -> tuple[list[StepResult], dagger.Container]:
         """Run a gate's steps in one container; return their results and that container.
@@ -671,7 +678,7 @@ class Clarity:
         return results, runner
 
     @staticmethod
-    def _exec_for_report(
+    def _exec_for_report(  # pragma: engine-only
         container: dagger.Container, step: Step, files: Sequence[str] = ()
     ) -> dagger.Container:
         """Run a step's report variant: its report lands in /reports, whatever it found."""
@@ -685,10 +692,10 @@ class Clarity:
             redirect_stdout=path if step.report.stdout else "",
         )
 
-    def _image(self, service: str) -> dagger.Container:
+    def _image(self, service: str) -> dagger.Container:  # pragma: engine-only
         return self.source.docker_build(dockerfile=dockerfile(service), platform=_PLATFORM)
 
-    def _trivy(self, service: str) -> dagger.Container:
+    def _trivy(self, service: str) -> dagger.Container:  # pragma: engine-only
         return (
             dag.container()
             .from_(TRIVY.address)
@@ -698,7 +705,9 @@ class Clarity:
             .with_file(IMAGE_TARBALL, self._image(service).as_tarball())
         )
 
-    async def _scan(self, *, reports: bool = False) -> tuple[Summary, dict[str, dagger.File]]:
+    async def _scan(  # pragma: engine-only
+        self, *, reports: bool = False
+    ) -> tuple[Summary, dict[str, dagger.File]]:
         """Scan every image; with ``reports``, also return each image's SARIF report."""
         results: list[StepResult] = []
         sarif: dict[str, dagger.File] = {}
@@ -731,7 +740,7 @@ class Clarity:
                 group.start_soon(scan, service)
         return summarize(results, [("scan", service) for service in SERVICES]), sarif
 
-    def _sbom(self, service: str) -> dagger.File:
+    def _sbom(self, service: str) -> dagger.File:  # pragma: engine-only
         output = f"/out/{service}.cdx.json"
         return (
             self._trivy(service)
@@ -750,11 +759,11 @@ class Clarity:
             .file(output)
         )
 
-    async def _settings(self, env: Environment) -> EnvironmentSettings:
+    async def _settings(self, env: Environment) -> EnvironmentSettings:  # pragma: engine-only
         text = await self.source.file(settings_path(env.value)).contents()
         return parse_settings(env.value, text)
 
-    async def _terraform_inputs(
+    async def _terraform_inputs(  # pragma: engine-only
         self, env: Environment, billing_account: str, alert_email: str, function_name: str
     ) -> TerraformInputs:
         return terraform_inputs(
@@ -764,16 +773,16 @@ class Clarity:
             function_name=function_name,
         )
 
-    async def _version(self, version: str | None) -> str:
+    async def _version(self, version: str | None) -> str:  # pragma: engine-only
         if version is not None:
             return validate_version(version)
         return project_version(await self.source.file("pyproject.toml").contents())
 
-    async def _access_token(self, credentials: dagger.Secret) -> str:
+    async def _access_token(self, credentials: dagger.Secret) -> str:  # pragma: engine-only
         plaintext = await credentials.plaintext()
         return await anyio.to_thread.run_sync(lambda: access_token(plaintext))
 
-    async def _publish(
+    async def _publish(  # pragma: engine-only
         self, settings: EnvironmentSettings, credentials: dagger.Secret, version: str
     ) -> dict[str, str]:
         token = dag.set_secret("clarity-registry-token", await self._access_token(credentials))
@@ -809,7 +818,7 @@ class Clarity:
     def _chdir(env: Environment) -> list[str]:
         return ["terraform", f"-chdir={_TERRAFORM_ROOT}/environments/{env.value}"]
 
-    def _terraform(
+    def _terraform(  # pragma: engine-only
         self, env: Environment, credentials: dagger.Secret, inputs: TerraformInputs
     ) -> dagger.Container:
         return (
@@ -828,7 +837,7 @@ class Clarity:
             .with_(_with_variables(inputs.environment()))
         )
 
-    def _terraform_plan(
+    def _terraform_plan(  # pragma: engine-only
         self, env: Environment, credentials: dagger.Secret, inputs: TerraformInputs
     ) -> dagger.Container:
         return (
@@ -840,7 +849,7 @@ class Clarity:
             )
         )
 
-    async def _delivery(
+    async def _delivery(  # pragma: engine-only
         self, credentials: dagger.Secret, argv: Sequence[str], *, summary: str | None = None
     ) -> str:
         """Run the clarity-deploy CLI; return its summary, raise with it on failure."""

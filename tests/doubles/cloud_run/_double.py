@@ -283,6 +283,16 @@ class CloudRunDouble:
         """
         self._faults.fail_next(method, status=status, times=times, message=message)
 
+    def lose_answer(self, method: str, *, times: int = 1) -> None:
+        """Carry out the next ``times`` matching calls, then answer 503 instead of their result
+        (a write that landed while its answer was lost on the way back)."""
+        self._faults.lose_next(method, times=times)
+
+    def before_next(self, method: str, action: Callable[[], None], *, times: int = 1) -> None:
+        """Run ``action`` just before the next ``times`` matching calls are handled (another
+        client that gets in first: a concurrent writer between a read and a write)."""
+        self._faults.before_next(method, action, times=times)
+
     def deny(self, permission: str, *, times: int | None = None) -> None:
         """Answer calls that need ``permission`` (``run.services.update``...) with 403."""
         self._faults.deny(permission, times=times)
@@ -415,14 +425,18 @@ class CloudRunDouble:
 
     def _dispatch(self, route: Route, request: Request) -> tuple[int, dict[str, Any]]:
         resource = self._resource_of(request)
+        request_line = f"{request.http_method} {request.path}"
+        self._faults.run_hooks(rpc=route.rpc, request_line=request_line)
         self._faults.check(
             rpc=route.rpc,
-            request_line=f"{request.http_method} {request.path}",
+            request_line=request_line,
             permission=route.permission,
             resource=resource,
         )
         handler: Callable[[Request], dict[str, Any]] = getattr(self, "_rpc_" + route.rpc)
-        return 200, handler(request)
+        answer = handler(request)
+        self._faults.check_answer(rpc=route.rpc, request_line=request_line)
+        return 200, answer
 
     @staticmethod
     def _resource_of(request: Request) -> str:

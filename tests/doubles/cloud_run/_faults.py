@@ -1,9 +1,11 @@
-"""Test hooks that make the API misbehave on purpose: transient errors and IAM denials."""
+"""Test hooks that make the API misbehave on purpose: transient errors, IAM denials, lost
+answers and a concurrent writer that gets in first."""
 
 from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ._errors import HTTP_STATUS_NAMES, ApiError
@@ -27,6 +29,14 @@ class _FailRule:
 
 
 @dataclass
+class _Hook:
+    matcher: str
+    pattern: re.Pattern[str]
+    action: Callable[[], None]
+    remaining: int
+
+
+@dataclass
 class _Denial:
     permission: str
     remaining: int | None
@@ -38,6 +48,8 @@ class FaultInjector:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._rules: list[_FailRule] = []
+        self._lost: list[_FailRule] = []
+        self._hooks: list[_Hook] = []
         self._denials: dict[str, _Denial] = {}
 
     def fail_next(self, matcher: str, *, status: int, times: int, message: str | None) -> None:
@@ -52,6 +64,41 @@ class FaultInjector:
         error = ApiError(status, HTTP_STATUS_NAMES[status], text)
         with self._lock:
             self._rules.append(_FailRule(matcher, re.compile(matcher), error, times))
+
+    def lose_next(self, matcher: str, *, times: int) -> None:
+        if times < 1:
+            msg = f"lose_answer: times must be at least 1, got {times}"
+            raise ValueError(msg)
+        error = ApiError(503, HTTP_STATUS_NAMES[503], _TRANSIENT_MESSAGES[503])
+        with self._lock:
+            self._lost.append(_FailRule(matcher, re.compile(matcher), error, times))
+
+    def before_next(self, matcher: str, action: Callable[[], None], *, times: int) -> None:
+        with self._lock:
+            self._hooks.append(_Hook(matcher, re.compile(matcher), action, times))
+
+    def run_hooks(self, *, rpc: str, request_line: str) -> None:
+        """Run the actions waiting for this call (outside the lock: they may call the API)."""
+        actions = []
+        with self._lock:
+            for hook in list(self._hooks):
+                if hook.matcher == rpc or hook.pattern.search(request_line):
+                    hook.remaining -= 1
+                    if hook.remaining == 0:
+                        self._hooks.remove(hook)
+                    actions.append(hook.action)
+        for action in actions:
+            action()
+
+    def check_answer(self, *, rpc: str, request_line: str) -> None:
+        """After a call took effect: raise the error that hides its answer, if one is queued."""
+        with self._lock:
+            for rule in self._lost:
+                if rule.matcher == rpc or rule.pattern.search(request_line):
+                    rule.remaining -= 1
+                    if rule.remaining == 0:
+                        self._lost.remove(rule)
+                    raise rule.error
 
     def deny(self, permission: str, *, times: int | None) -> None:
         with self._lock:
