@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import defaultdict
 from collections.abc import Iterator
 
 import pytest
@@ -75,3 +76,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         tier = item.path.parent.name
         if tier in _SERIAL_TIERS:
             item.add_marker(pytest.mark.xdist_group(_SERIAL_TIERS[tier]))
+
+
+# Time per tier (setup, call and teardown summed over its tests, across xdist workers): the
+# end of every run says where the minutes go.
+_TIER_SECONDS: defaultdict[str, float] = defaultdict(float)
+_TIER_TESTS: defaultdict[str, set[str]] = defaultdict(set)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Add each phase's duration to its tier (``tests/<tier>/...``)."""
+    parts = report.nodeid.split("/")
+    tier = parts[1] if len(parts) > 2 and parts[0] == "tests" else "other"
+    _TIER_SECONDS[tier] += report.duration
+    _TIER_TESTS[tier].add(report.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the tiers, slowest first."""
+    if not _TIER_SECONDS:
+        return
+    terminalreporter.section("slowest tiers (test time summed over workers)")
+    for tier, seconds in sorted(_TIER_SECONDS.items(), key=lambda item: -item[1]):
+        terminalreporter.write_line(f"{tier:14} {seconds:7.1f}s  {len(_TIER_TESTS[tier]):4d} tests")

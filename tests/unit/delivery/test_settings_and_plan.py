@@ -224,3 +224,19 @@ def test_rollout_policy_boundaries_that_are_allowed(tmp_path: Path) -> None:
     assert settings.rollout.steps == (1, 100)
     assert settings.rollout.failure_threshold == settings.rollout.probes_per_step == 3
     assert settings.rollout.analysis_interval_seconds == 0
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        ({"services.ml-service": "clarity-ml-service"}, r"services.ml-service: expected an object"),
+        ({"services.ml-service.name": ""}, r"'name' must be a non-empty string"),
+        ({"rollout": []}, r"rollout: expected an object"),
+        ({"region": 7}, r"'region' must be a non-empty string"),
+    ],
+)
+def test_malformed_shapes_name_the_key(
+    tmp_path: Path, mutate: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings("dev", _write(tmp_path, "dev", mutate))
