@@ -88,12 +88,12 @@ def test_rollback_to_previous_with_no_earlier_release_changes_nothing(
 
 
 @pytest.mark.parametrize(
-    ("status", "times", "code", "message"),
+    ("status", "times", "expected"),
     [
         # google-auth refreshes the token and retries twice on 401 before giving up.
-        (401, 3, 4, "the credentials were rejected or could not be refreshed"),
-        (404, 1, 2, "does not exist. Services are created by Terraform"),
-        (400, 1, 1, "could not read service"),
+        (401, 3, (4, "the credentials were rejected or could not be refreshed")),
+        (404, 1, (2, "does not exist. Services are created by Terraform")),
+        (400, 1, (1, "could not read service")),
     ],
 )
 def test_api_refusals_map_to_their_exit_codes(
@@ -101,9 +101,9 @@ def test_api_refusals_map_to_their_exit_codes(
     capfd: pytest.CaptureFixture[str],
     status: int,
     times: int,
-    code: int,
-    message: str,
+    expected: tuple[int, str],
 ) -> None:
+    code, message = expected
     fixture_stage.double.fail_next("GetService", status=status, times=times)
     assert fixture_stage.cli("status", "--env", "dev") == code
     assert message in capfd.readouterr().err
