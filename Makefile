@@ -62,7 +62,7 @@ bench: sync provision ## Benchmarks: rollback times, build times, image sizes (p
 	$(UV) run --locked python -m benchmarks
 
 mutation: sync ## Mutation testing of the delivery library and release tool (slow; PATHS=... narrows it).
-	$(UV) run --locked --group mutation python -m tests.support.mutation $(PATHS)
+	$(UV) run --locked python -m tests.support.mutation $(PATHS)
 
 release: sync ## Cut a release: next version, CHANGELOG.md section, annotated tag (DRY_RUN=1 previews).
 	$(UV) run --locked python -m clarity_release $(if $(DRY_RUN),--dry-run)
