@@ -11,7 +11,8 @@ the emulators, minutes for the tier) is left out, or a surviving mutant would co
 
 Writes ``reports/mutation/score.md`` (killed / total per module, with the targets) and
 ``reports/mutation/survivors.txt`` (every surviving mutant and its diff). ``PATHS`` narrows
-the run to some modules, e.g. ``make mutation PATHS="settings plan"``.
+the run to some modules, e.g. ``make mutation PATHS="settings plan"``; ``--resume`` (in PATHS)
+continues an interrupted run instead of starting over.
 """
 
 from __future__ import annotations
@@ -184,9 +185,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Stage, run mutmut, write the reports; returns mutmut's exit status."""
     parser = argparse.ArgumentParser(prog="make mutation", description=__doc__.split("\n")[0])
     parser.add_argument("paths", nargs="*", help="modules or files to mutate (default: all)")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the staging copy and mutmut's results so far (an interrupted run goes on)",
+    )
     args = parser.parse_args(argv)
     patterns = _patterns(args.paths)
-    _stage()
+    if not (args.resume and (STAGING / "mutants").is_dir()):
+        _stage()
     started = time.monotonic()
     env = {key: value for key, value in os.environ.items() if not key.startswith("COVERAGE_")}
     run = subprocess.run(
