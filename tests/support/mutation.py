@@ -128,13 +128,15 @@ def _report(results: dict[str, str], seconds: float, patterns: Sequence[str]) ->
     for name, status in results.items():
         if patterns and not any(_glob(name, p) for p in patterns):
             continue
-        per_module.setdefault(_module(name), Counter())[status] += 1
+        if status != "not checked":
+            per_module.setdefault(_module(name), Counter())[status] += 1
     lines = [
         "# Mutation score",
         "",
         f"`make mutation{' PATHS=' + chr(34) + ' '.join(patterns) + chr(34) if patterns else ''}`"
-        f" (mutmut, {seconds / 60:.1f} min on this machine). Killed = killed or timed out;",
-        "the rest survived, had no test, or were suspicious.",
+        f" (mutmut, {seconds / 60:.1f} min for this invocation). Killed = killed or timed out;",
+        "the rest survived, had no test, or were suspicious. Mutants not checked yet (an",
+        "interrupted run; continue with --resume) are left out.",
         "",
         "| module | mutants | killed | survived | no tests | score | target |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -190,15 +192,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="keep the staging copy and mutmut's results so far (an interrupted run goes on)",
     )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="write the reports from the results so far, without running mutmut",
+    )
     args = parser.parse_args(argv)
     patterns = _patterns(args.paths)
-    if not (args.resume and (STAGING / "mutants").is_dir()):
-        _stage()
     started = time.monotonic()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("COVERAGE_")}
-    run = subprocess.run(
-        [sys.executable, "-m", "mutmut", "run", *patterns], cwd=STAGING, env=env, check=False
-    )
+    returncode = 0
+    if not args.report_only:
+        if not (args.resume and (STAGING / "mutants").is_dir()):
+            _stage()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
+        returncode = subprocess.run(
+            [sys.executable, "-m", "mutmut", "run", *patterns], cwd=STAGING, env=env, check=False
+        ).returncode
     seconds = time.monotonic() - started
     results = _results()
     REPORTS.mkdir(parents=True, exist_ok=True)
@@ -207,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     (REPORTS / "survivors.txt").write_text(_survivors(results, patterns))
     print(score)
     print(f"survivors: {REPORTS / 'survivors.txt'}")
-    return run.returncode
+    return returncode
 
 
 if __name__ == "__main__":
