@@ -57,7 +57,7 @@ def test_an_unknown_service_lists_the_known_ones() -> None:
 def test_the_settings_folder_is_found_from_the_working_directory_first(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(REPO / "docker")  # inside the checkout, but not at its root
+    monkeypatch.chdir(REPO / "tests")  # inside the checkout, but not at its root
     assert default_settings_dir() == SETTINGS
     (tmp_path / "terraform" / "environments").mkdir(parents=True)
     monkeypatch.chdir(tmp_path)
