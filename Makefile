@@ -10,7 +10,7 @@ UV ?= $(TOOLS)/bin/uv
 PYTEST := $(UV) run --locked pytest
 REPORTS := reports
 
-.PHONY: help bootstrap sync test unit ci lint typecheck security fmt bench release clean
+.PHONY: help bootstrap sync provision test unit ci lint typecheck security fmt bench mutation release clean
 
 help: ## List the commands.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -25,10 +25,14 @@ bootstrap: $(UV) ## Install uv (pinned) if missing.
 sync: bootstrap ## Install the locked dependencies into .venv.
 	@$(UV) sync --locked --quiet
 
-test: sync ## The whole test suite (starts emulators, dockerd, the Cloud Run double itself).
+provision: sync ## Prepare the host once: Debian packages, dockerd, local base images, emulators check.
+	$(UV) run --locked python -m tests.support.provision
+
+test: sync provision ## The whole suite, then the coverage gates per package (starts its own daemons).
 	@mkdir -p $(REPORTS)
 	$(PYTEST) -n 2 --dist loadgroup --cov --cov-report=term --cov-report=xml:$(REPORTS)/coverage.xml \
 		--junitxml=$(REPORTS)/junit.xml
+	$(UV) run --locked python -m tests.support.coverage_gates
 
 unit: sync ## Fast unit tier for the edit loop (no emulators, no docker).
 	$(PYTEST) -m unit -q
@@ -54,11 +58,14 @@ fmt: sync ## Format and autofix.
 	$(UV) run --locked ruff format .
 	$(UV) run --locked ruff check --fix .
 
-bench: sync ## Benchmarks: rollback times, build times, image sizes (prints tables).
+bench: sync provision ## Benchmarks: rollback times, build times, image sizes (prints tables).
 	$(UV) run --locked python -m benchmarks
+
+mutation: sync ## Mutation testing of the delivery library and release tool (slow; PATHS=... narrows it).
+	$(UV) run --locked python -m tests.support.mutation $(PATHS)
 
 release: sync ## Cut a release: next version, CHANGELOG.md section, annotated tag (DRY_RUN=1 previews).
 	$(UV) run --locked python -m clarity_release $(if $(DRY_RUN),--dry-run)
 
 clean: ## Remove local artefacts (not .tools/).
-	rm -rf .venv $(REPORTS) .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf .venv $(REPORTS) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* mutants

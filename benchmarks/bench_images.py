@@ -1,7 +1,7 @@
 """Container images: cold and warm build times and final sizes of both services.
 
-Runs its own dockerd (``tests/support/docker.py``; installed with apt if missing) and the
-local stand-ins for the pinned base and uv images, so it works with no image registry.
+Runs its own dockerd (``tests/support/docker.py``) and the local stand-ins for the pinned
+base and uv images that ``make provision`` prepares, so it works with no image registry.
 Per service:
 
 - cold: the engine's build cache (layers and the uv download cache) pruned first, so every
@@ -27,12 +27,11 @@ from tests.support.docker import (
     SERVICES,
     DockerEngine,
     Service,
-    build_base_image,
     build_service_image,
-    build_uv_image,
     default_ca_bundle,
     start_engine,
 )
+from tests.support.local_images import ensure_local_images
 
 WARM_RUNS = 3
 BASE_NOTE = (
@@ -98,8 +97,8 @@ def main() -> int:
         workdir = Path(tmp)
         engine = start_engine(workdir / "engine", reuse_running=False)
         try:
-            base = build_base_image(engine, workdir)
-            uv = build_uv_image(engine, workdir)
+            images = ensure_local_images(engine)
+            base, uv = images.base, images.uv
             rows = {
                 service.name: _measure(engine, service, workdir, base, uv) for service in SERVICES
             }

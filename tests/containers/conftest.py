@@ -1,46 +1,33 @@
 """Session fixtures of the containers tier: the engine, local base images, built service images.
 
-The first test that needs an image pays for the builds (a cold run also installs docker.io
-and runs debootstrap, about a minute); every later test reuses them.
+The host is prepared by ``make provision`` (Debian packages, the local base and uv images);
+a fixture that finds something missing fails with a message that says to run it. The first
+test that needs a service image pays for both builds; every later test reuses them.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
 from tests.support.docker import (
-    APT_PACKAGES,
     SERVICES,
     BuildResult,
     DockerEngine,
     LocalRegistry,
-    build_base_image,
     build_service_image,
-    build_uv_image,
     default_ca_bundle,
-    ensure_apt_packages,
     start_engine,
     start_registry,
 )
-
-
-@dataclass(frozen=True)
-class LocalImages:
-    """Locally built stand-ins for the pinned base (python) and uv images."""
-
-    base: str
-    uv: str
+from tests.support.local_images import LocalImages, ensure_local_images
 
 
 @pytest.fixture(scope="session")
 def docker_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerEngine]:
     """A Docker daemon: the running one, or dockerd started (and stopped) by this session."""
-    # Everything the tier uses from apt in one install (one `apt-get update`).
-    ensure_apt_packages(list(APT_PACKAGES))
     engine = start_engine(tmp_path_factory.mktemp("docker-engine"))
     try:
         yield engine
@@ -52,14 +39,9 @@ def docker_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerEn
 
 
 @pytest.fixture(scope="session")
-def local_images(
-    docker_engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory
-) -> LocalImages:
-    """The debootstrap base image and the uv image (cached by tag between runs)."""
-    workdir = tmp_path_factory.mktemp("local-images")
-    return LocalImages(
-        base=build_base_image(docker_engine, workdir), uv=build_uv_image(docker_engine, workdir)
-    )
+def local_images(docker_engine: DockerEngine) -> LocalImages:
+    """The debootstrap base image and the uv image that ``make provision`` prepared."""
+    return ensure_local_images(docker_engine)
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """The Dockerfiles and the compose file: lint, pins, and compose validation.
 
 Compose is validated with ``docker-compose config`` (Debian's docker-compose 1.29, installed
-by the test if missing), which checks the file against the Compose specification schema and
+by ``make provision``), which checks the file against the Compose specification schema and
 resolves anchors, interpolation and paths; the resolved model is then checked for what local
 development relies on (healthchecks, health-based ordering, pinned emulator image).
 """
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.docker import REPO_ROOT, SERVICES, Service, ensure_apt_packages
+from tests.support.docker import REPO_ROOT, SERVICES, DockerSetupError, Service, require_commands
 
 pytestmark = pytest.mark.containers
 
@@ -42,9 +42,12 @@ def _arg_defaults(dockerfile: Path) -> dict[str, str]:
 
 
 def _compose(*args: str, file: Path = COMPOSE_FILE) -> subprocess.CompletedProcess[str]:
-    ensure_apt_packages(["docker-compose"])
+    try:
+        compose = require_commands("docker-compose")["docker-compose"]
+    except DockerSetupError as exc:
+        pytest.fail(str(exc))
     return subprocess.run(
-        ["docker-compose", "--file", str(file), *args], capture_output=True, text=True, check=False
+        [str(compose), "--file", str(file), *args], capture_output=True, text=True, check=False
     )
 
 

@@ -21,12 +21,12 @@ from tests.support.docker import (
     Service,
     default_ca_bundle,
     running_container,
-    scan_image,
-    uv_binary,
 )
+from tests.support.local_images import uv_binary
 from tests.support.processes import free_port, wait_for, wait_for_http
+from tests.support.secret_scan import scan_image
 
-# The first test that needs the images builds them (a cold run adds docker.io and debootstrap).
+# The first test that needs the service images builds them (on the provisioned local bases).
 pytestmark = [pytest.mark.containers, pytest.mark.timeout(900)]
 
 # Stated bound on the final image (uncompressed, as `docker images` reports it). Measured:

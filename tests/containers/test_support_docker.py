@@ -1,4 +1,5 @@
-"""The helpers the containers tier builds on: apt sources parsing and the uv binary lookup."""
+"""The helpers the containers tier builds on: apt sources parsing, the uv binary lookup, and the
+clear errors for what provisioning did not prepare."""
 
 from __future__ import annotations
 
@@ -6,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.docker import DockerSetupError, debian_mirror, ensure_apt_packages, uv_binary
+from tests.support.docker import DockerEngine, DockerSetupError, require_commands
+from tests.support.local_images import (
+    LocalImages,
+    archive_path,
+    debian_mirror,
+    ensure_local_images,
+)
 
 pytestmark = pytest.mark.containers
 
@@ -56,9 +63,22 @@ def test_no_bookworm_mirror_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_unknown_command_is_a_clear_error() -> None:
     with pytest.raises(DockerSetupError, match="no Debian package known"):
-        ensure_apt_packages(["not-a-docker-tool"])
+        require_commands("not-a-docker-tool")
 
 
-def test_uv_binary_is_an_executable_not_a_shim() -> None:
-    with uv_binary().open("rb") as handle:
-        assert handle.read(4) == b"\x7fELF"
+def test_provisioned_commands_are_found_by_their_debian_path() -> None:
+    found = require_commands(
+        "dockerd", "docker", "docker-registry", "docker-compose", "debootstrap"
+    )
+    assert found["docker"] == Path("/usr/bin/docker")  # Debian's client, not one earlier on PATH
+    assert all(path.is_file() for path in found.values())
+
+
+def test_an_unprepared_image_says_to_run_make_provision(docker_engine: DockerEngine) -> None:
+    """An image the engine lacks and no archive to load it from: a clear failure."""
+    wanted = LocalImages(base="clarity-local/never-prepared:1", uv="clarity-local/never-prepared:2")
+    assert not archive_path(wanted.base).exists()
+    with pytest.raises(
+        DockerSetupError, match=r"never-prepared:1 is not prepared .* run `make provision`"
+    ):
+        ensure_local_images(docker_engine, wanted)

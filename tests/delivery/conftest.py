@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.delivery.stage import Stage, open_stage
+from tests.delivery.stage import Stage, open_fixture_stage, open_stage
 from tests.doubles.oauth import TokenEndpoint
 from tests.support.emulators import Emulators
 
@@ -24,4 +24,11 @@ def token_endpoint() -> Iterator[TokenEndpoint]:
 def stage(tmp_path: Path, token_endpoint: TokenEndpoint, emulators: Emulators) -> Iterator[Stage]:
     """Both services running 0.9.0 on a fresh Cloud Run double."""
     with open_stage(tmp_path, token_endpoint, emulators) as world:
+        yield world
+
+
+@pytest.fixture
+def fixture_stage(tmp_path: Path, token_endpoint: TokenEndpoint) -> Iterator[Stage]:
+    """Both services running 0.9.0 as the double's fixture app (no emulators)."""
+    with open_fixture_stage(tmp_path, token_endpoint) as world:
         yield world

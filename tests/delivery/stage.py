@@ -1,7 +1,8 @@
 """A test world for the delivery library: the Cloud Run double with real revision processes,
 Google's token endpoints on localhost enforcing what Terraform grants, the emulators behind
 the backend, and both services created the way Terraform creates them. Used by the
-end-to-end tests and by ``make bench``.
+end-to-end tests and by ``make bench``; :func:`open_fixture_stage` is the same world with the
+double's fixture app as every revision and no emulators (for the library's decisions).
 
 Identities are CI's: ``clarity-deploy`` runs as the deployer through workload identity
 federation (the credentials file google-github-actions/auth writes, a GitHub token for the
@@ -190,7 +191,7 @@ class Stage:
 def open_stage(
     workdir: Path,
     token_endpoint: TokenEndpoint,
-    emulators: Emulators,
+    emulators: Emulators | None,
     *,
     metrics_delay: float = 0.0,
     base_faults: Mapping[str, str] | None = None,
@@ -205,8 +206,11 @@ def open_stage(
     ``terraform`` replaces what ``terraform/environments/dev`` grants and declares (a test
     that removes a grant); the token endpoint enforces it from here on. ``fixture_app`` runs
     the small contract app for every image instead of the backend, where the backend is not
-    what a test is about.
+    what a test is about; with it, ``emulators`` may be None (nothing behind the revisions).
     """
+    if emulators is None and not fixture_app:
+        msg = "the backend's revisions need the emulators: pass them, or fixture_app=True"
+        raise ValueError(msg)
     faults: dict[str, str] = {}
     terraform = terraform or terraform_dev()
 
@@ -218,17 +222,18 @@ def open_stage(
     token_endpoint.policy = terraform.policy
     if terraform.provider.audience not in {p.audience for p in token_endpoint.providers}:
         token_endpoint.add_provider(terraform.provider)
-    project = emulators.for_project(PROJECT)
-    # What Terraform creates beside the services: the gateway's ingestion publishes here (the
-    # business transaction and the load ingest real batches).
-    project.create_topic("healthkit-data-ingestion")
+    project = emulators.for_project(PROJECT) if emulators is not None else None
+    if project is not None:
+        # What Terraform creates beside the services: the gateway's ingestion publishes here
+        # (the business transaction and the load ingest real batches).
+        project.create_topic("healthkit-data-ingestion")
     double = CloudRunDouble(
         workdir / "double",
         operation_delay=0.05,
         ready_timeout=30,
         image_command=image_command,
         # Plain-http URLs: the gateway attaches its ID token only when told to (ml_client).
-        platform_env={**project.env(), "ML_SERVICE_AUTH": "id-token"},
+        platform_env={**(project.env() if project else {}), "ML_SERVICE_AUTH": "id-token"},
         require_auth=True,
         identity=token_endpoint,
         metrics_delay=metrics_delay,
@@ -260,7 +265,20 @@ def open_stage(
         yield stage
     finally:
         double.stop()
-        project.cleanup()
+        if project is not None:
+            project.cleanup()
+
+
+@contextlib.contextmanager
+def open_fixture_stage(
+    workdir: Path, token_endpoint: TokenEndpoint, **rollout: object
+) -> Iterator[Stage]:
+    """:func:`open_stage` with the double's fixture app (the backend's revision contract:
+    ``/health``, ``CLARITY_VERSION``, ``CLARITY_FAULT``) as every revision and no emulators:
+    revisions up in tens of milliseconds, for tests about the library's decisions."""
+    settings: dict[str, Any] = dict(rollout)  # rollout settings only, as open_stage takes them
+    with open_stage(workdir, token_endpoint, None, fixture_app=True, **settings) as stage:
+        yield stage
 
 
 def _create_services(stage: Stage, base_faults: Mapping[str, str]) -> None:

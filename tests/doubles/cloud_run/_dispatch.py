@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from ._api import Request, Route
 
-__all__ = ["Handler", "RequestPolicy", "RpcDispatcher"]
+__all__ = ["AnswerPolicy", "Handler", "RequestPolicy", "RpcDispatcher"]
 
 Handler = Callable[[Request], dict[str, Any]]
 
@@ -27,16 +27,32 @@ class RequestPolicy(Protocol):
         ...
 
 
+class AnswerPolicy(Protocol):
+    """Decides whether the answer of a call that took effect reaches the caller."""
+
+    def answered(self, route: Route, request: Request) -> None:
+        """Return to send the answer; raise :class:`~._errors.ApiError` to send it instead
+        (the write stays done: an answer lost on the way back)."""
+        ...
+
+
 class RpcDispatcher:
-    """Runs the policies, then the handler the RPC table names for the route."""
+    """Runs the policies, then the handler the RPC table names, then the answer policies."""
 
     def __init__(
-        self, handlers: Mapping[str, Handler], policies: Iterable[RequestPolicy] = ()
+        self,
+        handlers: Mapping[str, Handler],
+        policies: Iterable[RequestPolicy] = (),
+        answer_policies: Iterable[AnswerPolicy] = (),
     ) -> None:
         self._handlers = dict(handlers)
         self.policies: list[RequestPolicy] = list(policies)
+        self.answer_policies: list[AnswerPolicy] = list(answer_policies)
 
     def __call__(self, route: Route, request: Request) -> tuple[int, dict[str, Any]]:
         for policy in self.policies:
             policy.check(route, request)
-        return 200, self._handlers[route.rpc](request)
+        answer = self._handlers[route.rpc](request)
+        for after in self.answer_policies:
+            after.answered(route, request)
+        return 200, answer

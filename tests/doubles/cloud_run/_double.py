@@ -8,7 +8,7 @@ operations to each service's worker, which switches the proxies.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -104,7 +104,9 @@ class CloudRunDouble:
         policies: list[RequestPolicy] = [self._faults]
         if identity is not None:
             policies.append(IamEnforcer(identity))
-        self._dispatcher = RpcDispatcher(rpcs.table(), policies=policies)
+        self._dispatcher = RpcDispatcher(
+            rpcs.table(), policies=policies, answer_policies=[self._faults]
+        )
         self._server: ApiServer | None = None
         self._monitoring: MonitoringServer | None = None
 
@@ -236,6 +238,16 @@ class CloudRunDouble:
         expression searched in ``"<HTTP method> <path>"``.
         """
         self._faults.fail_next(method, status=status, times=times, message=message)
+
+    def lose_answer(self, method: str, *, times: int = 1) -> None:
+        """Carry out the next ``times`` matching calls, then answer 503 instead of their result
+        (a write that landed while its answer was lost on the way back)."""
+        self._faults.lose_next(method, times=times)
+
+    def before_next(self, method: str, action: Callable[[], None], *, times: int = 1) -> None:
+        """Run ``action`` just before the next ``times`` matching calls are handled (another
+        client that gets in first: a concurrent writer between a read and a write)."""
+        self._faults.before_next(method, action, times=times)
 
     def deny(self, permission: str, *, times: int | None = None) -> None:
         """Answer calls that need ``permission`` (``run.services.update``...) with 403."""

@@ -185,3 +185,61 @@ def test_plan_strategy_override_and_service_filter() -> None:
 def test_plan_rejects_bad_input(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         build_plan(load_settings("dev", SETTINGS), **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        ({"rollout.failure_threshold": 0}, r"1 <= failure_threshold <= probes_per_step"),
+        ({"rollout.probes_per_step": 0}, r"need probes_per_step >= 1"),
+        ({"rollout.steps": [25, 25, 100]}, r"increasing percentages ending at 100, not \[25, 25"),
+        ({"rollout.steps": [50, 100, 100]}, r"increasing percentages ending at 100"),
+        ({"rollout.steps": [0, 100]}, r"increasing percentages ending at 100"),
+        ({"rollout.steps": [50, 101]}, r"increasing percentages ending at 100"),
+        ({"rollout.steps": []}, r"increasing percentages ending at 100"),
+        ({"rollout.analysis_interval_seconds": -1}, r"analysis_interval_seconds must be >= 0"),
+        ({"rollout.ready_timeout_seconds": 0}, r"ready_timeout_seconds > 0"),
+    ],
+)
+def test_rollout_policy_edges_are_refused(
+    tmp_path: Path, mutate: dict[str, object], message: str
+) -> None:
+    """Boundaries a plausible slip would move: a threshold of 0 fails every step at once, a
+    repeated step doubles the exposure at that percentage."""
+    with pytest.raises(ConfigError, match=message):
+        load_settings("dev", _write(tmp_path, "dev", mutate))
+
+
+def test_rollout_policy_boundaries_that_are_allowed(tmp_path: Path) -> None:
+    settings = load_settings(
+        "dev",
+        _write(
+            tmp_path,
+            "dev",
+            {
+                "rollout.steps": [1, 100],
+                "rollout.failure_threshold": 3,
+                "rollout.probes_per_step": 3,
+                "rollout.analysis_interval_seconds": 0,
+            },
+        ),
+    )
+    assert settings.rollout.steps == (1, 100)
+    assert settings.rollout.failure_threshold == settings.rollout.probes_per_step == 3
+    assert settings.rollout.analysis_interval_seconds == 0
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        ({"services.ml-service": "clarity-ml-service"}, r"services.ml-service: expected an object"),
+        ({"services.ml-service.name": ""}, r"'name' must be a non-empty string"),
+        ({"rollout": []}, r"rollout: expected an object"),
+        ({"region": 7}, r"'region' must be a non-empty string"),
+    ],
+)
+def test_malformed_shapes_name_the_key(
+    tmp_path: Path, mutate: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings("dev", _write(tmp_path, "dev", mutate))

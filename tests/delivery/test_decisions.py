@@ -1,0 +1,126 @@
+"""The library's decisions where a plausible mistake would go unnoticed by the broad rollout tests.
+
+Each test pins one choice that a mutation of the code flips: which earlier release ``--to
+previous`` means, that a named rollback skips a failed revision, that revision names stay unique
+past the second attempt, that a write whose answer was lost is recognised, and that a concurrent
+writer is stopped by the etag itself. They run against the Cloud Run double with its fixture app
+as every revision (the backend's contract, no emulators), through the real CLI.
+"""
+
+from __future__ import annotations
+
+import pytest
+from clarity_delivery import _state as st
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import run_v2
+from google.protobuf import field_mask_pb2
+
+from tests.delivery.stage import PROJECT, REGION, SERVICES, Stage
+from tests.doubles_tests.helpers import FAST_POLL
+
+pytestmark = [pytest.mark.delivery, pytest.mark.timeout(180)]
+
+ML = SERVICES["ml-service"]
+
+
+def stable_of(stage: Stage, service: str) -> str:
+    (revision,) = [r for r, p in stage.traffic(service).items() if p == 100]
+    return revision
+
+
+def deploy(stage: Stage, version: str, commit: str, fault: str | None = None) -> int:
+    images = [
+        f"--image={svc}={stage.image(svc, version + '-' + commit, fault if svc == 'ml-service' else None)}"
+        for svc in SERVICES
+    ]
+    return stage.cli("deploy", "--env", "dev", "--version", version, "--commit", commit, *images)
+
+
+def updates(stage: Stage) -> list[int]:
+    return [r.status for r in stage.double.api_log if r.rpc == "UpdateService"]
+
+
+def test_rollback_to_previous_picks_the_newest_earlier_release(fixture_stage: Stage) -> None:
+    for version in ("1.1.0", "1.2.0", "1.3.0"):
+        assert fixture_stage.deploy(version) == 0
+    assert fixture_stage.cli("rollback", "--env", "dev", "--to", "previous") == 0
+    for svc, name in SERVICES.items():
+        assert stable_of(fixture_stage, svc) == f"{name}-1-2-0-c0ffee1"
+
+
+def test_a_named_rollback_skips_a_revision_whose_release_failed(fixture_stage: Stage) -> None:
+    good, bad = f"{ML}-1-1-0-aaaaaaa", f"{ML}-1-1-0-bbbbbbb"
+    assert deploy(fixture_stage, "1.1.0", "aaaaaaa") == 0
+    # A rebuild of 1.1.0 that fails: its revision is newer, Ready, carries 1.1.0, and failed.
+    assert deploy(fixture_stage, "1.1.0", "bbbbbbb", fault="health-500") == 1
+    history = st.history_of(fixture_stage.service("ml-service"))
+    assert (history[-1].revision, history[-1].outcome) == (bad, "rolled_back")
+    assert deploy(fixture_stage, "1.2.0", "ccccccc") == 0
+    assert fixture_stage.cli("rollback", "--env", "dev", "--to", "1.1.0") == 0
+    assert stable_of(fixture_stage, "ml-service") == good
+
+
+def test_revision_names_stay_unique_after_two_failed_attempts(fixture_stage: Stage) -> None:
+    first = f"{ML}-1-1-0-c0ffee1"
+    for _ in range(2):
+        assert deploy(fixture_stage, "1.1.0", "c0ffee1", fault="crash-on-start") == 1
+    assert deploy(fixture_stage, "1.1.0", "c0ffee1") == 0
+    assert stable_of(fixture_stage, "ml-service") == f"{first}-r3"
+    names = {r.rsplit("/", 1)[-1] for r in fixture_stage.double.revision_processes()}
+    assert {first, f"{first}-r2", f"{first}-r3"} <= names
+
+
+def test_a_candidate_write_that_landed_while_its_answer_was_lost_is_recognised(
+    fixture_stage: Stage,
+) -> None:
+    """The retry meets our own new etag (409): the service already carries the candidate, so the
+    rollout goes on instead of reporting another rollout."""
+    fixture_stage.double.lose_answer("UpdateService")
+    assert fixture_stage.deploy("1.1.0", extra=("--service", "ml-service")) == 0
+    assert updates(fixture_stage)[:3] == [503, 409, 200]
+    assert stable_of(fixture_stage, "ml-service") == f"{ML}-1-1-0-c0ffee1"
+
+
+def test_a_traffic_write_that_landed_while_its_answer_was_lost_is_recognised(
+    fixture_stage: Stage,
+) -> None:
+    base = stable_of(fixture_stage, "ml-service")
+    assert fixture_stage.deploy("1.1.0") == 0
+    before = len(updates(fixture_stage))
+    fixture_stage.double.lose_answer("UpdateService")
+    assert fixture_stage.cli("rollback", "--env", "dev", "--to", "0.9.0") == 0
+    assert updates(fixture_stage)[before : before + 3] == [503, 409, 200]
+    assert stable_of(fixture_stage, "ml-service") == base
+
+
+def test_a_concurrent_writer_is_refused_by_the_etag_not_only_by_the_rollout_annotation(
+    fixture_stage: Stage, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Someone changes the service between the rollout's read and its first write, without any
+    rollout annotation: only the etag the rollout sends can notice."""
+    client = run_v2.ServicesClient(
+        transport="rest",
+        credentials=AnonymousCredentials(),
+        client_options={"api_endpoint": fixture_stage.double.endpoint},
+    )
+    name = f"projects/{PROJECT}/locations/{REGION}/services/{ML}"
+    before = fixture_stage.traffic("ml-service")
+
+    def another_writer() -> None:
+        service = client.get_service(name=name)
+        service.labels["owner"] = "someone-else"
+        mask = field_mask_pb2.FieldMask(paths=["labels"])
+        client.update_service(service=service, update_mask=mask).result(
+            timeout=30, polling=FAST_POLL
+        )
+
+    fixture_stage.double.before_next("UpdateService", another_writer)
+    assert fixture_stage.deploy("1.1.0", extra=("--service", "ml-service")) == 3
+    assert "etag mismatch" in capfd.readouterr().err
+    service = fixture_stage.service("ml-service")
+    assert service.labels["owner"] == "someone-else"
+    assert st.ROLLOUT_ANNOTATION not in service.annotations
+    assert fixture_stage.traffic("ml-service") == before
+    assert f"{ML}-1-1-0-c0ffee1" not in {
+        r.rsplit("/", 1)[-1] for r in fixture_stage.double.revision_processes()
+    }
