@@ -23,6 +23,7 @@ from ._auth import GoogleIdTokens, load_credentials
 from ._cloudrun import CloudRunApi
 from ._errors import ApprovalRequired, ConfigError, DeployError
 from .analysis import MonitoringApi, Prober
+from .deployment_log import DeploymentLog
 from .ledger import DeploymentRecord, Ledger, build_report
 from .plan import build_plan, parse_version
 from .progress import Reporter
@@ -70,6 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="Cloud Monitoring API endpoint for metric analysis, host:port (default: "
         "monitoring.googleapis.com; env CLARITY_MONITORING_API_ENDPOINT; a loopback address "
         "is reached without TLS)",
+    )
+    common.add_argument(
+        "--logging-endpoint",
+        default=os.environ.get("CLARITY_LOGGING_API_ENDPOINT") or None,
+        help="Cloud Logging API endpoint for the deployment entries, host:port (default: "
+        "logging.googleapis.com; env CLARITY_LOGGING_API_ENDPOINT; a loopback address is "
+        "reached without TLS)",
     )
     common.add_argument(
         "--iam-endpoint",
@@ -300,7 +308,10 @@ def _deployer(
     monitoring = None
     if settings.rollout.metrics is not None:
         monitoring = MonitoringApi.connect(credentials, endpoint=args.monitoring_endpoint)
-    return Deployer(api, prober, reporter, ledger=Ledger(args.ledger), monitoring=monitoring)
+    log = DeploymentLog.connect(credentials, endpoint=args.logging_endpoint)
+    return Deployer(
+        api, prober, reporter, ledger=Ledger(args.ledger), monitoring=monitoring, log=log
+    )
 
 
 def _pairs(items: list[str], flag: str) -> dict[str, str]:

@@ -40,6 +40,7 @@ from ..analysis import (
     RoundResult,
 )
 from ..candidate import Revisions
+from ..deployment_log import DeploymentLog
 from ..ledger import DeploymentRecord, Ledger
 from ..plan import ReleasePlan
 from ..progress import Reporter
@@ -68,6 +69,7 @@ class Deployer:
         owner: str | None = None,
         ledger: Ledger | None = None,
         monitoring: MonitoringApi | None = None,
+        log: DeploymentLog | None = None,
     ) -> None:
         owner = owner or st.owner_id()
         router = CloudRunRouter(api)
@@ -75,7 +77,7 @@ class Deployer:
         self._api = api
         self._monitoring = monitoring
         self._recovery = Recovery(api, rollbacks, reporter, owner=owner)
-        self._records = Records(api, reporter, ledger)
+        self._records = Records(api, reporter, ledger, log)
         self._health = HealthChecks(api, prober, reporter, monitoring=monitoring)
         providers: list[MetricProvider] = [HttpProbes(prober)]
         if monitoring is not None:
