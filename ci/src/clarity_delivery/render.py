@@ -2,13 +2,24 @@
 
 Each step row carries what settled it: probe rounds, and the candidate's and the stable
 revision's real traffic (requests, 5xx ratio, p95/p99) in the metrics window that decided.
+A revision clean-up has its own summary: the revisions it deleted.
 """
 
 from __future__ import annotations
 
-from .ledger import TARGETS, DeploymentRecord, EnvironmentReport, RevisionFigures, StepRecord
+import time
 
-__all__ = ["figures_of", "last_rollouts", "markdown_summary", "report_table", "traffic_of"]
+from .ledger import TARGETS, DeploymentRecord, EnvironmentReport, RevisionFigures, StepRecord
+from .prune import PruneReport
+
+__all__ = [
+    "figures_of",
+    "last_rollouts",
+    "markdown_summary",
+    "prune_summary",
+    "report_table",
+    "traffic_of",
+]
 
 
 def markdown_summary(record: DeploymentRecord) -> str:
@@ -35,6 +46,26 @@ def markdown_summary(record: DeploymentRecord) -> str:
         lines.append(f"\nTime to rollback: {record.time_to_rollback_seconds:.1f}s")
     if record.error:
         lines.append(f"\n> {record.error}")
+    return "\n".join(lines)
+
+
+def prune_summary(report: PruneReport) -> str:
+    """The job summary of a revision clean-up: one row per revision deleted (or kept)."""
+    verb = "would delete" if report.dry_run else "deleted"
+    lines = [
+        f"### 🧹 revision clean-up of {report.environment}: {verb} {len(report.deleted)}",
+        "",
+        f"Kept each service's newest {report.keep} revisions, every revision with traffic or "
+        "a tag, and any a rollout in progress names.",
+    ]
+    if report.revisions:
+        lines += ["", "| service | revision | version | created | |", "|---|---|---|---|---|"]
+        lines += [
+            f"| {r.service} | `{r.revision}` | {r.version} | "
+            f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(r.created))} UTC | "
+            f"{f'kept: {r.skipped}' if r.skipped else verb} |"
+            for r in report.revisions
+        ]
     return "\n".join(lines)
 
 

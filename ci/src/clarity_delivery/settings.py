@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,6 +28,7 @@ from ._analysis_settings import (
     parse_transaction,
 )
 from ._errors import ConfigError
+from ._prune_settings import PrunePolicy, parse_prune
 
 __all__ = [
     "ENVIRONMENTS",
@@ -36,6 +37,7 @@ __all__ = [
     "HealthCheck",
     "LatencyLimits",
     "MetricAnalysis",
+    "PrunePolicy",
     "RolloutPolicy",
     "ServiceSettings",
     "TransactionCheck",
@@ -84,6 +86,8 @@ class RolloutPolicy:
     """How much traffic at 100 % is analysed before the release counts as stable."""
     metrics: MetricAnalysis | None = None
     """Metric analysis of real traffic at each step with traffic; None: probes only."""
+    prune: PrunePolicy = field(default_factory=PrunePolicy)
+    """Revision clean-up after each successful deploy, and how many revisions it keeps."""
 
     @property
     def longest_step_seconds(self) -> float:
@@ -324,6 +328,7 @@ def _rollout(data: Mapping[str, Any], where: str) -> RolloutPolicy:
         require_approval=bool(data.get("require_approval", False)),
         bake_seconds=float(data.get("bake_seconds", 0)),
         metrics=parse_metric_analysis(data.get("metric_analysis"), where),
+        prune=parse_prune(data.get("prune"), where),
     )
     if policy.bake_seconds < 0:
         msg = f"{where}: rollout: bake_seconds must be 0 or more"

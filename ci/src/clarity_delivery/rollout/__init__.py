@@ -16,7 +16,8 @@ Admin API and of Monitoring, with real revision processes. Where each concern li
 ``recovery``           rollouts left behind by a deployer that is gone (the lease)
 ``status``             status of services, health checks of what serves
 ``rollout/_manual``    ``rollback --to VERSION|previous``
-``rollout/_records``   the record of each rollout, in the ledger and on the services
+``rollout/_records``   the record of each rollout: ledger, Cloud Logging, services
+``prune``              revision clean-up: what no traffic, tag or rollout needs
 =====================  =========================================================
 """
 
@@ -44,6 +45,7 @@ from ..deployment_log import DeploymentLog
 from ..ledger import DeploymentRecord, Ledger
 from ..plan import ReleasePlan
 from ..progress import Reporter
+from ..prune import Pruner, PruneReport
 from ..recovery import Recovery
 from ..rollback import Rollbacks
 from ..settings import EnvironmentSettings
@@ -93,6 +95,7 @@ class Deployer:
             reporter=reporter,
             owner=owner,
         )
+        self._pruner = Pruner(api, reporter)
         self._manual = ManualRollback(
             api=api,
             router=router,
@@ -127,6 +130,18 @@ class Deployer:
     async def rollback(self, settings: EnvironmentSettings, to: str) -> DeploymentRecord:
         """Send 100 % of every service to the revision of version ``to`` (or ``previous``), then verify."""
         return await self._manual.run(settings, to)
+
+    async def prune(
+        self,
+        settings: EnvironmentSettings,
+        *,
+        keep: int,
+        dry_run: bool = False,
+        services: tuple[str, ...] = (),
+    ) -> PruneReport:
+        """Delete the revisions no traffic, tag or rollout needs, past each service's newest
+        ``keep`` (``services``: only these)."""
+        return await self._pruner.prune(settings, keep=keep, dry_run=dry_run, services=services)
 
     async def recorded(self, settings: EnvironmentSettings) -> list[DeploymentRecord]:
         """The rollouts and rollbacks recorded on the environment's services, oldest first."""
