@@ -70,8 +70,9 @@ def prune_summary(report: PruneReport) -> str:
 
 
 def traffic_of(step: StepRecord) -> str:
-    """``25%``, or ``100% (bake)``."""
-    return f"{step.percent}% (bake)" if step.kind == "bake" else f"{step.percent}%"
+    """``25%``, ``100% (bake)`` or ``0% (load test)``."""
+    extra = {"bake": " (bake)", "performance": " (load test)"}.get(step.kind, "")
+    return f"{step.percent}%{extra}"
 
 
 def figures_of(figures: RevisionFigures | None) -> str:

@@ -20,11 +20,13 @@ from ._analysis_settings import (
     HealthCheck,
     LatencyLimits,
     MetricAnalysis,
+    PerformanceGate,
     TransactionCheck,
     mapping,
     nonempty_str,
     parse_health_check,
     parse_metric_analysis,
+    parse_performance_gate,
     parse_transaction,
 )
 from ._errors import ConfigError
@@ -37,6 +39,7 @@ __all__ = [
     "HealthCheck",
     "LatencyLimits",
     "MetricAnalysis",
+    "PerformanceGate",
     "PrunePolicy",
     "RolloutPolicy",
     "ServiceSettings",
@@ -86,6 +89,8 @@ class RolloutPolicy:
     """How much traffic at 100 % is analysed before the release counts as stable."""
     metrics: MetricAnalysis | None = None
     """Metric analysis of real traffic at each step with traffic; None: probes only."""
+    performance: PerformanceGate | None = None
+    """The load test of candidate against stable before traffic; None: no performance gate."""
     prune: PrunePolicy = field(default_factory=PrunePolicy)
     """Revision clean-up after each successful deploy, and how many revisions it keeps."""
 
@@ -100,6 +105,9 @@ class RolloutPolicy:
             longest = max(longest, self.metrics.step_limit_seconds + interval)
         if self.bake_seconds:
             longest = max(longest, self.bake_seconds + lag + interval)
+        if self.performance is not None:
+            # The load, then its slowest answers (a health check or transaction times out).
+            longest = max(longest, self.performance.duration_seconds + 30)
         return longest
 
     @property
@@ -328,6 +336,7 @@ def _rollout(data: Mapping[str, Any], where: str) -> RolloutPolicy:
         require_approval=bool(data.get("require_approval", False)),
         bake_seconds=float(data.get("bake_seconds", 0)),
         metrics=parse_metric_analysis(data.get("metric_analysis"), where),
+        performance=parse_performance_gate(data.get("performance_gate"), where),
         prune=parse_prune(data.get("prune"), where),
     )
     if policy.bake_seconds < 0:

@@ -34,6 +34,7 @@ from .._errors import ConfigError
 from ..analysis import (
     AnalysisRunner,
     HttpProbes,
+    LoadComparison,
     MetricProvider,
     MonitoringApi,
     Prober,
@@ -81,7 +82,10 @@ class Deployer:
         self._recovery = Recovery(api, rollbacks, reporter, owner=owner)
         self._records = Records(api, reporter, ledger, log)
         self._health = HealthChecks(api, prober, reporter, monitoring=monitoring)
-        providers: list[MetricProvider] = [HttpProbes(prober)]
+        providers: list[MetricProvider] = [
+            HttpProbes(prober),
+            LoadComparison(prober.tokens, transport=prober.transport),
+        ]
         if monitoring is not None:
             providers.append(RequestMetrics(monitoring))
         self._engine = Engine(

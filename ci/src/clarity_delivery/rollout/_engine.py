@@ -6,8 +6,9 @@ Per service, in dependency order (:meth:`Engine.run_service`):
 2. create the candidate at 0 % with traffic pinned to stable by name, and write the lease,
 3. wait for the candidate's Ready condition (a failure or the timeout aborts: traffic untouched),
 4. tag the candidate so that it can be probed at its own URL,
-5. walk the strategy's steps: write the step's split, analyse (probes, transactions and, where
-   the candidate takes traffic, metrics), roll back on a failed verdict; then the bake,
+5. walk the strategy's steps: write the step's split, analyse (probes, transactions, before
+   traffic the performance gate's load test where it is on and, where the candidate takes
+   traffic, metrics), roll back on a failed verdict; then the bake,
 6. make the candidate stable, the old stable revision kept tagged at 0 %.
 
 This is the only place where a verdict becomes a rollback, and where a later service's failure
@@ -31,7 +32,7 @@ from .._errors import (
     RolloutAborted,
     RolloutFailed,
 )
-from ..analysis import AnalysisRunner, Subject, Verdict, Window
+from ..analysis import AnalysisRunner, LoadStats, Subject, Verdict, Window, load_evidence
 from ..analysis.limits import RevisionStats
 from ..candidate import Revisions
 from ..ledger import DeploymentRecord, Outcome, RevisionFigures, StepRecord
@@ -179,6 +180,7 @@ class Engine:
         if url is None:
             await self._rollbacks.fail(ctx, None, f"Cloud Run gave the '{tag}' tag no URL")
         audience = st.audience_of(service)
+        baseline_url = st.tag_url(service, "stable") or ""  # stable's own URL, for the load test
 
         # 5. The strategy's steps, the bake last.
         moved = time.time()
@@ -189,7 +191,9 @@ class Engine:
                 moved = time.time()
             if step.announce:
                 self._report.event("traffic", step.announce, service=svc.key, percent=step.percent)
-            verdict = await self._analyse(ctx, step, url, audience, moved=moved)
+            verdict = await self._analyse(
+                ctx, step, url, audience, moved=moved, baseline_url=baseline_url
+            )
             if not verdict.passed:
                 await self._rollbacks.fail(ctx, verdict, step.failure)
 
@@ -209,7 +213,14 @@ class Engine:
         return Released(svc=svc, path=path, previous=stable)
 
     async def _analyse(
-        self, ctx: RolloutContext, step: Step, url: str, audience: str, *, moved: float
+        self,
+        ctx: RolloutContext,
+        step: Step,
+        url: str,
+        audience: str,
+        *,
+        moved: float,
+        baseline_url: str = "",
     ) -> Verdict:
         """Analyse one step of the candidate against stable, and record the step.
 
@@ -229,6 +240,8 @@ class Engine:
             project=ctx.plan.project_id,
             region=ctx.plan.region,
             metrics=metrics,
+            load=policy.performance if step.analysis == "performance" else None,
+            baseline_url=baseline_url,
         )
         baking = step.analysis == "bake"
         lag = policy.metrics.delay_seconds if policy.metrics is not None else 0.0
@@ -240,6 +253,14 @@ class Engine:
         )
         verdict = await self._analysis.analyse(subject, window)
         evidence = verdict.metric_evidence()
+        load = load_evidence(verdict.measurements)
+        candidate, stable = (
+            (_figures(evidence.candidate), _figures(evidence.baseline))
+            if evidence
+            else (None, None)
+        )
+        if load is not None:
+            candidate, stable = _figures(load.candidate), _figures(load.baseline)
         ctx.record.steps.append(
             StepRecord(
                 service=ctx.key,
@@ -248,26 +269,30 @@ class Engine:
                 duration_seconds=time.time() - started,
                 rounds=len(verdict.measurements),
                 failed_rounds=verdict.failed_rounds,
-                kind="bake" if baking else "step",
-                candidate=_figures(evidence.candidate) if evidence else None,
-                stable=_figures(evidence.baseline) if evidence else None,
+                kind="bake"
+                if baking
+                else step.analysis
+                if step.analysis == "performance"
+                else "step",
+                candidate=candidate,
+                stable=stable,
                 decided_by=verdict.decided_by,
             )
         )
         return verdict
 
 
-def _figures(stats: RevisionStats) -> RevisionFigures:
-    def ms(name: str) -> float | None:
-        value = stats.latency_ms(name)
+def _figures(stats: RevisionStats | LoadStats) -> RevisionFigures:
+    def ms(q: int) -> float | None:
+        value = stats.latency_ms(q) if isinstance(stats, LoadStats) else stats.latency_ms(f"p{q}")
         return None if value is None else round(value, 1)
 
     return RevisionFigures(
         requests=stats.requests,
         error_ratio=round(stats.error_ratio, 5),
-        p50_ms=ms("p50"),
-        p95_ms=ms("p95"),
-        p99_ms=ms("p99"),
+        p50_ms=ms(50),
+        p95_ms=ms(95),
+        p99_ms=ms(99),
     )
 
 
