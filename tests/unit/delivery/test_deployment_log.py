@@ -119,6 +119,16 @@ def test_the_log_and_fields_are_the_ones_terraform_reads() -> None:
     )
 
 
+def test_the_payload_has_every_field_of_the_contract_table() -> None:
+    readme = (OBSERVABILITY.parents[1] / "README.md").read_text()
+    section = readme.split("### Deployment events in Cloud Logging", 1)[1].split("\n## ", 1)[0]
+    contract = set(re.findall(r"^\| `(\w+)` \|", section, flags=re.MULTILINE))
+    assert len(contract) == 10
+    payload = _json(deployment_entry(_record(), "p-1234"))["jsonPayload"]
+    assert isinstance(payload, dict)
+    assert contract <= set(payload)
+
+
 def test_the_permission_and_its_role() -> None:
     need = NEEDED["logging.logEntries.create"]
     assert need.role == "roles/logging.logWriter"

@@ -252,15 +252,9 @@ class Engine:
             hold_until=moved + policy.bake_seconds + lag if baking else 0.0,
         )
         verdict = await self._analysis.analyse(subject, window)
-        evidence = verdict.metric_evidence()
-        load = load_evidence(verdict.measurements)
-        candidate, stable = (
-            (_figures(evidence.candidate), _figures(evidence.baseline))
-            if evidence
-            else (None, None)
-        )
-        if load is not None:
-            candidate, stable = _figures(load.candidate), _figures(load.baseline)
+        # The figures that tell the step's story: its load test's, else its metrics window's.
+        evidence = load_evidence(verdict.measurements) or verdict.metric_evidence()
+        kind = {"bake": "bake", "performance": "performance"}.get(step.analysis, "step")
         ctx.record.steps.append(
             StepRecord(
                 service=ctx.key,
@@ -269,13 +263,9 @@ class Engine:
                 duration_seconds=time.time() - started,
                 rounds=len(verdict.measurements),
                 failed_rounds=verdict.failed_rounds,
-                kind="bake"
-                if baking
-                else step.analysis
-                if step.analysis == "performance"
-                else "step",
-                candidate=candidate,
-                stable=stable,
+                kind=kind,
+                candidate=_figures(evidence.candidate) if evidence else None,
+                stable=_figures(evidence.baseline) if evidence else None,
                 decided_by=verdict.decided_by,
             )
         )
