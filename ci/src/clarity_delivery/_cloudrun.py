@@ -215,6 +215,20 @@ class CloudRunApi:
 
         return await self._run(call, f"update service {path.service}", path)
 
+    async def delete_revision(self, path: ServicePath, name: str, *, timeout: float = 60.0) -> bool:
+        """Delete one revision and wait for the operation: True once deleted, False when it
+        was already gone (someone else's delete, or ours hidden by a transient failure)."""
+
+        def call() -> bool:
+            try:
+                operation = self._revisions.delete_revision(name=path.revision(name))
+                operation.result(timeout=timeout)
+            except gexc.NotFound:
+                return False
+            return True
+
+        return await self._run(call, f"delete revision {name}", path)
+
     # ------------------------------------------------------------------ plumbing
     async def _run(self, call: Callable[[], T], what: str, path: ServicePath) -> T:
         def with_retries() -> T:

@@ -21,15 +21,18 @@ from ._analysis_settings import (
     JourneyPolicy,
     LatencyLimits,
     MetricAnalysis,
+    PerformanceGate,
     TransactionCheck,
     mapping,
     nonempty_str,
     parse_health_check,
     parse_journey,
     parse_metric_analysis,
+    parse_performance_gate,
     parse_transaction,
 )
 from ._errors import ConfigError
+from ._prune_settings import PrunePolicy, parse_prune
 
 __all__ = [
     "ENVIRONMENTS",
@@ -39,6 +42,8 @@ __all__ = [
     "JourneyPolicy",
     "LatencyLimits",
     "MetricAnalysis",
+    "PerformanceGate",
+    "PrunePolicy",
     "RolloutPolicy",
     "ServiceSettings",
     "TransactionCheck",
@@ -87,6 +92,10 @@ class RolloutPolicy:
     """How much traffic at 100 % is analysed before the release counts as stable."""
     metrics: MetricAnalysis | None = None
     """Metric analysis of real traffic at each step with traffic; None: probes only."""
+    performance: PerformanceGate | None = None
+    """The load test of candidate against stable before traffic; None: no performance gate."""
+    prune: PrunePolicy = field(default_factory=PrunePolicy)
+    """Revision clean-up after each successful deploy, and how many revisions it keeps."""
 
     @property
     def longest_step_seconds(self) -> float:
@@ -102,6 +111,9 @@ class RolloutPolicy:
         if self.journey.before_traffic:
             # one journey, bounded by its timeout, and the requests around it
             longest = max(longest, self.journey.timeout_seconds + 30)
+        if self.performance is not None:
+            # The load, then its slowest answers (a health check or transaction times out).
+            longest = max(longest, self.performance.duration_seconds + 30)
         return longest
 
     journey: JourneyPolicy = field(default_factory=JourneyPolicy)
@@ -334,6 +346,8 @@ def _rollout(data: Mapping[str, Any], where: str) -> RolloutPolicy:
         bake_seconds=float(data.get("bake_seconds", 0)),
         metrics=parse_metric_analysis(data.get("metric_analysis"), where),
         journey=parse_journey(data.get("journey", {}), where),
+        performance=parse_performance_gate(data.get("performance_gate"), where),
+        prune=parse_prune(data.get("prune"), where),
     )
     if policy.bake_seconds < 0:
         msg = f"{where}: rollout: bake_seconds must be 0 or more"

@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from google.cloud import run_v2
 
@@ -19,6 +20,7 @@ from ._dispatch import RequestPolicy, RpcDispatcher
 from ._faults import FaultInjector
 from ._iam import IamEnforcer, Identity
 from ._journal import ApiLog, ProxyLog
+from ._logging import LoggingServer
 from ._metadata import MetadataServers
 from ._metrics import RequestMetrics
 from ._monitoring import MonitoringServer
@@ -109,6 +111,7 @@ class CloudRunDouble:
         )
         self._server: ApiServer | None = None
         self._monitoring: MonitoringServer | None = None
+        self._logging: LoggingServer | None = None
 
     # Settings stay plain attributes to callers; the parts read them when they act.
     @property
@@ -161,8 +164,17 @@ class CloudRunDouble:
             raise RuntimeError(msg)
         return f"127.0.0.1:{self._monitoring.port}"
 
+    @property
+    def logging_endpoint(self) -> str:
+        """``127.0.0.1:PORT`` of the Cloud Logging double (gRPC with local credentials)."""
+        if self._logging is None:
+            msg = "CloudRunDouble is not started: call start() or use it as a context manager"
+            raise RuntimeError(msg)
+        return f"127.0.0.1:{self._logging.port}"
+
     def start(self) -> CloudRunDouble:
-        """Start the API server and the Monitoring server (revisions start with services)."""
+        """Start the API server, the Monitoring and the Logging servers (revisions start with
+        services)."""
         if self._server is not None:
             return self
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -181,6 +193,9 @@ class CloudRunDouble:
         )
         monitoring.start()
         self._monitoring = monitoring
+        log_server = LoggingServer(policies=self._dispatcher.policies, record=self._api_log.append)
+        log_server.start()
+        self._logging = log_server
         return self
 
     def _locate(self, service_id: str) -> tuple[str, str] | None:
@@ -201,6 +216,7 @@ class CloudRunDouble:
             self._state.services.clear()
             server, self._server = self._server, None
             monitoring, self._monitoring = self._monitoring, None
+            log_server, self._logging = self._logging, None
         errors: list[BaseException] = []
         for svc in services:
             try:
@@ -211,6 +227,8 @@ class CloudRunDouble:
             server.stop()
         if monitoring is not None:
             monitoring.stop()
+        if log_server is not None:
+            log_server.stop()
         if self._metadata is not None:
             self._metadata.stop()
         if errors:
@@ -316,6 +334,12 @@ class CloudRunDouble:
     def proxy_log(self) -> list[ProxyRecord]:
         """Every request through a service or tag URL so far (a copy)."""
         return self._proxy_log.records()
+
+    def log_entries(self) -> list[dict[str, Any]]:
+        """Every entry written to the Logging double, as ``entries.list`` renders it."""
+        if self._logging is None:
+            return []
+        return self._logging.entries()
 
     @property
     def last_token_audience(self) -> str | None:
