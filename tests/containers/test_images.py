@@ -70,7 +70,9 @@ def test_service_answers_health_as_non_root(
         except TimeoutError:
             logs = docker_engine.run("logs", name, check=False)
             pytest.fail(f"{service.name} never answered {url}:\n{logs.stdout}{logs.stderr}")
-        body = httpx.get(url, timeout=5.0).json()
+        response = httpx.get(url, timeout=5.0)
+        assert "server" not in response.headers
+        body = response.json()
         assert set(body) >= {"status", "service", "version", "revision"}
         assert body["revision"] == env["K_REVISION"]
 
