@@ -1,4 +1,5 @@
-"""Both images really build here, run, answer /health as a non-root user and carry no secrets."""
+"""Both images really build here, run, answer /health as a non-root user, hold no shell and no
+package manager, and carry no secrets."""
 
 from __future__ import annotations
 
