@@ -114,6 +114,11 @@ def test_prod_builds_nothing_and_runs_the_very_digests_staging_verified(
         "promote",
         "deploy",
     ]
+    # Planned before anything is copied (a failing plan leaves prod's registry untouched),
+    # applied after.
+    order = [(e.argv[0], e.argv[1] if e.argv[0] != "terraform" else e.argv[2]) for e in ran]
+    promote = order.index(("clarity-deploy", "promote"))
+    assert order.index(("terraform", "plan")) < promote < order.index(("terraform", "apply"))
     verified = [e.argv for e in ran if e.argv[:2] == ("cosign", "verify")]
     assert {argv[-1] for argv in verified} == {
         f"{STAGING_REPOSITORY}/{s}@{d}" for s, d in digests.items()
@@ -229,6 +234,11 @@ def test_a_dry_run_verifies_and_plans_but_copies_nothing(
             id="malformed-signer",
         ),
         pytest.param({"commit": None}, "deploy needs --commit", id="no-commit"),
+        pytest.param(
+            {"key": SecretArg(PRIVATE_KEY, name="cosign-key")},
+            "deploy --env prod signs nothing",
+            id="a-signing-key",
+        ),
     ],
 )
 def test_prod_inputs_are_refused_before_any_container_runs(

@@ -8,6 +8,7 @@ from clarity._errors import InputError
 from clarity._provenance import (
     GITHUB_ISSUER,
     check_builds_here,
+    check_identity_arguments,
     expected_signer,
     promotion_origin,
     signing_required,
@@ -89,3 +90,19 @@ def test_deploy_signs_where_it_must_and_where_it_is_asked_to() -> None:
     signing = deploy_signing("dev", KEY, None, None, dry_run=False)
     assert signing is not None
     assert signing[0] == ["--key", "/run/secrets/cosign.key"]
+
+
+def test_deploy_refuses_identity_flags_it_would_not_use() -> None:
+    signing = {"--key": True, "--oidc-request-token": False, "--signer-repository": False}
+    check_identity_arguments("staging", signing)
+    check_identity_arguments("prod", {"--key": False, "--signer-repository": True})
+    with pytest.raises(InputError, match=r"deploy --env prod signs nothing: .* Drop --key; pass"):
+        check_identity_arguments("prod", signing)
+    with pytest.raises(
+        InputError,
+        match=r"deploy --env dev builds and signs; it verifies no signature\. Drop "
+        r"--public-key, --signer-repository \(",
+    ):
+        check_identity_arguments(
+            "dev", {"--public-key": True, "--signer-repository": True, "--key": True}
+        )

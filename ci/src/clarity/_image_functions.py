@@ -24,7 +24,7 @@ from clarity._caching import never_cached, session_cached
 from clarity._delivery import require_commit
 from clarity._errors import GatesFailedError, InputError
 from clarity._inputs import environment_settings, release_version
-from clarity._promotion import promote_release, render_promotion
+from clarity._promotion import copy_release, render_promotion, verify_release
 from clarity._provenance import check_builds_here, expected_signer, promotion_origin
 from clarity._publishing import github_request, publish_images, sign_images, signing_identity
 from clarity._scans import image, sbom, scan_images
@@ -139,7 +139,7 @@ class ImageFunctions:
         signer = expected_signer(
             origin, repository=signer_repository, public_key=public_key is not None
         )
-        run = await promote_release(
+        verified = await verify_release(
             self.source,
             from_env=origin,
             to_env=to.value,
@@ -149,4 +149,4 @@ class ImageFunctions:
             signer=signer,
             public_key=public_key,
         )
-        return render_promotion(run)
+        return render_promotion(await copy_release(self.source, verified, credentials))

@@ -24,7 +24,7 @@ from clarity._inputs import environment_settings
 from clarity._provenance import ExpectedSigner
 from clarity._publishing import verify_images
 
-__all__ = ["PromotionRun", "promote_release", "render_promotion"]
+__all__ = ["PromotionRun", "copy_release", "render_promotion", "verify_release"]
 
 
 @dataclass(frozen=True)
@@ -34,9 +34,11 @@ class PromotionRun:
     promotion: Promotion
     signer: ExpectedSigner
     copied: bool
+    release: tuple[str, ...]
+    """``--version V --commit SHA --result FILE``: what both clarity-deploy steps are given."""
 
 
-async def promote_release(
+async def verify_release(
     source: dagger.Directory,
     *,
     from_env: str,
@@ -46,12 +48,11 @@ async def promote_release(
     credentials: dagger.Secret,
     signer: ExpectedSigner,
     public_key: dagger.File | None,
-    copy: bool = True,
 ) -> PromotionRun:
-    """Verify and (unless ``copy`` is false: a dry run) copy the release staging passed."""
+    """The release ``from_env`` passed (its record), its signatures verified; nothing copied."""
     origin = await environment_settings(source, from_env)
     target = await environment_settings(source, to_env)
-    release = ["--version", version, "--commit", commit, "--result", RESULT]
+    release = ("--version", version, "--commit", commit, "--result", RESULT)
     text = await run_delivery(
         source, credentials, ["staged", "--env", from_env, *release], summary=RESULT
     )
@@ -61,15 +62,31 @@ async def promote_release(
     except ConfigError as exc:
         raise InputError(exc.message) from exc
     await verify_images(origin, credentials, list(staged.images.values()), signer, public_key)
-    if not copy:
-        return PromotionRun(promotion, signer, copied=False)
+    return PromotionRun(promotion, signer, copied=False, release=release)
+
+
+async def copy_release(
+    source: dagger.Directory, run: PromotionRun, credentials: dagger.Secret
+) -> PromotionRun:
+    """Copy the verified digests into the target's registry (``clarity-deploy promote``,
+    which refuses unless the record still names exactly them)."""
+    promotion = run.promotion
+    staged = promotion.release
     images = [f"--image={service}={ref}" for service, ref in sorted(staged.images.items())]
-    argv = ["promote", "--from", from_env, "--to", to_env, *release, *images]
+    argv = [
+        "promote",
+        "--from",
+        staged.environment,
+        "--to",
+        promotion.environment,
+        *run.release,
+        *images,
+    ]
     printed = await run_delivery(source, credentials, argv, summary=RESULT)
     if json.loads(printed) != json.loads(promotion.to_json()):
         msg = f"clarity-deploy promote copied another release than was verified:\n{printed}"
         raise RolloutError(msg)
-    return PromotionRun(promotion, signer, copied=True)
+    return PromotionRun(promotion, run.signer, copied=True, release=run.release)
 
 
 def render_promotion(run: PromotionRun) -> str:

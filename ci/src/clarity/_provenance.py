@@ -14,6 +14,7 @@ exactly that identity (or that key): a signature by any other workflow, ref or r
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -29,8 +30,10 @@ __all__ = [
     "PROMOTED_FROM",
     "SIGNING_REFS",
     "SIGNING_WORKFLOW",
+    "VERIFYING_FLAGS",
     "ExpectedSigner",
     "check_builds_here",
+    "check_identity_arguments",
     "expected_signer",
     "promotion_origin",
     "signing_required",
@@ -45,6 +48,9 @@ GITHUB_REQUEST_TOKEN: Final = "ACTIONS_ID_TOKEN_REQUEST_TOKEN"  # noqa: S105 - a
 GITHUB_REQUEST_URL: Final = "ACTIONS_ID_TOKEN_REQUEST_URL"
 """What cosign's github-actions provider reads to request the job's OIDC token itself, at
 the moment it signs (a token fetched before a long build could expire before signing)."""
+
+VERIFYING_FLAGS: Final = frozenset({"--signer-repository", "--public-key"})
+"""What only a promotion reads (whose signatures count); every other identity flag signs."""
 
 _REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
 
@@ -86,6 +92,34 @@ def check_builds_here(environment: str, function_name: str) -> None:
             f"{environment} does it for you)"
         )
         raise InputError(msg)
+
+
+def check_identity_arguments(environment: str, given: Mapping[str, bool]) -> None:
+    """Refuse identity flags ``deploy --env environment`` would not use: signing flags where
+    nothing is built (prod), signer flags where nothing is verified (dev, staging).
+
+    ``given``: flag -> whether it was passed. Ignoring one would hide a mistake (a key meant
+    for staging passed to prod's deploy, an expected signer that is never checked).
+    """
+    source = PROMOTED_FROM.get(environment)
+    misplaced = sorted(
+        flag
+        for flag, present in given.items()
+        if present and (flag in VERIFYING_FLAGS) != (source is not None)
+    )
+    if not misplaced:
+        return
+    if source is not None:
+        msg = (
+            f"deploy --env {environment} signs nothing: it promotes the digests {source} "
+            f"signed. Drop {', '.join(misplaced)}; pass --signer-repository or --public-key"
+        )
+    else:
+        msg = (
+            f"deploy --env {environment} builds and signs; it verifies no signature. Drop "
+            f"{', '.join(misplaced)} (they tell a promotion whose signatures count)"
+        )
+    raise InputError(msg)
 
 
 def promotion_origin(target: str, source: str) -> str:

@@ -3,8 +3,8 @@
 Built: scan the images, plan Terraform (a plan that fails leaves the registry untouched),
 publish, sign what was published (staging must: prod promotes only signed digests), apply
 exactly the plan computed in this run, roll out the published digests. Promoted: read the
-release's record in the environment it comes from, verify its signatures, copy its digests
-into the environment's registry, plan and apply, roll out those very digests.
+release's record in the environment it comes from, verify its signatures, plan, copy its
+digests into the environment's registry, apply, roll out those very digests.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import dagger
 from clarity import _terraform as terraform
 from clarity._delivery import SUMMARY, deploy_argv, run_delivery
 from clarity._errors import GatesFailedError
-from clarity._promotion import promote_release, render_promotion
+from clarity._promotion import copy_release, render_promotion, verify_release
 from clarity._provenance import ExpectedSigner
 from clarity._publishing import SigningIdentity, publish_images, sign_images
 from clarity._scans import scan_images
@@ -106,8 +106,8 @@ async def deploy_promoted(
     signer: ExpectedSigner,
     public_key: dagger.File | None,
 ) -> str:
-    """Promote the release ``from_env`` passed (verified, copied), apply, roll it out."""
-    run = await promote_release(
+    """Verify the release ``from_env`` passed, plan, copy its digests, apply, roll them out."""
+    run = await verify_release(
         source,
         from_env=from_env,
         to_env=release.env,
@@ -116,8 +116,10 @@ async def deploy_promoted(
         credentials=release.credentials,
         signer=signer,
         public_key=public_key,
-        copy="promote" in release.stages,
     )
+    # Plan before copying anything: a plan that fails leaves prod's registry untouched.
     planned = await _plan(source, release)
+    if "promote" in release.stages:
+        run = await copy_release(source, run, release.credentials)
     summary = await _apply_and_roll_out(source, release, run.promotion.images, planned)
     return f"{render_promotion(run)}\n{summary}"

@@ -39,14 +39,8 @@ from clarity._gate_runs import run_gate
 from clarity._gates import GATE_NAMES, GATES
 from clarity._image_functions import ImageFunctions
 from clarity._inputs import environment_settings, release_version, terraform_variables
-from clarity._provenance import (
-    PROMOTED_FROM,
-    expected_signer,
-)
-from clarity._publishing import (
-    deploy_signing,
-    github_request,
-)
+from clarity._provenance import PROMOTED_FROM, check_identity_arguments, expected_signer
+from clarity._publishing import deploy_signing, github_request
 from clarity._releases import Release, deploy_built, deploy_promoted
 from clarity._report import summarize
 from clarity._scans import image
@@ -260,6 +254,15 @@ class Clarity(ImageFunctions):
     ) -> str:
         """Release: dev and staging build, publish and sign; prod promotes staging's digests."""
         settings = await environment_settings(self.source, env.value)
+        given = {
+            "--key": key is not None,
+            "--key-password": key_password is not None,
+            "--oidc-request-token": oidc_request_token is not None,
+            "--oidc-request-url": oidc_request_url is not None,
+            "--signer-repository": signer_repository is not None,
+            "--public-key": public_key is not None,
+        }
+        check_identity_arguments(env.value, given)
         origin = PROMOTED_FROM.get(env.value)
         signing = None
         if origin is None:
