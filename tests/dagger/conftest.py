@@ -15,7 +15,7 @@ from tests.doubles.oauth import TokenEndpoint
 ROOT = Path(__file__).resolve().parents[2]
 BILLING_ACCOUNT = "012345-6789AB-CDEF01"
 ALERT_EMAIL = "oncall@example.com"
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
+COMMIT = "0123456789abcdef0123456789abcdef01234567"  # pragma: allowlist secret
 STAGING_REPOSITORY = "us-central1-docker.pkg.dev/clarity-loop-staging/clarity"
 PROD_REPOSITORY = "us-central1-docker.pkg.dev/clarity-loop-production/clarity"
 REQUEST_TOKEN = "the-jobs-oidc-request-token"  # pragma: allowlist secret

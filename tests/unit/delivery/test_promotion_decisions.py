@@ -22,7 +22,8 @@ pytestmark = pytest.mark.unit
 
 STAGING = load_settings("staging")
 PROD = load_settings("prod")
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
+COMMIT = "0123456789abcdef0123456789abcdef01234567"  # pragma: allowlist secret
+OTHER_COMMIT = "fedcba9876543210fedcba9876543210fedcba98"  # pragma: allowlist secret
 REPO = "us-central1-docker.pkg.dev/clarity-loop-staging/clarity"
 PROD_REPO = "us-central1-docker.pkg.dev/clarity-loop-production/clarity"
 GATEWAY = f"{REPO}/api-gateway@sha256:{'a' * 64}"
@@ -59,7 +60,7 @@ def test_the_newest_succeeded_rollout_of_the_version_at_the_commit_is_staged() -
     records = [
         record("old", at=1, version="1.3.0"),
         record("first", at=2, images={"api-gateway": GATEWAY, "ml-service": ML}),
-        record("other-commit", at=3, commit="fedcba9876543210fedcba9876543210fedcba98"),
+        record("other-commit", at=3, commit=OTHER_COMMIT),
     ]
     staged = staged_release(records, STAGING, version="v1.4.0", commit=COMMIT[:7])
     assert staged.record == "first"
@@ -89,7 +90,7 @@ def test_a_tag_in_a_recorded_reference_is_dropped_the_digest_decides() -> None:
             id="only-in-dev",
         ),
         pytest.param(
-            [record("r", at=1, commit="fedcba9876543210fedcba9876543210fedcba98")],
+            [record("r", at=1, commit=OTHER_COMMIT)],
             "did not pass staging: never",
             id="another-commit",
         ),
