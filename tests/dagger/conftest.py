@@ -15,6 +15,12 @@ from tests.doubles.oauth import TokenEndpoint
 ROOT = Path(__file__).resolve().parents[2]
 BILLING_ACCOUNT = "012345-6789AB-CDEF01"
 ALERT_EMAIL = "oncall@example.com"
+COMMIT = "0123456789abcdef0123456789abcdef01234567"  # pragma: allowlist secret
+STAGING_REPOSITORY = "us-central1-docker.pkg.dev/clarity-loop-staging/clarity"
+PROD_REPOSITORY = "us-central1-docker.pkg.dev/clarity-loop-production/clarity"
+REQUEST_TOKEN = "the-jobs-oidc-request-token"  # pragma: allowlist secret
+REQUEST_URL = "https://pipelines.actions.githubusercontent.com/abc/idtoken?api-version=2.0"
+CD_ON_MAIN = "https://github.com/clarity-loop/backend/.github/workflows/cd.yml@refs/heads/main"
 #: Never copied into a repository fixture: environments, caches, VCS data, local artefacts.
 _NOT_COPIED = (".git", ".venv", ".tools", ".mypy_cache", ".ruff_cache", ".pytest_cache", "reports")
 
@@ -83,3 +89,35 @@ def publish_and_sign(
         key=SecretArg("-----BEGIN ENCRYPTED COSIGN PRIVATE KEY-----", name="cosign-key"),
     )
     return published, signed
+
+
+def deploy_staging(
+    dagger_call: DaggerCall,
+    engine: EngineDouble,
+    credentials: SecretArg,
+    *,
+    identity: str = CD_ON_MAIN,
+    **signing: object,
+) -> CallResult:
+    """``deploy --env staging`` of 1.4.0 at :data:`COMMIT`, signed keyless as ``identity``
+    (cd.yml on main, unless a test says otherwise) or with the ``signing`` arguments given."""
+    from clarity.main import Environment  # noqa: PLC0415 - registers the module on import
+
+    if not signing:
+        engine.world.github_identities[REQUEST_TOKEN] = identity
+        signing = {
+            "oidc_request_token": SecretArg(REQUEST_TOKEN, name="oidc-request-token"),
+            "oidc_request_url": SecretArg(REQUEST_URL, name="oidc-request-url"),
+        }
+    result = dagger_call(
+        "deploy",
+        env=Environment.staging,
+        credentials=credentials,
+        version="1.4.0",
+        commit=COMMIT,
+        billing_account=BILLING_ACCOUNT,
+        alert_email=ALERT_EMAIL,
+        **signing,
+    )
+    assert result.ok, result.text()
+    return result

@@ -15,7 +15,16 @@ from clarity._settings import SERVICES
 from clarity.main import Clarity, Environment
 from dagger.mod import default_module
 
-from tests.dagger.conftest import ALERT_EMAIL, BILLING_ACCOUNT, ROOT, publish_and_sign
+from tests.dagger.conftest import (
+    ALERT_EMAIL,
+    BILLING_ACCOUNT,
+    COMMIT,
+    PROD_REPOSITORY,
+    ROOT,
+    STAGING_REPOSITORY,
+    deploy_staging,
+    publish_and_sign,
+)
 from tests.doubles.dagger_engine import CallResult, DaggerCall, EngineDouble, SecretArg
 
 pytestmark = [pytest.mark.dagger, pytest.mark.xdist_group("engine-double")]
@@ -70,6 +79,17 @@ def _signed(result: CallResult, engine: EngineDouble) -> None:
     kinds = sorted(kind for kind, _ in engine.world.signatures)
     assert kinds == ["attest", "attest", "sign", "sign"]
     assert str(result.value).count("signed and attested") == len(SERVICES)
+
+
+def _promoted(result: CallResult, engine: EngineDouble) -> None:
+    summary = str(result.value)
+    assert summary.startswith("## Promotion of 1.4.0 to prod"), summary
+    assert "staging's rollout record `record-1`" in summary
+    for service in SERVICES:
+        staged = f"{STAGING_REPOSITORY}/{service}:1.4.0"
+        digest = engine.world.registry[staged]
+        assert engine.world.registry[f"{PROD_REPOSITORY}/{service}:1.4.0"] == digest
+        assert f"| {service} | `{digest}` |" in summary
 
 
 def _planned(result: CallResult, _: EngineDouble) -> None:
@@ -175,6 +195,7 @@ CHECKS: dict[str, Check] = {
     "sbom": _sboms,
     "publish": _published,
     "sign": _signed,
+    "promote": _promoted,
     "plan": _planned,
     "apply": _applied,
     "deploy": _deployed,
@@ -189,7 +210,7 @@ def test_every_registered_function_is_run_against_the_double() -> None:
     assert sorted(CHECKS) == sorted(name for name in functions if name)
 
 
-@pytest.mark.parametrize("name", sorted(set(CHECKS) - {"sign"}))
+@pytest.mark.parametrize("name", sorted(set(CHECKS) - {"sign", "promote"}))
 def test_function_runs_its_recipe_against_the_model(
     name: str,
     dagger_call: DaggerCall,
@@ -238,23 +259,44 @@ def test_a_failed_rollout_is_reported_with_the_clis_message(
     assert "api-gateway /health answered 503" in str(result.error)
 
 
+def test_promote_copies_what_staging_verified(
+    dagger_call: DaggerCall, engine: EngineDouble, credentials: SecretArg
+) -> None:
+    deploy_staging(dagger_call, engine, credentials)
+    result = dagger_call(
+        "promote",
+        **{"from": Environment.staging},
+        to=Environment.prod,
+        version="1.4.0",
+        commit=COMMIT,
+        credentials=credentials,
+        signer_repository="clarity-loop/backend",
+    )
+    assert result.ok, result.text()
+    CHECKS["promote"](result, engine)
+
+
 def test_prod_deploys_only_with_approval_and_its_alert_address(
     dagger_call: DaggerCall, engine: EngineDouble, credentials: SecretArg
 ) -> None:
     prod: dict[str, Any] = {
         "env": Environment.prod,
         "credentials": credentials,
-        "commit": "0123abc",
+        "commit": COMMIT,
+        "version": "1.4.0",
         "billing_account": BILLING_ACCOUNT,
         "alert_email": ALERT_EMAIL,
+        "signer_repository": "clarity-loop/backend",
     }
     refused = dagger_call("deploy", **prod)
     assert not refused.ok
     assert "--approve" in str(refused.error)
     assert engine.world.executions == [], "refused before any container ran"
+    deploy_staging(dagger_call, engine, credentials)
     approved = dagger_call("deploy", **prod, approve=True)
     assert approved.ok, approved.text()
-    (rollout,) = engine.world.rollouts
+    rollout = engine.world.rollouts[-1]
+    assert (rollout.command, rollout.env) == ("deploy", "prod")
     assert "--approve" in rollout.argv
 
 

@@ -31,6 +31,14 @@ TERRAFORM_INPUTS: list[tuple[str, Any, str | None]] = [
     ("billing_account", str, '""'),
     ("alert_email", str, '""'),
 ]
+GITHUB_SIGNING: list[tuple[str, Any, str | None]] = [
+    ("oidc_request_token", dagger.Secret | None, "null"),
+    ("oidc_request_url", dagger.Secret | None, "null"),
+]
+EXPECTED_SIGNER: list[tuple[str, Any, str | None]] = [
+    ("signer_repository", str | None, "null"),
+    ("public_key", dagger.File | None, "null"),
+]
 
 # name -> (arguments as (API name, type, default JSON or None if required), cache, check)
 EXPECTED: dict[str, tuple[list[tuple[str, Any, str | None]], str | None, bool]] = {
@@ -77,6 +85,19 @@ EXPECTED: dict[str, tuple[list[tuple[str, Any, str | None]], str | None, bool]] 
             ("key", dagger.Secret | None, "null"),
             ("key_password", dagger.Secret | None, "null"),
             ("identity_token", dagger.Secret | None, "null"),
+            *GITHUB_SIGNING,
+        ],
+        NEVER,
+        False,
+    ),
+    "promote": (
+        [
+            ("from", Environment, None),
+            ("to", Environment, None),
+            ("version", str, None),
+            ("commit", str, None),
+            ("credentials", dagger.Secret, None),
+            *EXPECTED_SIGNER,
         ],
         NEVER,
         False,
@@ -105,6 +126,10 @@ EXPECTED: dict[str, tuple[list[tuple[str, Any, str | None]], str | None, bool]] 
             ("approve", bool, "false"),
             ("dry_run", bool, "false"),
             *TERRAFORM_INPUTS,
+            ("key", dagger.Secret | None, "null"),
+            ("key_password", dagger.Secret | None, "null"),
+            *GITHUB_SIGNING,
+            *EXPECTED_SIGNER,
         ],
         NEVER,
         False,
@@ -179,6 +204,7 @@ def test_public_functions_are_exactly_the_pipeline_stages(
             "sbom",
             "publish",
             "sign",
+            "promote",
             "plan",
             "apply",
             "deploy",
@@ -218,7 +244,7 @@ def test_checks_take_no_required_argument(functions: dict[str, Function[Any, Any
 
 
 def test_side_effects_are_never_cached(functions: dict[str, Function[Any, Any]]) -> None:
-    side_effects = {"publish", "sign", "apply", "deploy", "rollback", "dast", "e2e"}
+    side_effects = {"publish", "sign", "promote", "apply", "deploy", "rollback", "dast", "e2e"}
     assert {n for n, fn in functions.items() if fn.cache_policy == NEVER} >= side_effects
 
 

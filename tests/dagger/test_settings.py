@@ -220,20 +220,37 @@ def test_prod_and_approval_requiring_environments_refuse_without_approve() -> No
 def test_deploy_stages() -> None:
     prod = parse_settings("prod", settings_text(environment="prod"))
     assert deploy_stages(prod, approve=True, dry_run=False) == (
-        "build",
-        "scan",
-        "publish",
+        "staged",
+        "verify",
+        "promote",
         "apply",
         "rollout",
     )
     assert deploy_stages(prod, approve=False, dry_run=True) == (
-        "build",
-        "scan",
+        "staged",
+        "verify",
         "plan",
         "rollout --dry-run",
     )
     with pytest.raises(ApprovalError):
         deploy_stages(prod, approve=False, dry_run=False)
+    staging = parse_settings("staging", settings_text(environment="staging"))
+    assert deploy_stages(staging, approve=False, dry_run=False, signs=True) == (
+        "build",
+        "scan",
+        "publish",
+        "sign",
+        "apply",
+        "rollout",
+    )
+    assert deploy_stages(staging, approve=False, dry_run=True) == (
+        "build",
+        "scan",
+        "plan",
+        "rollout --dry-run",
+    )
+    dev = parse_settings("dev", settings_text())
+    assert "sign" not in deploy_stages(dev, approve=False, dry_run=False)
 
 
 # ------------------------------------------------------------------ Terraform inputs

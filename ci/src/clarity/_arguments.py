@@ -17,6 +17,12 @@ __all__ = [
     "BillingAccount",
     "Credentials",
     "Environment",
+    "OidcRequestToken",
+    "OidcRequestUrl",
+    "PublicKey",
+    "SignerRepository",
+    "SigningKey",
+    "SigningKeyPassword",
     "TerraformCredentials",
 ]
 
@@ -51,4 +57,24 @@ TerraformCredentials = Annotated[
 ]
 Credentials = Annotated[
     dagger.Secret | None, Doc("Google credentials JSON (required; e.g. env:GOOGLE_CREDENTIALS).")
+]
+
+SigningKey = Annotated[
+    dagger.Secret | None, Doc("Cosign private key to sign with (outside GitHub Actions).")
+]
+SigningKeyPassword = Annotated[dagger.Secret | None, Doc("Password of the cosign private key.")]
+OidcRequestToken = Annotated[
+    dagger.Secret | None,
+    Doc("Keyless in GitHub Actions: the job's env://ACTIONS_ID_TOKEN_REQUEST_TOKEN."),
+]
+OidcRequestUrl = Annotated[
+    dagger.Secret | None,
+    Doc("Keyless in GitHub Actions: the job's env://ACTIONS_ID_TOKEN_REQUEST_URL."),
+]
+SignerRepository = Annotated[
+    str | None,
+    Doc("GitHub OWNER/NAME whose cd.yml on main signed staging's images keyless."),
+]
+PublicKey = Annotated[
+    dagger.File | None, Doc("Cosign public key staging's images were signed with, if not keyless.")
 ]

@@ -1,4 +1,5 @@
-"""The delivery CLI (clarity-deploy) in the Python workspace: deploy, rollback, health-check."""
+"""The delivery CLI (clarity-deploy) in the Python workspace: deploy, rollback, health-check,
+and the promotion's two steps (``staged``, ``promote``), whose JSON result the module reads."""
 
 from __future__ import annotations
 
@@ -11,12 +12,22 @@ from dagger import ReturnType
 from clarity._caching import every_call
 from clarity._errors import InputError, RolloutError
 from clarity._report import tail
+from clarity._settings import validate_commit
 from clarity._workspace import OUT, VENV, WORKDIR, with_credentials, with_empty_directory, workspace
 
-__all__ = ["LEDGER", "SUMMARY", "deploy_argv", "require_credentials", "run_delivery"]
+__all__ = [
+    "LEDGER",
+    "RESULT",
+    "SUMMARY",
+    "deploy_argv",
+    "require_commit",
+    "require_credentials",
+    "run_delivery",
+]
 
 LEDGER: Final = f"{OUT}/ledger.jsonl"
 SUMMARY: Final = f"{OUT}/summary.md"
+RESULT: Final = f"{OUT}/result.json"
 
 
 def require_credentials(credentials: dagger.Secret | None, function_name: str) -> dagger.Secret:
@@ -28,6 +39,17 @@ def require_credentials(credentials: dagger.Secret | None, function_name: str) -
         )
         raise InputError(msg)
     return credentials
+
+
+def require_commit(commit: str | None, function_name: str) -> str:
+    """``commit`` validated, or an :class:`InputError` that says how to pass it."""
+    if commit is None:
+        msg = (
+            f"{function_name} needs --commit: the git SHA being released "
+            "(e.g. $(git rev-parse HEAD))"
+        )
+        raise InputError(msg)
+    return validate_commit(commit)
 
 
 def deploy_argv(
@@ -58,7 +80,8 @@ async def run_delivery(
     *,
     summary: str | None = None,
 ) -> str:
-    """Run ``clarity-deploy argv``; return its summary, raise with it on failure."""
+    """Run ``clarity-deploy argv``; return its summary (``summary``: a file it writes, such as
+    :data:`SUMMARY`, or :data:`RESULT` for a command's JSON), raise with it on failure."""
     ran = (
         workspace(source)
         # The ci project itself (console script clarity-deploy); its dependencies are
@@ -89,6 +112,9 @@ async def run_delivery(
     written = await ran.directory(OUT).entries()
     if summary is not None and summary.removeprefix(f"{OUT}/") in written:
         text = await ran.file(summary).contents()
+    elif summary == RESULT and exit_code == 0:
+        msg = f"clarity-deploy {argv[0]} wrote no result:\n{tail(output)}"
+        raise RolloutError(msg)
     if exit_code != 0:
         details = text if text is output else f"{text}\n\n{tail(output)}"
         msg = f"clarity-deploy {argv[0]} failed (exit {exit_code}):\n{details}"

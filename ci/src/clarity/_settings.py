@@ -28,6 +28,7 @@ from clarity_delivery import (
 from clarity_delivery import EnvironmentSettings as DeliverySettings
 from clarity_delivery import parse_settings as parse_delivery_settings
 from clarity_delivery import registry_host as delivery_registry_host
+from clarity_delivery.promotion import PROMOTED_FROM
 
 from clarity._errors import ApprovalError, ClarityError, InputError, SettingsError
 
@@ -328,14 +329,20 @@ def project_version(pyproject: str) -> str:
 
 
 def deploy_stages(
-    settings: EnvironmentSettings, *, approve: bool, dry_run: bool
+    settings: EnvironmentSettings, *, approve: bool, dry_run: bool, signs: bool = False
 ) -> tuple[str, ...]:
     """The stages ``deploy`` runs, in order; refuses unapproved protected changes.
 
-    A dry run changes nothing (plan instead of apply, no push, rollout simulated), so it
-    needs no approval.
+    An environment that runs promoted digests (prod) builds nothing: it reads the release's
+    record in the environment it comes from, verifies its signatures and copies its digests.
+    A dry run changes nothing (plan instead of apply, no push or copy, rollout simulated),
+    so it needs no approval.
     """
+    promoted = settings.environment in PROMOTED_FROM
     if dry_run:
-        return ("build", "scan", "plan", "rollout --dry-run")
+        first = ("staged", "verify") if promoted else ("build", "scan")
+        return (*first, "plan", "rollout --dry-run")
     check_approval(settings, approve=approve)
-    return ("build", "scan", "publish", "apply", "rollout")
+    if promoted:
+        return ("staged", "verify", "promote", "apply", "rollout")
+    return ("build", "scan", "publish", *(("sign",) if signs else ()), "apply", "rollout")

@@ -1,17 +1,19 @@
 """The ``Clarity`` object: every pipeline stage as a containerized Dagger function.
 
-Each function reads like a recipe: validate the inputs (plain Python in ``_settings``),
-then compose the containers the private modules beside this one build, by concern:
-``_workspace`` (the Python toolchain, emulators, credentials), ``_gate_runs`` (gates),
-``_scans`` (images, trivy), ``_publishing`` (registry, cosign), ``_terraform`` (init with
-a dependency lock, plan, apply), ``_delivery`` (clarity-deploy) and ``_caching`` (what
-the engine may reuse).
+Each function reads like a recipe: validate the inputs (plain Python in ``_settings`` and
+``_provenance``), then compose the containers the private modules beside this one build, by
+concern: ``_workspace`` (the Python toolchain, emulators, credentials), ``_gate_runs``
+(gates), ``_scans`` (images, trivy), ``_publishing`` (registry, cosign), ``_promotion``
+(staging's record, verification, the copy by digest), ``_terraform`` (init with a
+dependency lock, plan, apply), ``_delivery`` (clarity-deploy), ``_releases`` (what deploy
+runs) and ``_caching`` (what the engine may reuse). The image functions (build, scan,
+sbom, publish, sign, promote) live in ``_image_functions``, which ``Clarity`` inherits.
 """
 
 from typing import Annotated
 
 import dagger
-from dagger import DefaultPath, Doc, Ignore, ReturnType, check, dag, function, object_type
+from dagger import DefaultPath, Doc, Ignore, ReturnType, check, function, object_type
 
 from clarity import _terraform as terraform
 from clarity._arguments import (
@@ -19,27 +21,33 @@ from clarity._arguments import (
     BillingAccount,
     Credentials,
     Environment,
+    OidcRequestToken,
+    OidcRequestUrl,
+    PublicKey,
+    SignerRepository,
+    SigningKey,
+    SigningKeyPassword,
     TerraformCredentials,
 )
 from clarity._caching import every_call, never_cached, session_cached
 from clarity._dast import LOCAL_TARGETS, local_stack, run_dast, validate_targets
-from clarity._delivery import SUMMARY, deploy_argv, require_credentials, run_delivery
+from clarity._delivery import require_commit, require_credentials, run_delivery
 from clarity._e2e import run_e2e, validate_base_url
-from clarity._errors import GatesFailedError, InputError
+from clarity._errors import InputError
 from clarity._gate_runs import check as check_gates
 from clarity._gate_runs import run_gate
 from clarity._gates import GATE_NAMES, GATES
+from clarity._image_functions import ImageFunctions
 from clarity._inputs import environment_settings, release_version, terraform_variables
-from clarity._publishing import publish_images, sign_images, signing_identity
+from clarity._provenance import PROMOTED_FROM, check_identity_arguments, expected_signer
+from clarity._publishing import deploy_signing, github_request
+from clarity._releases import Release, deploy_built, deploy_promoted
 from clarity._report import summarize
-from clarity._scans import image, sbom, scan_images
+from clarity._scans import image
 from clarity._settings import (
     PROTECTED_ENVIRONMENTS,
     SERVICES,
     deploy_stages,
-    image_address,
-    pinned_address,
-    validate_commit,
     validate_rollback_target,
     validate_version,
 )
@@ -57,7 +65,7 @@ __all__ = ["Clarity", "Environment"]
 
 
 @object_type
-class Clarity:
+class Clarity(ImageFunctions):
     """Quality gates, images, infrastructure and rollouts of the Clarity Loop Backend."""
 
     source: Annotated[
@@ -171,90 +179,6 @@ class Clarity:
             expect_version=version,
         )
 
-    # ------------------------------------------------------------------ images
-
-    @function
-    async def build(self) -> list[dagger.Container]:
-        """Build the api-gateway and ml-service images (in that order) for linux/amd64."""
-        return [image(self.source, service) for service in SERVICES]
-
-    @session_cached
-    async def scan(self) -> str:
-        """Scan each image with trivy; fail on HIGH or CRITICAL vulnerabilities with a fix."""
-        summary, _ = await scan_images(self.source)
-        if not summary.ok:
-            raise GatesFailedError(summary.render())
-        return summary.render()
-
-    @session_cached
-    async def scan_report(self) -> dagger.Directory:
-        """Scan each image with trivy; return <service>.sarif and summary.txt, even on findings."""
-        summary, reports = await scan_images(self.source, reports=True)
-        directory = dag.directory().with_new_file("summary.txt", summary.render())
-        for service, report in reports.items():
-            directory = directory.with_file(f"{service}.sarif", report)
-        return directory
-
-    @function
-    async def sbom(self) -> dagger.Directory:
-        """Generate a CycloneDX SBOM per image: <service>.cdx.json."""
-        directory = dag.directory()
-        for service in SERVICES:
-            directory = directory.with_file(f"{service}.cdx.json", sbom(self.source, service))
-        return directory
-
-    @never_cached
-    async def publish(
-        self,
-        *,
-        env: Annotated[
-            Environment, Doc("Environment whose Artifact Registry receives the images.")
-        ],
-        credentials: Annotated[
-            dagger.Secret, Doc("Google credentials JSON allowed to push to Artifact Registry.")
-        ],
-        version: Annotated[
-            str | None, Doc("Image tag (semantic version); defaults to pyproject's version.")
-        ] = None,
-    ) -> list[str]:
-        """Push both images to Artifact Registry; return digest-pinned references."""
-        settings = await environment_settings(self.source, env.value)
-        tag = await release_version(self.source, version)
-        pushed = await publish_images(self.source, settings, credentials, tag)
-        return [pushed[service] for service in SERVICES]
-
-    @never_cached
-    async def sign(
-        self,
-        *,
-        env: Annotated[Environment, Doc("Environment whose registry holds the images.")],
-        credentials: Annotated[
-            dagger.Secret, Doc("Google credentials JSON allowed to write to Artifact Registry.")
-        ],
-        references: Annotated[
-            list[str], Doc("Digest-pinned references returned by publish (name@sha256:...).")
-        ],
-        key: Annotated[
-            dagger.Secret | None, Doc("Cosign private key; omit to sign keyless.")
-        ] = None,
-        key_password: Annotated[
-            dagger.Secret | None, Doc("Password of the cosign private key.")
-        ] = None,
-        identity_token: Annotated[
-            dagger.Secret | None,
-            Doc("OIDC token of the CI identity (audience sigstore) for keyless signing."),
-        ] = None,
-    ) -> str:
-        """Sign each published digest with cosign and attach its SBOM as an attestation."""
-        settings = await environment_settings(self.source, env.value)
-        pinned = [pinned_address(reference) for reference in references]
-        if not pinned:
-            msg = "sign needs --references: the digest references printed by publish"
-            raise InputError(msg)
-        identity = signing_identity(key, key_password, identity_token)
-        lines = await sign_images(self.source, settings, credentials, pinned, identity)
-        return "\n".join(lines)
-
     # ------------------------------------------------------------------ infrastructure
 
     @never_cached
@@ -317,36 +241,54 @@ class Clarity:
             bool, Doc("Approve a change to a protected environment (prod).")
         ] = False,
         dry_run: Annotated[
-            bool, Doc("Build, scan and plan, and simulate the rollout; change nothing.")
+            bool, Doc("Build (or verify) and plan, and simulate the rollout; change nothing.")
         ] = False,
         billing_account: BillingAccount = "",
         alert_email: AlertEmail = "",
+        key: SigningKey = None,
+        key_password: SigningKeyPassword = None,
+        oidc_request_token: OidcRequestToken = None,
+        oidc_request_url: OidcRequestUrl = None,
+        signer_repository: SignerRepository = None,
+        public_key: PublicKey = None,
     ) -> str:
-        """Build, scan, publish, apply infrastructure and roll out; return the summary."""
+        """Release: dev and staging build, publish and sign; prod promotes staging's digests."""
         settings = await environment_settings(self.source, env.value)
-        stages = deploy_stages(settings, approve=approve, dry_run=dry_run)
-        # A dry run still plans, and a plan needs every required input variable.
-        inputs = terraform_variables(settings, billing_account, alert_email, "deploy")
-        secret = require_credentials(credentials, "deploy")
-        tag = await release_version(self.source, version)
-        if commit is None:
-            msg = "deploy needs --commit: the git SHA being deployed (e.g. $(git rev-parse HEAD))"
-            raise InputError(msg)
-        sha = validate_commit(commit)
-        scanned, _ = await scan_images(self.source)
-        if not scanned.ok:
-            raise GatesFailedError(scanned.render())
-        initialised = await terraform.initialised(self.source, env.value, secret, inputs)
-        # Plan before pushing anything: a plan that fails leaves the registry untouched.
-        planned = await terraform.plan(initialised, env.value).sync()
-        if "publish" in stages:
-            images = await publish_images(self.source, settings, secret, tag)
-            # The approved change applies exactly the plan computed in this run.
-            await terraform.apply_saved(planned, env.value).sync()
-        else:
-            images = {service: image_address(settings, service, tag) for service in SERVICES}
-        argv = deploy_argv(env.value, tag, sha, images, approve=approve, dry_run=dry_run)
-        return await run_delivery(self.source, secret, argv, summary=SUMMARY)
+        given = {
+            "--key": key is not None,
+            "--key-password": key_password is not None,
+            "--oidc-request-token": oidc_request_token is not None,
+            "--oidc-request-url": oidc_request_url is not None,
+            "--signer-repository": signer_repository is not None,
+            "--public-key": public_key is not None,
+        }
+        check_identity_arguments(env.value, given)
+        origin = PROMOTED_FROM.get(env.value)
+        signing = None
+        if origin is None:
+            github = github_request(oidc_request_token, oidc_request_url)
+            signing = deploy_signing(env.value, key, key_password, github, dry_run=dry_run)
+        stages = deploy_stages(
+            settings, approve=approve, dry_run=dry_run, signs=signing is not None
+        )
+        release = Release(
+            settings=settings,
+            # A dry run still plans, and a plan needs every required input variable.
+            inputs=terraform_variables(settings, billing_account, alert_email, "deploy"),
+            credentials=require_credentials(credentials, "deploy"),
+            version=await release_version(self.source, version),
+            commit=require_commit(commit, "deploy"),
+            stages=stages,
+            approve=approve,
+        )
+        if origin is None:
+            return await deploy_built(self.source, release, signing)
+        signer = expected_signer(
+            origin, repository=signer_repository, public_key=public_key is not None
+        )
+        return await deploy_promoted(
+            self.source, release, from_env=origin, signer=signer, public_key=public_key
+        )
 
     @never_cached
     async def rollback(

@@ -5,7 +5,8 @@
     DeployError (1)                    anything that stops a delivery command
     ├── ConfigError (2)                bad input: unknown environment/service, malformed version, bad settings
     │   ├── ApprovalRequired (2)       the environment needs --approve
-    │   └── VersionNotFound (2)        rollback --to names a version no revision carries
+    │   ├── VersionNotFound (2)        rollback --to names a version no revision carries
+    │   └── PromotionRefused (2)       the release did not pass the environment it would come from
     ├── CredentialsError (4)           no usable Google credentials, or a token could not be minted
     ├── PermissionDenied (4)           the API refused: says which permission and which role grants it
     ├── ServiceUnreachable (6)         the Admin API or a health endpoint could not be reached after retries
@@ -14,6 +15,7 @@
     ├── RolloutFailed (1)              health analysis failed; traffic went back to the previous stable
     ├── HealthCheckFailed (1)          a health check (manual check, or after a rollback) failed
     ├── JourneyFailed (1)              a step of the user's journey through the deployed backend failed
+    ├── CopyFailed (1)                 a registry did not take an image by digest as it was given
     └── RollbackFailed (5)             restoring traffic failed: a person must look now
 
 The CLI catches :class:`DeployError` once, prints ``error.message`` (what happened and what to
@@ -27,11 +29,13 @@ __all__ = [
     "ApprovalRequired",
     "ConcurrentRollout",
     "ConfigError",
+    "CopyFailed",
     "CredentialsError",
     "DeployError",
     "HealthCheckFailed",
     "JourneyFailed",
     "PermissionDenied",
+    "PromotionRefused",
     "RollbackFailed",
     "RolloutAborted",
     "RolloutFailed",
@@ -62,6 +66,10 @@ class ApprovalRequired(ConfigError):
 
 class VersionNotFound(ConfigError):
     """No revision of a service carries the requested version."""
+
+
+class PromotionRefused(ConfigError):
+    """The release has no succeeded, digest-pinned rollout in the environment it is promoted from."""
 
 
 class CredentialsError(DeployError):
@@ -106,6 +114,10 @@ class JourneyFailed(DeployError):
     def __init__(self, message: str, *, step: str) -> None:
         super().__init__(message)
         self.step = step
+
+
+class CopyFailed(DeployError):
+    """A registry refused an image, or served or stored other bytes than the digest names."""
 
 
 class RollbackFailed(DeployError):

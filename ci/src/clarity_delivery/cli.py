@@ -30,6 +30,7 @@ from .deployment_log import DeploymentLog
 from .ledger import DeploymentRecord, Ledger, build_report
 from .plan import build_plan, parse_version
 from .progress import Reporter
+from .promotion import _commands as promotion
 from .render import figures_of, last_rollouts, markdown_summary, report_table, traffic_of
 from .rollout import Deployer
 from .settings import ENVIRONMENTS, EnvironmentSettings, load_settings
@@ -40,11 +41,12 @@ DEFAULT_LEDGER = Path(".ledger/deployments.jsonl")
 EXIT_CODES = """exit codes:
   0  success
   1  the rollout failed health analysis and was rolled back, or the candidate never became Ready
-  2  bad input or settings (unknown environment or service, malformed version, missing --approve)
+  2  bad input or settings (unknown environment or service, malformed version, missing --approve),
+     or a release that did not pass the environment it would be promoted from
   3  another rollout holds or changed the service; its traffic was left alone
   4  missing or rejected credentials, or a missing IAM permission (the message names the role)
   5  rolling back failed: traffic needs a person now (the message says how)
-  6  the Cloud Run Admin API did not answer after retries"""
+  6  the Cloud Run Admin API (or a registry) did not answer after retries"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -231,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
         "instead of the --ledger file",
     )
     report.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    promotion.add_commands(sub, common)
     return parser
 
 
@@ -253,6 +256,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _dispatch(args: argparse.Namespace) -> int:
+    if args.command in promotion.COMMANDS:
+        return await promotion.run_command(args)
     reporter = Reporter(
         json_lines=None if args.output == "auto" else args.output == "json",
         summary_path=args.summary,

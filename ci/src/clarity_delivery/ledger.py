@@ -115,6 +115,8 @@ class DeploymentRecord:
     steps: list[StepRecord] = field(default_factory=list)
     time_to_rollback_seconds: float | None = None
     error: str | None = None
+    images: dict[str, str] = field(default_factory=dict)
+    """Service -> the image reference the rollout deployed (what a promotion copies)."""
 
     @property
     def duration_seconds(self) -> float:

@@ -66,6 +66,16 @@ class World:
     """Pushed address (host/path:tag) -> digest."""
     signatures: list[tuple[str, str]] = field(default_factory=list)
     """(kind, digest reference) for every cosign sign and attest."""
+    signers: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    """(kind, digest reference) -> who signed it: ``key:<sha256 of the private key>``, or
+    the keyless certificate's identity and issuer (``<identity> <issuer>``)."""
+    cosign_key_pairs: dict[str, str] = field(default_factory=dict)
+    """A cosign public key (its text) -> the private key it verifies (tests set the scene)."""
+    github_identities: dict[str, str] = field(default_factory=dict)
+    """A GitHub Actions OIDC request token -> the workflow identity GitHub issues tokens for
+    (``https://github.com/OWNER/NAME/.github/workflows/cd.yml@refs/heads/main``)."""
+    deployment_records: dict[str, list[dict[str, object]]] = field(default_factory=dict)
+    """Environment -> the records clarity-deploy keeps on its services (the model's Cloud Run)."""
     rollouts: list[Rollout] = field(default_factory=list)
     delivery_failures: dict[str, tuple[int, str]] = field(default_factory=dict)
     """clarity-deploy command -> (exit code, message) it fails with."""
@@ -175,10 +185,31 @@ class World:
                 for address, pushed in self.registry.items()
             )
 
-    def signed(self, kind: str, reference: str) -> None:
-        """cosign stored a signature or an attestation for ``reference``."""
+    def signed(self, kind: str, reference: str, identity: str = "") -> None:
+        """cosign stored a signature or an attestation for ``reference``, made by ``identity``."""
         with self._lock:
             self.signatures.append((kind, reference))
+            self.signers.setdefault((kind, reference), set()).add(identity)
+
+    def signed_by(self, kind: str, reference: str) -> set[str]:
+        """Who signed (``sign``) or attested (``attest``) ``reference``."""
+        with self._lock:
+            return set(self.signers.get((kind, reference), set()))
+
+    def copied(self, source: str, target: str, tag: str) -> None:
+        """An image and its signatures copied by digest (``name@sha256:…`` to ``name@…``)."""
+        with self._lock:
+            self.registry[f"{target.split('@', 1)[0]}:{tag}"] = target.split("@", 1)[1]
+            for kind in ("sign", "attest"):
+                if (kind, source) in self.signers:
+                    self.signers.setdefault((kind, target), set()).update(
+                        self.signers[kind, source]
+                    )
+
+    def recorded(self, env: str, record: dict[str, object]) -> None:
+        """clarity-deploy kept a rollout's record on the environment's services."""
+        with self._lock:
+            self.deployment_records.setdefault(env, []).append(record)
 
     def created_topology(self, emulator: str, project: str) -> None:
         """The Pub/Sub topology now exists on that emulator for that project."""

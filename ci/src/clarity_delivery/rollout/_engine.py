@@ -92,6 +92,7 @@ class Engine:
             services=[s.key for s in plan.services],
             strategy=plan.policy.strategy,
             started_at=time.time(),
+            images={s.key: s.image for s in plan.services},
         )
         self._report.event("plan", plan.describe(), rollout=record.id, environment=plan.environment)
         released: list[Released] = []
