@@ -9,6 +9,7 @@ module "artifact_registry" {
     delete_untagged_after_days = var.settings.artifact_registry.delete_untagged_after_days
     keep_recent_versions       = var.settings.artifact_registry.keep_recent_versions
   }
+  readers    = local._promotion_readers
   writers    = { deployer = local._members.deployer }
   depends_on = [google_project_service.api, module.iam, module.kms]
 }

@@ -50,8 +50,10 @@ variable "settings" {
     })
     monitoring_enabled = bool
     project_id         = string
-    region             = string
-    retention_days     = number
+    # Projects whose deployer promotes this environment's releases (staging: prod's project).
+    promotion_targets = optional(list(string), [])
+    region            = string
+    retention_days    = number
     services = map(object({
       concurrency   = number
       cpu           = string

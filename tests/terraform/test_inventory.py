@@ -75,6 +75,10 @@ def _expected_counts(settings: dict[str, Any]) -> Counter[str]:
             "google_service_account_iam_member": 10,
         }
     )
+    # Each promotion target's deployer reads the services and the repository.
+    promotion_targets = len(settings.get("promotion_targets", []))
+    counts["google_project_iam_member"] += promotion_targets
+    counts["google_artifact_registry_repository_iam_member"] += promotion_targets
     if settings["backup_enabled"]:
         counts["google_firestore_backup_schedule"] = 1
     compliance = settings["compliance"]

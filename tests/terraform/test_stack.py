@@ -268,3 +268,36 @@ def test_a_settings_value_of_the_wrong_type_is_refused(tmp_path: Path) -> None:
     settings["services"]["ml-service"]["min_instances"] = "one"
     errors = _plan_stack_inputs(settings, tmp_path)
     assert "a number is required" in errors
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_only_the_promotion_targets_deployer_reads_the_source_environment(
+    graphs: dict[str, Graph], env: str
+) -> None:
+    """Staging lists prod's project: prod's deployer reads staging's services (the release
+    records) and repository (to copy by digest), and nothing else is granted across projects."""
+    settings = load_settings(env)
+    targets = settings.get("promotion_targets", [])
+    expected = {
+        f"serviceAccount:clarity-deployer@{project}.iam.gserviceaccount.com" for project in targets
+    }
+    assert (env == "staging") == bool(targets)
+    if targets:
+        prod = load_settings("prod")["project_id"]
+        assert targets == [prod]
+    graph = graphs[env]
+    own = f"@{settings['project_id']}.iam.gserviceaccount.com"
+    project_readers = {
+        member
+        for block in graph.resources("google_project_iam_member")
+        if block["role"] == "roles/run.viewer"
+        and isinstance(member := block["member"], str)
+        and not member.endswith(own)
+    }
+    assert project_readers == expected
+    repository_readers = {
+        block["member"]
+        for block in graph.resources("google_artifact_registry_repository_iam_member")
+        if block["role"] == "roles/artifactregistry.reader"
+    }
+    assert repository_readers == expected
