@@ -266,14 +266,19 @@ def test_operations_take_their_time_and_are_polled_by_the_client(
     assert all(r.rpc == "GetOperation" and r.http_method == "GET" for r in polls)
 
 
-def test_delete_revision_refuses_serving_revisions_and_stops_retired_ones(
+def test_delete_revision_refuses_serving_revisions_and_forgets_retired_ones(
     double: CloudRunDouble, services: run_v2.ServicesClient, revisions: run_v2.RevisionsClient
 ) -> None:
     first = create(services, revision="api-gateway-old")
+    old_pid = double.revision_processes()["api-gateway-old"].pid
     updated = services.update_service(
         service=run_v2.Service(name=first.name, template=template(revision="api-gateway-new"))
     ).result(timeout=30, polling=FAST_POLL)
-    old_pid = double.revision_processes()["api-gateway-old"].pid
+    # No traffic and no tag reach the old revision any more: it scaled to zero.
+    assert double.revision_processes()["api-gateway-old"].alive is False
+    assert old_pid is not None
+    with pytest.raises(ProcessLookupError):
+        os.kill(old_pid, 0)
 
     with pytest.raises(exceptions.BadRequest, match="receiving traffic"):
         revisions.delete_revision(name=updated.latest_created_revision)
@@ -283,9 +288,6 @@ def test_delete_revision_refuses_serving_revisions_and_stops_retired_ones(
 
     assert short(deleted.name) == "api-gateway-old"
     assert "api-gateway-old" not in double.revision_processes()
-    assert old_pid is not None
-    with pytest.raises(ProcessLookupError):
-        os.kill(old_pid, 0)
     with pytest.raises(exceptions.NotFound):
         revisions.get_revision(name=first.latest_created_revision)
 

@@ -5,6 +5,7 @@ See README.md next to this file for what it mirrors and where it differs from th
 
 from ._api import ApiRecord
 from ._double import CloudRunDouble
+from ._faults import CallStep, StepRecord
 from ._processes import (
     FIXTURE_APP,
     RevisionProcessInfo,
@@ -17,9 +18,11 @@ from ._proxy_hooks import ProxyRecord
 __all__ = [
     "FIXTURE_APP",
     "ApiRecord",
+    "CallStep",
     "CloudRunDouble",
     "ProxyRecord",
     "RevisionProcessInfo",
+    "StepRecord",
     "default_image_command",
     "fixture_app_command",
     "image_short_name",

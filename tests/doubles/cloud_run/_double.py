@@ -7,8 +7,8 @@ operations to each service's worker, which switches the proxies.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Mapping
+import itertools
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -16,6 +16,7 @@ from google.cloud import run_v2
 
 from ._api import ApiRecord, ApiServer
 from ._dispatch import RpcDispatcher
+from ._fault_hooks import FaultHooks
 from ._faults import FaultInjector
 from ._journal import ApiLog, ProxyLog
 from ._operations import OperationStore
@@ -31,7 +32,7 @@ from ._state import Settings, State
 __all__ = ["CloudRunDouble"]
 
 
-class CloudRunDouble:
+class CloudRunDouble(FaultHooks):
     """A local Cloud Run Admin API v2 that runs each revision as a real process.
 
     Point the real client at :attr:`endpoint`::
@@ -47,6 +48,8 @@ class CloudRunDouble:
             defaults to uvicorn with the backend app the image's name says.
         platform_env: environment every revision gets (below the template's own env).
         require_auth: service and tag URLs answer 403/401 without a bearer token.
+        restamp_etag: the etag changes once more after each operation finished, so the
+            etag in the service an operation returned is stale (see README, "Etags").
     """
 
     def __init__(
@@ -58,6 +61,7 @@ class CloudRunDouble:
         image_command: ImageCommand | None = None,
         platform_env: Mapping[str, str] | None = None,
         require_auth: bool = True,
+        restamp_etag: bool = False,
     ) -> None:
         self._settings = Settings(
             workdir=Path(workdir),
@@ -66,18 +70,26 @@ class CloudRunDouble:
             require_auth=require_auth,
             image_command=image_command or default_image_command,
             platform_env=dict(platform_env or {}),
+            restamp_etag=restamp_etag,
         )
         self._state = State(self._settings)
         self._api_log = ApiLog()
         self._proxy_log = ProxyLog()
-        self._faults = FaultInjector()
-        operations = OperationStore()
+        self._operations = OperationStore()
         self._router = Router(self._settings, ProxyHooks(observers=[self._proxy_log]))
-        revisions = Revisions(self._state, operations)
-        reconciler = Reconciler(self._state, operations, self._router)
-        self._services = Services(self._state, operations, revisions, self._router, reconciler)
-        rpcs = Rpcs(self._state, operations, self._services, revisions)
-        self._dispatcher = RpcDispatcher(rpcs.table(), policies=[self._faults])
+        revisions = Revisions(self._state, self._operations)
+        self._reconciler = Reconciler(self._state, self._operations, self._router, revisions)
+        self._services = Services(
+            self._state, self._operations, revisions, self._router, self._reconciler
+        )
+        self._faults = FaultInjector(
+            fail_operation=self._reconciler.fail_next_operation, interleave=self._interleave
+        )
+        self._writer_count = itertools.count(1)
+        rpcs = Rpcs(self._state, self._operations, self._services, revisions)
+        self._dispatcher = RpcDispatcher(
+            rpcs.table(), policies=[self._faults], answer_policies=[self._faults]
+        )
         self._server: ApiServer | None = None
 
     # Settings stay plain attributes to callers; the parts read them when they act.
@@ -112,6 +124,14 @@ class CloudRunDouble:
     @require_auth.setter
     def require_auth(self, value: bool) -> None:
         self._settings.require_auth = value
+
+    @property
+    def restamp_etag(self) -> bool:
+        return self._settings.restamp_etag
+
+    @restamp_etag.setter
+    def restamp_etag(self, value: bool) -> None:
+        self._settings.restamp_etag = value
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -164,34 +184,7 @@ class CloudRunDouble:
     ) -> None:
         self.stop()
 
-    # ------------------------------------------------------------------ test hooks
-
-    def fail_next(
-        self, method: str, *, status: int = 503, times: int = 1, message: str | None = None
-    ) -> None:
-        """Answer the next ``times`` matching calls with ``status``.
-
-        ``method`` is an RPC name (``UpdateService``, ``GetOperation``...) or a regular
-        expression searched in ``"<HTTP method> <path>"``.
-        """
-        self._faults.fail_next(method, status=status, times=times, message=message)
-
-    def deny(self, permission: str, *, times: int | None = None) -> None:
-        """Answer calls that need ``permission`` (``run.services.update``...) with 403."""
-        self._faults.deny(permission, times=times)
-
-    def allow(self, permission: str) -> None:
-        """Lift a :meth:`deny`."""
-        self._faults.allow(permission)
-
-    @contextlib.contextmanager
-    def slow_operations(self, seconds: float) -> Iterator[None]:
-        """Add ``seconds`` to every operation started inside the block."""
-        self._settings.extra_delay += seconds
-        try:
-            yield
-        finally:
-            self._settings.extra_delay -= seconds
+    # ------------------------------------------------------------------ revision hooks
 
     def stop_revision(self, name: str) -> None:
         """Stop a revision's process (SIGTERM to its group) as if its instance went away."""

@@ -1,18 +1,34 @@
-"""Test hooks that make the API misbehave on purpose: transient errors and IAM denials.
+"""Test hooks that make the API misbehave on purpose, one call at a time.
 
-:class:`FaultInjector` is a request policy (:mod:`._dispatch`): it runs before every RPC.
+:class:`FaultInjector` is both a request policy and an answer policy (:mod:`._dispatch`): it
+runs before every RPC and sees every answer. Each hook is a rule: *which* calls (an RPC name, a
+regular expression searched in ``"<VERB> <path>"``, or a :class:`CallStep`), *how many*, and
+*what* happens to them:
+
+- refused with an error (transient or not) before anything is written;
+- answered, but the answer is lost after the write landed (the connection closes unanswered);
+- the operation the write starts fails (the write itself is accepted);
+- another client writes the same service just before the call (a real concurrent writer);
+- intercepted: a callback runs and the call gets no answer (a deployer killed mid-call).
+
+:class:`CallStep` numbers the calls of a run the same way for every run: a call that repeats
+the one before it (same RPC, same path: a retry, another poll of the same operation) belongs
+to the same step, so "step 7" is the same API call in a clean run and in a faulty one up to
+the fault.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
-from ._api import Request, Route
+from ._api import Answer, NoAnswer, Request, Route
 from ._errors import HTTP_STATUS_NAMES, ApiError
 
-__all__ = ["FaultInjector"]
+__all__ = ["CallStep", "FaultInjector", "StepRecord"]
 
 _TRANSIENT_MESSAGES = {
     429: "Quota exceeded for quota metric 'Write requests' of service 'run.googleapis.com'.",
@@ -20,14 +36,43 @@ _TRANSIENT_MESSAGES = {
     503: "The service is currently unavailable.",
     504: "The request deadline was exceeded.",
 }
+_WRITES = frozenset({"CreateService", "UpdateService", "DeleteService"})
+
+Kind = Literal["refuse", "lose", "fail-operation", "interleave", "intercept"]
+
+
+@dataclass(frozen=True)
+class CallStep:
+    """The ``n``-th API call of a run (1-based), its retries and repeated polls included."""
+
+    n: int
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One step of the calls seen since the count was last reset."""
+
+    n: int
+    rpc: str
+    path: str
 
 
 @dataclass
-class _FailRule:
-    matcher: str
-    pattern: re.Pattern[str]
-    error: ApiError
+class _Rule:
+    matcher: str | CallStep
+    pattern: re.Pattern[str] | None
     remaining: int
+    kind: Kind
+    error: ApiError | None = None
+    callback: Callable[[Request], None] | None = None
+
+    def matches(self, route: Route, request: Request, step: int) -> bool:
+        if self.kind == "fail-operation" and route.rpc not in _WRITES:
+            return False
+        if isinstance(self.matcher, CallStep):
+            return self.matcher.n == step
+        assert self.pattern is not None
+        return self.matcher == route.rpc or bool(self.pattern.search(request.line))
 
 
 @dataclass
@@ -37,25 +82,46 @@ class _Denial:
 
 
 class FaultInjector:
-    """Thread-safe queue of injected failures, consulted before every API call."""
+    """Thread-safe rules consulted before every API call and on every answer."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        fail_operation: Callable[[str, ApiError], None],
+        interleave: Callable[[Request], None],
+    ) -> None:
         self._lock = threading.Lock()
-        self._rules: list[_FailRule] = []
+        self._rules: list[_Rule] = []
         self._denials: dict[str, _Denial] = {}
+        self._fail_operation = fail_operation
+        self._interleave = interleave
+        self._losing: set[int] = set()
+        self._steps: list[StepRecord] = []
+        self._last: tuple[str, str] | None = None
 
-    def fail_next(self, matcher: str, *, status: int, times: int, message: str | None) -> None:
+    # ------------------------------------------------------------------ rules
+
+    def fail_next(
+        self, matcher: str | CallStep, *, status: int, times: int, message: str | None
+    ) -> None:
         if status not in HTTP_STATUS_NAMES:
             known = ", ".join(str(code) for code in sorted(HTTP_STATUS_NAMES))
             msg = f"fail_next: status {status} is not one the double renders; use one of {known}"
             raise ValueError(msg)
-        if times < 1:
-            msg = f"fail_next: times must be at least 1, got {times}"
-            raise ValueError(msg)
         text = message or _TRANSIENT_MESSAGES.get(status, "Injected failure.")
-        error = ApiError(status, HTTP_STATUS_NAMES[status], text)
-        with self._lock:
-            self._rules.append(_FailRule(matcher, re.compile(matcher), error, times))
+        self._add(matcher, times, "refuse", error=ApiError(status, HTTP_STATUS_NAMES[status], text))
+
+    def lose_answers(self, matcher: str | CallStep, *, times: int) -> None:
+        self._add(matcher, times, "lose")
+
+    def fail_operations(self, matcher: str | CallStep, *, error: ApiError, times: int) -> None:
+        self._add(matcher, times, "fail-operation", error=error)
+
+    def interleave_writes(self, matcher: str | CallStep, *, times: int) -> None:
+        self._add(matcher, times, "interleave")
+
+    def intercept(self, matcher: str | CallStep, callback: Callable[[Request], None]) -> None:
+        self._add(matcher, 1, "intercept", callback=callback)
 
     def deny(self, permission: str, *, times: int | None) -> None:
         with self._lock:
@@ -65,20 +131,85 @@ class FaultInjector:
         with self._lock:
             self._denials.pop(permission, None)
 
+    def clear(self) -> None:
+        """Forget every rule and denial, and start counting steps again."""
+        with self._lock:
+            self._rules.clear()
+            self._denials.clear()
+            self._losing.clear()
+            self._steps.clear()
+            self._last = None
+
+    def steps(self) -> list[StepRecord]:
+        with self._lock:
+            return list(self._steps)
+
+    def _add(
+        self,
+        matcher: str | CallStep,
+        times: int,
+        kind: Kind,
+        *,
+        error: ApiError | None = None,
+        callback: Callable[[Request], None] | None = None,
+    ) -> None:
+        if times < 1:
+            msg = f"times must be at least 1, got {times}"
+            raise ValueError(msg)
+        pattern = None if isinstance(matcher, CallStep) else re.compile(matcher)
+        with self._lock:
+            self._rules.append(_Rule(matcher, pattern, times, kind, error, callback))
+
+    # ------------------------------------------------------------------ policies
+
     def check(self, route: Route, request: Request) -> None:
-        """Raise the injected error for this call, if any, and count it down."""
+        """Before the handler: count the step, then apply the first matching rule."""
         permission = route.permission
         with self._lock:
-            for rule in self._rules:
-                if rule.matcher == route.rpc or rule.pattern.search(request.line):
-                    rule.remaining -= 1
-                    if rule.remaining == 0:
-                        self._rules.remove(rule)
-                    raise rule.error
-            denial = self._denials.get(permission)
-            if denial is not None:
-                if denial.remaining is not None:
-                    denial.remaining -= 1
-                    if denial.remaining == 0:
-                        del self._denials[permission]
-                raise ApiError.permission_denied(permission, request.resource)
+            step = self._count(route, request)
+            rule = next((r for r in self._rules if r.matches(route, request, step)), None)
+            if rule is not None:
+                rule.remaining -= 1
+                if rule.remaining == 0:
+                    self._rules.remove(rule)
+            denial = self._denials.get(permission) if rule is None else None
+            if denial is not None and denial.remaining is not None:
+                denial.remaining -= 1
+                if denial.remaining == 0:
+                    del self._denials[permission]
+        if denial is not None:
+            raise ApiError.permission_denied(permission, request.resource)
+        if rule is None:
+            return
+        if rule.kind == "refuse":
+            assert rule.error is not None
+            raise rule.error
+        if rule.kind == "intercept":
+            assert rule.callback is not None
+            rule.callback(request)
+            raise NoAnswer
+        if rule.kind == "interleave":
+            self._interleave(request)
+        elif rule.kind == "fail-operation":
+            assert rule.error is not None
+            self._fail_operation(request.resource, rule.error)
+        else:
+            with self._lock:
+                self._losing.add(id(request))
+
+    def answer(self, route: Route, request: Request, answer: Answer) -> Answer:
+        """After the handler: drop the answer of a call whose answer is to be lost."""
+        del route
+        with self._lock:
+            lost = id(request) in self._losing
+            self._losing.discard(id(request))
+        if lost:
+            raise NoAnswer
+        return answer
+
+    def _count(self, route: Route, request: Request) -> int:
+        key = (route.rpc, request.path)
+        if key != self._last:
+            self._last = key
+            self._steps.append(StepRecord(len(self._steps) + 1, route.rpc, request.path))
+        return len(self._steps)
