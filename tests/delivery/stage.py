@@ -1,6 +1,11 @@
 """A test world for the delivery library: the Cloud Run double with real revision processes,
 credentials whose token endpoint is local, the emulators behind the backend, and both services
-created the way Terraform creates them. Used by the end-to-end tests and by ``make bench``."""
+created the way Terraform creates them. Used by the end-to-end tests and by ``make bench``.
+
+The double's operations take :data:`OPERATION_SECONDS` here unless a test says why it needs
+them faster: Cloud Run's own take seconds, and what happens while one is in flight (a poll
+that fails, a retry meeting the running operation, a lease running out) is what these tests
+are for."""
 
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from clarity_delivery.cli import main
 from google.cloud import run_v2
 from google.oauth2 import service_account
 
-from tests.doubles.cloud_run import CloudRunDouble, default_image_command
+from tests.doubles.cloud_run import CloudRunDouble, ImageCommand, default_image_command
 from tests.doubles.oauth import TokenEndpoint
 from tests.doubles_tests.helpers import FAST_POLL
 from tests.support.emulators import Emulators
@@ -27,6 +32,8 @@ PROJECT = "clarity-e2e"
 REGION = "us-central1"
 BASE_VERSION = "0.9.0"
 SERVICES = {"ml-service": "clarity-ml-service", "api-gateway": "clarity-api-gateway"}
+OPERATION_SECONDS = 1.0
+"""How long the double's operations take: a traffic update on Cloud Run takes seconds."""
 
 
 def write_settings(
@@ -45,6 +52,8 @@ def write_settings(
             "failure_threshold": 2,
             "ready_timeout_seconds": 30,
             "require_approval": False,
+            # The stage runs local/... images, which only an explicit override may deploy.
+            "allow_image_override": True,
         }
     )
     data["rollout"].update(rollout or {})
@@ -96,9 +105,20 @@ class Stage:
         images = [
             f"--image={svc}={self.image(svc, version, (faults or {}).get(svc))}" for svc in SERVICES
         ]
-        return self.cli(
-            "deploy", "--env", "dev", "--version", version, "--commit", "c0ffee1", *images, *extra
-        )
+        return self.cli("deploy", *self.deploy_args(version, images), *extra)
+
+    def deploy_args(self, version: str, images: list[str]) -> list[str]:
+        """``deploy`` of ``version`` (commit c0ffee1) with these ``--image=`` arguments."""
+        return [
+            "--env",
+            "dev",
+            "--version",
+            version,
+            "--commit",
+            "c0ffee1",
+            "--allow-image-override",
+            *images,
+        ]
 
     def subprocess_argv(self, *argv: str) -> list[str]:
         return [sys.executable, "-m", "clarity_delivery", *argv, *self.base_args()]
@@ -125,23 +145,33 @@ class Stage:
 
 @contextlib.contextmanager
 def open_stage(
-    workdir: Path, token_endpoint: TokenEndpoint, emulators: Emulators, **rollout: object
+    workdir: Path,
+    token_endpoint: TokenEndpoint,
+    emulators: Emulators | None,
+    *,
+    operation_delay: float = OPERATION_SECONDS,
+    run_image: ImageCommand = default_image_command,
+    **rollout: object,
 ) -> Iterator[Stage]:
-    """Both services running 0.9.0 on a fresh double; everything stopped on exit."""
+    """Both services running 0.9.0 on a fresh double; everything stopped on exit.
+
+    ``emulators`` may be None when ``run_image`` runs something that needs no backend (the
+    fixture app); ``rollout`` overrides keys of the settings' ``rollout`` section.
+    """
     faults: dict[str, str] = {}
 
     def image_command(image: str, port: int) -> list[str]:
-        argv = default_image_command(image, port)
+        argv = run_image(image, port)
         fault = faults.get(image)
         return ["env", f"CLARITY_FAULT={fault}", *argv] if fault else argv
 
-    project = emulators.for_project(PROJECT)
+    project = emulators.for_project(PROJECT) if emulators is not None else None
     double = CloudRunDouble(
         workdir / "double",
-        operation_delay=0.05,
+        operation_delay=operation_delay,
         ready_timeout=30,
         image_command=image_command,
-        platform_env=project.env(),
+        platform_env=project.env() if project is not None else {},
         require_auth=False,
     )
     double.start()
@@ -159,7 +189,8 @@ def open_stage(
         yield stage
     finally:
         double.stop()
-        project.cleanup()
+        if project is not None:
+            project.cleanup()
 
 
 def _create_services(stage: Stage, credentials: service_account.Credentials) -> None:

@@ -218,9 +218,7 @@ def test_two_deploys_at_once_end_in_one_clean_conflict(stage: Stage) -> None:
     procs = []
     for version in ("1.1.0", "1.2.0"):
         images = [f"--image={s}={stage.image(s, version)}" for s in SERVICES]
-        argv = stage.subprocess_argv(
-            "deploy", "--env", "dev", "--version", version, "--commit", "c0ffee1", *images
-        )
+        argv = stage.subprocess_argv("deploy", *stage.deploy_args(version, images))
         procs.append(
             subprocess.Popen(
                 argv,
@@ -249,9 +247,7 @@ def test_a_deployer_killed_mid_rollout_is_resolved_by_the_next_run(stage: Stage)
     base = stable_of(stage, "ml-service")
     images = [f"--image={s}={stage.image(s, '1.1.0')}" for s in SERVICES]
     deployer = ManagedProcess(
-        stage.subprocess_argv(
-            "deploy", "--env", "dev", "--version", "1.1.0", "--commit", "c0ffee1", *images
-        ),
+        stage.subprocess_argv("deploy", *stage.deploy_args("1.1.0", images)),
         env=stage.subprocess_env(),
         log_path=stage.workdir / "deployer.log",
     ).start()

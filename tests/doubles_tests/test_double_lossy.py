@@ -15,7 +15,7 @@ from google.cloud import run_v2
 from google.longrunning import operations_pb2
 from google.protobuf import field_mask_pb2
 
-from tests.doubles.cloud_run import CallStep, CloudRunDouble
+from tests.doubles.cloud_run import Call, CallStep, CloudRunDouble
 from tests.doubles_tests.helpers import FAST_POLL
 
 from .helpers import bearer, create, short, target, template
@@ -220,3 +220,22 @@ def test_a_revision_nothing_reaches_scales_to_zero_and_starts_again_when_reached
     with pytest.raises(ProcessLookupError):
         os.kill(first_pid, 0)
     assert short(double.service("api-gateway").latest_ready_revision) == "api-gateway-b"
+
+
+def test_a_rule_can_match_a_body_and_wait_for_another_call(
+    double: CloudRunDouble, services: run_v2.ServicesClient
+) -> None:
+    service = create(services)
+    second = Call("UpdateService", body=r'"k": "second"')
+    double.fail_next(r"/operations/", status=429, after=second)
+
+    first = services.update_service(
+        service=_annotate(service, "k", "first"), update_mask=ANNOTATIONS
+    ).result(timeout=30, polling=FAST_POLL)  # its polls are not affected
+    fresh = services.get_service(name=first.name)
+    operation = services.update_service(
+        service=_annotate(fresh, "k", "second"), update_mask=ANNOTATIONS
+    )
+    with pytest.raises(exceptions.TooManyRequests):
+        operation.result(timeout=30, polling=FAST_POLL)
+    assert double.service("api-gateway").annotations["k"] == "second"

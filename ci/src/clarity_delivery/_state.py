@@ -11,7 +11,8 @@ import json
 import os
 import secrets
 import socket
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from google.cloud import run_v2
@@ -22,6 +23,7 @@ from .plan import TrafficSplit, TrafficTarget
 __all__ = [
     "COMMIT_ANNOTATION",
     "HISTORY_ANNOTATION",
+    "HOST_ENV",
     "LEDGER_ANNOTATION",
     "ROLLOUT_ANNOTATION",
     "VERSION_ANNOTATION",
@@ -31,6 +33,7 @@ __all__ = [
     "apply_split",
     "current_split",
     "history_of",
+    "host_id",
     "ledger_of",
     "owner_id",
     "short_name",
@@ -49,12 +52,20 @@ COMMIT_LABEL = "clarity-commit"
 HISTORY_LIMIT = 20
 LEDGER_LIMIT = 20
 
+HOST_ENV = "CLARITY_DEPLOYER_HOST"
+
 _REVISION = run_v2.TrafficTargetAllocationType.TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION
+
+
+def host_id() -> str:
+    """The name this deployer's host goes by in leases: ``$CLARITY_DEPLOYER_HOST`` (a CI
+    runner's name, say), else the hostname."""
+    return os.environ.get(HOST_ENV) or socket.gethostname()
 
 
 def owner_id() -> str:
     """Who is rolling out: ``host:pid:nonce``, so a dead deployer on the same host is recognised."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+    return f"{host_id()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,14 +98,30 @@ class RolloutState:
         except (ValueError, TypeError):
             return None
 
+    @property
+    def expires_at(self) -> float:
+        """When the lease runs out unless it is renewed (epoch seconds)."""
+        return self.heartbeat + self.lease_seconds
+
+    def renewed(self, *, percent: int | None = None, lease_seconds: float) -> RolloutState:
+        """The same rollout with a fresh heartbeat (at ``percent`` of traffic, if it moved)."""
+        return replace(
+            self,
+            percent=self.percent if percent is None else percent,
+            heartbeat=time.time(),
+            lease_seconds=lease_seconds,
+        )
+
     def abandoned(self, now: float, *, host: str | None = None) -> bool:
         """True when the owner is gone: its lease ran out, or it was a process on this host that died."""
-        if now - self.heartbeat > self.lease_seconds:
+        if now > self.expires_at:
             return True
+        return self.dead_on(host or host_id())
+
+    def dead_on(self, host: str) -> bool:
+        """Whether the owner was a process on ``host`` that is no longer running."""
         owner_host, pid = ([*self.owner.split(":"), "", ""])[:2]
-        if owner_host == (host or socket.gethostname()) and pid.isdigit():
-            return not _pid_alive(int(pid))
-        return False
+        return owner_host == host and pid.isdigit() and not _pid_alive(int(pid))
 
 
 def _pid_alive(pid: int) -> bool:

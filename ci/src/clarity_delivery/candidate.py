@@ -3,8 +3,10 @@
 The candidate is made from the service's own template (what Terraform set: resources, env,
 service account) with the new image, ``CLARITY_VERSION`` and version labels, under a name
 derived from version and commit that is unique among the service's revisions (Flagger's
-workload controller, Argo's replica set). Whether a candidate that never becomes Ready aborts
-the rollout is the engine's decision; this module only says so.
+workload controller, Argo's replica set). One write creates it, pins traffic to the stable
+revision by name, tags the candidate so it has its own URL, and writes the rollout lease.
+Whether a candidate that never becomes Ready aborts the rollout is the engine's decision;
+this module only says so.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from google.cloud import run_v2
 from . import _state as st
 from ._cloudrun import CloudRunApi, ServicePath
 from ._context import RolloutContext
-from .plan import ReleasePlan, ServicePlan, label_value, revision_name
+from .plan import ReleasePlan, ServicePlan, TrafficSplit, label_value, revision_name
 from .progress import Reporter
+from .traffic import TrafficChange
 
 __all__ = ["Revisions", "candidate_template", "is_ready"]
 
@@ -54,11 +57,16 @@ class Revisions:
         return name
 
     async def create(
-        self, ctx: RolloutContext, service: run_v2.Service, state: st.RolloutState
+        self,
+        ctx: RolloutContext,
+        service: run_v2.Service,
+        state: st.RolloutState,
+        split: TrafficSplit,
     ) -> run_v2.Service:
-        """Create the candidate at 0 %, traffic pinned to stable by name, and write the lease.
+        """Create the candidate, route ``split`` (stable pinned, the candidate tagged at 0 %)
+        and write the lease, in one write.
 
-        Raises :class:`~._cloudrun.OperationFailed` when Cloud Run refuses the revision.
+        Raises :class:`~._errors.OperationFailed` when Cloud Run refuses the revision.
         """
         self._report.event(
             "step",
@@ -67,15 +75,10 @@ class Revisions:
             revision=ctx.candidate,
             stable=ctx.stable,
         )
-        service.template = candidate_template(service.template, ctx.svc, ctx.candidate, ctx.plan)
-        st.apply_split(service, ctx.pinned())
-        service.annotations[st.ROLLOUT_ANNOTATION] = state.to_json()
+        template = candidate_template(service.template, ctx.svc, ctx.candidate, ctx.plan)
+        change = TrafficChange(split, state.to_json(), template=template)
         return await self._api.update_service(
-            ctx.path,
-            service,
-            ["template", "traffic", "annotations"],
-            timeout=ctx.plan.policy.ready_timeout_seconds + 30,
-            applied=lambda s: s.template.revision == ctx.candidate,
+            ctx.path, service, change, timeout=ctx.plan.policy.ready_timeout_seconds + 30
         )
 
     async def wait_ready(self, ctx: RolloutContext) -> str | None:

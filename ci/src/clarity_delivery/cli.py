@@ -13,11 +13,12 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
 import anyio
+from google.auth.credentials import Credentials
 
 from ._auth import GoogleIdTokens, load_credentials
 from ._cloudrun import CloudRunApi
@@ -131,6 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="approve a release to an environment that requires it",
     )
+    deploy.add_argument(
+        "--allow-image-override",
+        action="store_true",
+        help="run an --image that is not pinned by digest in the environment's repository "
+        "(only where settings allow it: dev; logged)",
+    )
     deploy.add_argument("--dry-run", action="store_true", help="print the plan and change nothing")
 
     rollback = sub.add_parser(
@@ -187,11 +194,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``clarity-deploy``."""
+Connect = Callable[[Credentials, str | None], CloudRunApi]
+
+
+def main(argv: Sequence[str] | None = None, *, connect: Connect | None = None) -> int:
+    """Entry point of ``clarity-deploy``; ``connect`` makes the Admin API client (a seam for
+    tests that need another retry policy; by default :meth:`CloudRunApi.connect`)."""
     args = build_parser().parse_args(argv)
     try:
-        return anyio.run(_dispatch, args)
+        return anyio.run(_dispatch, args, connect or _connect)
     except DeployError as exc:
         if args.debug:
             traceback.print_exc()
@@ -205,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-async def _dispatch(args: argparse.Namespace) -> int:
+async def _dispatch(args: argparse.Namespace, connect: Connect) -> int:
     reporter = Reporter(
         json_lines=None if args.output == "auto" else args.output == "json",
         summary_path=args.summary,
@@ -221,6 +232,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
             images=_pairs(args.image, "--image"),
             only=tuple(args.service),
             strategy=args.strategy,
+            image_override=args.allow_image_override,
+            dry_run=args.dry_run,
         )
         if args.dry_run:
             print(plan.describe())
@@ -234,7 +247,7 @@ async def _dispatch(args: argparse.Namespace) -> int:
             raise ApprovalRequired(msg)
     if args.command == "rollback" and args.to != "previous":
         parse_version(args.to)  # a malformed version is bad input, before any credentials
-    deployer = _deployer(args, reporter)
+    deployer = _deployer(args, reporter, connect)
     if args.command == "report":
         return _report(await deployer.recorded(settings), as_json=args.json)
     if args.command == "deploy":
@@ -247,22 +260,30 @@ async def _dispatch(args: argparse.Namespace) -> int:
         )
     elif args.command == "rollback":
         try:
-            record = await deployer.rollback(settings, args.to)
+            rolled = await deployer.rollback(settings, args.to)
         finally:
             _summarise_last(reporter, args.ledger)
-        print(
-            f"rolled back {record.environment} to {record.version} in {record.duration_seconds:.1f}s"
-        )
+        if rolled is None:
+            print(f"nothing to roll back: every service of {args.env} already serves {args.to}")
+        else:
+            print(
+                f"rolled back {rolled.environment} to {rolled.version} "
+                f"in {rolled.duration_seconds:.1f}s"
+            )
     elif args.command == "status":
         for s in await deployer.status(settings):
             print(
                 f"{s.key} ({s.name}): stable {s.stable or '-'} (version {s.version or 'unknown'})"
             )
             print(f"  traffic: {s.traffic}")
-            if s.rollout is not None:
+            if s.rollout is not None and s.lease is not None:
                 print(
-                    f"  rollout in progress: {s.rollout.version} at {s.rollout.percent}% by {s.rollout.owner}"
+                    f"  rollout in progress: {s.rollout.version} (id {s.rollout.id}) at "
+                    f"{s.rollout.percent}% by {s.rollout.owner}"
                 )
+                print(f"  lease: {s.lease.describe_expiry()}")
+                print(f"  next deploy: {s.lease.next_deploy}")
+                print(f"  next rollback: {s.lease.next_rollback}")
             if s.resolved:
                 print(f"  resolved: {s.resolved}")
             if s.last is not None:
@@ -273,9 +294,13 @@ async def _dispatch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _deployer(args: argparse.Namespace, reporter: Reporter) -> Deployer:
+def _connect(credentials: Credentials, endpoint: str | None) -> CloudRunApi:
+    return CloudRunApi.connect(credentials, endpoint=endpoint)
+
+
+def _deployer(args: argparse.Namespace, reporter: Reporter, connect: Connect) -> Deployer:
     credentials = load_credentials(args.credentials)
-    api = CloudRunApi.connect(credentials, endpoint=args.api_endpoint)
+    api = connect(credentials, args.api_endpoint)
     prober = Prober(GoogleIdTokens(credentials))
     return Deployer(api, prober, reporter, ledger=Ledger(args.ledger))
 

@@ -20,6 +20,7 @@ from ._errors import ConfigError
 
 __all__ = [
     "ENVIRONMENTS",
+    "ROLLOUT_TAGS",
     "SERVICE_ORDER",
     "EnvironmentSettings",
     "HealthCheck",
@@ -53,6 +54,11 @@ _FORMATS = {  # what a value must look like, and what to say when it does not
     "repository": (re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$"), _NAME_CHARACTERS),
     "service name": (re.compile(r"^[a-z][a-z0-9-]{0,62}$"), _NAME_CHARACTERS),
 }
+ROLLOUT_TAGS = ("candidate", "green", "stable", "previous", "blue")
+"""The traffic tags rollouts give revisions."""
+_TAG_URL_LIMIT = 46  # a tag and its service name together (they form one DNS label of the tag URL)
+_REVISION_SUFFIX = len("-1-10-100-abcdef0-r10")  # what a revision name adds to the service name
+_MAX_REVISION = 63
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,15 +82,18 @@ class RolloutPolicy:
     failure_threshold: int
     ready_timeout_seconds: float
     require_approval: bool
+    lease_seconds: float = 60.0
+    """How long a rollout holds a service after its last renewal (renewed every quarter of it)."""
+    allow_image_override: bool = False
+    """Whether ``deploy --allow-image-override`` may run an image that is not pinned by digest
+    in the environment's repository (dev only)."""
 
     @property
-    def lease_seconds(self) -> float:
-        """How long a rollout may go without writing to the service before it counts as abandoned."""
-        return (
-            self.ready_timeout_seconds
-            + 2 * self.probes_per_step * self.analysis_interval_seconds
-            + 60
-        )
+    def creation_lease_seconds(self) -> float:
+        """The lease written with the candidate: Cloud Run's operation that creates it lasts
+        until the revision is Ready, and no renewal can be written meanwhile. The candidate
+        serves no traffic yet, so the longer hold costs production nothing."""
+        return self.ready_timeout_seconds + self.lease_seconds
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,9 +154,12 @@ class EnvironmentSettings:
 
     def image_for(self, service: str, version: str) -> str:
         """The Artifact Registry reference a release of ``service`` is published under."""
+        return f"{self.image_repository(service)}:{version}"
+
+    def image_repository(self, service: str) -> str:
+        """``{region}-docker.pkg.dev/{project}/{repository}/{service}``: where its images live."""
         return (
-            f"{registry_host(self.region)}/{self.project_id}/{self.artifact_repository}/"
-            f"{service}:{version}"
+            f"{registry_host(self.region)}/{self.project_id}/{self.artifact_repository}/{service}"
         )
 
 
@@ -228,7 +240,9 @@ def parse_settings(text: str, environment: str, *, where: str) -> EnvironmentSet
         project_id=project_id,
         region=region,
         services=services,
-        rollout=_rollout(_mapping(_required(raw, "rollout", where), f"{where}: rollout"), where),
+        rollout=_rollout(
+            _mapping(_required(raw, "rollout", where), f"{where}: rollout"), where, environment
+        ),
         health_checks=tuple(
             _check(c, f"{where}: health_checks", services) for c in raw.get("health_checks", [])
         ),
@@ -245,6 +259,10 @@ def _services(raw: Any, where: str) -> dict[str, ServiceSettings]:  # noqa: ANN4
         raise ConfigError(msg)
     for key in raw:
         _valid("service name", key, where)
+    for key, value in raw.items():
+        name = value.get("name") if isinstance(value, Mapping) else None
+        if isinstance(name, str) and name:
+            _check_name_fits(name, f"{where}: services.{key}.name")
     services = {
         key: ServiceSettings(
             key=key,
@@ -263,7 +281,23 @@ def _services(raw: Any, where: str) -> dict[str, ServiceSettings]:  # noqa: ANN4
     return services
 
 
-def _rollout(data: Mapping[str, Any], where: str) -> RolloutPolicy:
+def _check_name_fits(name: str, where: str) -> None:
+    """A service name that leaves room for every rollout tag and for revision names."""
+    _valid("service name", name, where)
+    longest = max(ROLLOUT_TAGS, key=len)
+    if len(name) + len(longest) > _TAG_URL_LIMIT:
+        msg = (
+            f"{where}: service name {name!r} is too long: Cloud Run allows a traffic tag and "
+            f"the service name together at most {_TAG_URL_LIMIT} characters, and rollouts tag "
+            f"revisions {longest!r}; use at most {_TAG_URL_LIMIT - len(longest)} characters"
+        )
+        raise ConfigError(msg)
+    if len(name) + _REVISION_SUFFIX > _MAX_REVISION:  # pragma: no cover - the tag rule is stricter
+        msg = f"{where}: service name {name!r} leaves no room for revision names (at most 63)"
+        raise ConfigError(msg)
+
+
+def _rollout(data: Mapping[str, Any], where: str, environment: str) -> RolloutPolicy:
     strategy = data.get("strategy")
     if strategy not in ("canary", "blue-green"):
         msg = f"{where}: rollout: strategy must be 'canary' or 'blue-green', not {strategy!r}"
@@ -277,6 +311,10 @@ def _rollout(data: Mapping[str, Any], where: str) -> RolloutPolicy:
     ):
         msg = f"{where}: rollout: steps must be increasing percentages ending at 100, not {list(steps)}"
         raise ConfigError(msg)
+    override = data.get("allow_image_override", False)
+    if not isinstance(override, bool):
+        msg = f"{where}: rollout: allow_image_override must be true or false"
+        raise ConfigError(msg)
     policy = RolloutPolicy(
         strategy=strategy,
         steps=steps if strategy == "canary" else (100,),
@@ -285,7 +323,18 @@ def _rollout(data: Mapping[str, Any], where: str) -> RolloutPolicy:
         failure_threshold=int(data.get("failure_threshold", 2)),
         ready_timeout_seconds=float(data.get("ready_timeout_seconds", 300)),
         require_approval=bool(data.get("require_approval", False)),
+        lease_seconds=float(data.get("lease_seconds", 60)),
+        allow_image_override=override,
     )
+    if policy.lease_seconds <= 0:
+        msg = f"{where}: rollout: lease_seconds must be > 0 (60 is a good value)"
+        raise ConfigError(msg)
+    if policy.allow_image_override and environment != "dev":
+        msg = (
+            f"{where}: rollout: allow_image_override may only be true for dev: {environment} "
+            "runs only images pinned by digest in its own Artifact Registry repository"
+        )
+        raise ConfigError(msg)
     if policy.probes_per_step < 1 or not 1 <= policy.failure_threshold <= policy.probes_per_step:
         msg = f"{where}: rollout: need probes_per_step >= 1 and 1 <= failure_threshold <= probes_per_step"
         raise ConfigError(msg)

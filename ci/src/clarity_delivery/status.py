@@ -1,13 +1,15 @@
 """Status and health of an environment: what serves, what is rolling out, whether it is healthy.
 
-``status`` reports each service's stable revision, version, traffic and rollout state, and
-resolves a rollout whose deployer is gone (as every command that meets one does). The health
-checks probe each service's own URL once, against whichever revision serves it: the manual
-``health-check`` and the verification after a rollback.
+``status`` reports each service's stable revision, version, traffic and rollout state: for a
+rollout in progress its owner, when its lease expires and what the next deploy and the next
+rollback will do about it. It resolves a rollout whose deployer is gone (as every command that
+meets one does). The health checks probe each service's own URL once, against whichever
+revision serves it: the manual ``health-check`` and the verification after a rollback.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from . import _state as st
@@ -15,7 +17,7 @@ from ._cloudrun import CloudRunApi, ServicePath
 from ._errors import HealthCheckFailed
 from .analysis import Prober, RoundResult, report_round
 from .progress import Reporter
-from .recovery import Recovery
+from .recovery import LeaseOutlook, Recovery, outlook
 from .settings import EnvironmentSettings
 
 __all__ = ["HealthChecks", "ServiceStatus", "read_status"]
@@ -31,6 +33,7 @@ class ServiceStatus:
     version: str | None
     traffic: str
     rollout: st.RolloutState | None
+    lease: LeaseOutlook | None
     last: st.HistoryEntry | None
     resolved: str | None
 
@@ -64,6 +67,7 @@ async def read_status(
                 version=version,
                 traffic=split.describe() if split else "no traffic",
                 rollout=state,
+                lease=outlook(state, time.time()) if state is not None else None,
                 last=history[-1] if history else None,
                 resolved=resolved,
             )

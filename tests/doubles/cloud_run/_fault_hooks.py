@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 
 from ._api import Request
 from ._errors import GRPC_CODES, ApiError
-from ._faults import CallStep, FaultInjector, StepRecord
+from ._faults import FaultInjector, Matcher, StepRecord
 from ._operations import OperationStore
 from ._services import Services
 from ._state import ServicePb, Settings, State
@@ -36,27 +36,30 @@ class FaultHooks:
 
     def fail_next(
         self,
-        method: str | CallStep,
+        method: Matcher,
         *,
         status: int = 503,
         times: int = 1,
         message: str | None = None,
+        after: Matcher | None = None,
     ) -> None:
         """Answer the next ``times`` matching calls with ``status``; nothing is written.
 
         ``method`` is an RPC name (``UpdateService``, ``GetOperation``...), a regular
-        expression searched in ``"<HTTP method> <path>"``, or a :class:`CallStep`.
+        expression searched in ``"<HTTP method> <path>"``, a :class:`Call` (which can also
+        match the request body) or a :class:`CallStep`. With ``after``, the rule waits until a
+        call matching ``after`` has been answered (e.g. the polls of one write's operation).
         """
-        self._faults.fail_next(method, status=status, times=times, message=message)
+        self._faults.fail_next(method, status=status, times=times, message=message, after=after)
 
-    def lose_answer(self, method: str | CallStep, *, times: int = 1) -> None:
+    def lose_answer(self, method: Matcher, *, times: int = 1) -> None:
         """Let the next ``times`` matching calls run (a write lands), then lose the answer:
         the connection closes without one, as when a caller's network drops the reply."""
         self._faults.lose_answers(method, times=times)
 
     def fail_operation(
         self,
-        method: str | CallStep = "UpdateService",
+        method: Matcher = "UpdateService",
         *,
         code: str = "INTERNAL",
         message: str = "Internal error encountered.",
@@ -71,12 +74,12 @@ class FaultHooks:
             raise ValueError(msg)
         self._faults.fail_operations(method, error=error, times=times)
 
-    def interleave_write(self, method: str | CallStep, *, times: int = 1) -> None:
+    def interleave_write(self, method: Matcher, *, times: int = 1) -> None:
         """Just before the next ``times`` matching calls, another client writes the service
         they concern (a label, as a Terraform apply would): its etag and generation change."""
         self._faults.interleave_writes(method, times=times)
 
-    def intercept(self, method: str | CallStep, callback: Callable[[Request], None]) -> None:
+    def intercept(self, method: Matcher, callback: Callable[[Request], None]) -> None:
         """Run ``callback`` when the next matching call arrives; the call is not handled and
         gets no answer (e.g. the caller is killed at that moment)."""
         self._faults.intercept(method, callback)

@@ -28,7 +28,7 @@ from typing import Literal
 from ._api import Answer, NoAnswer, Request, Route
 from ._errors import HTTP_STATUS_NAMES, ApiError
 
-__all__ = ["CallStep", "FaultInjector", "StepRecord"]
+__all__ = ["Call", "CallStep", "FaultInjector", "Matcher", "StepRecord"]
 
 _TRANSIENT_MESSAGES = {
     429: "Quota exceeded for quota metric 'Write requests' of service 'run.googleapis.com'.",
@@ -49,6 +49,26 @@ class CallStep:
 
 
 @dataclass(frozen=True)
+class Call:
+    """Calls of ``method`` (an RPC name, or a regular expression searched in ``"<VERB> <path>"``)
+    whose request body matches the regular expression ``body``, e.g. the write that moves
+    traffic to 25 %: ``Call("UpdateService", body=r'"percent": 25\b')``."""
+
+    method: str
+    body: str | None = None
+
+    def matches(self, route: Route, request: Request) -> bool:
+        if self.method != route.rpc and not re.search(self.method, request.line):
+            return False
+        return self.body is None or bool(
+            re.search(self.body, request.body.decode(errors="replace"))
+        )
+
+
+Matcher = str | CallStep | Call
+
+
+@dataclass(frozen=True)
 class StepRecord:
     """One step of the calls seen since the count was last reset."""
 
@@ -59,20 +79,22 @@ class StepRecord:
 
 @dataclass
 class _Rule:
-    matcher: str | CallStep
-    pattern: re.Pattern[str] | None
+    matcher: CallStep | Call
     remaining: int
     kind: Kind
     error: ApiError | None = None
     callback: Callable[[Request], None] | None = None
+    after: Call | None = None
+    """The rule sleeps until a call matching this one has been answered."""
 
     def matches(self, route: Route, request: Request, step: int) -> bool:
+        if self.after is not None:
+            return False
         if self.kind == "fail-operation" and route.rpc not in _WRITES:
             return False
         if isinstance(self.matcher, CallStep):
             return self.matcher.n == step
-        assert self.pattern is not None
-        return self.matcher == route.rpc or bool(self.pattern.search(request.line))
+        return self.matcher.matches(route, request)
 
 
 @dataclass
@@ -102,25 +124,32 @@ class FaultInjector:
     # ------------------------------------------------------------------ rules
 
     def fail_next(
-        self, matcher: str | CallStep, *, status: int, times: int, message: str | None
+        self,
+        matcher: Matcher,
+        *,
+        status: int,
+        times: int,
+        message: str | None,
+        after: Matcher | None = None,
     ) -> None:
         if status not in HTTP_STATUS_NAMES:
             known = ", ".join(str(code) for code in sorted(HTTP_STATUS_NAMES))
             msg = f"fail_next: status {status} is not one the double renders; use one of {known}"
             raise ValueError(msg)
         text = message or _TRANSIENT_MESSAGES.get(status, "Injected failure.")
-        self._add(matcher, times, "refuse", error=ApiError(status, HTTP_STATUS_NAMES[status], text))
+        error = ApiError(status, HTTP_STATUS_NAMES[status], text)
+        self._add(matcher, times, "refuse", error=error, after=after)
 
-    def lose_answers(self, matcher: str | CallStep, *, times: int) -> None:
+    def lose_answers(self, matcher: Matcher, *, times: int) -> None:
         self._add(matcher, times, "lose")
 
-    def fail_operations(self, matcher: str | CallStep, *, error: ApiError, times: int) -> None:
+    def fail_operations(self, matcher: Matcher, *, error: ApiError, times: int) -> None:
         self._add(matcher, times, "fail-operation", error=error)
 
-    def interleave_writes(self, matcher: str | CallStep, *, times: int) -> None:
+    def interleave_writes(self, matcher: Matcher, *, times: int) -> None:
         self._add(matcher, times, "interleave")
 
-    def intercept(self, matcher: str | CallStep, callback: Callable[[Request], None]) -> None:
+    def intercept(self, matcher: Matcher, callback: Callable[[Request], None]) -> None:
         self._add(matcher, 1, "intercept", callback=callback)
 
     def deny(self, permission: str, *, times: int | None) -> None:
@@ -146,19 +175,24 @@ class FaultInjector:
 
     def _add(
         self,
-        matcher: str | CallStep,
+        matcher: Matcher,
         times: int,
         kind: Kind,
         *,
         error: ApiError | None = None,
         callback: Callable[[Request], None] | None = None,
+        after: Matcher | None = None,
     ) -> None:
         if times < 1:
             msg = f"times must be at least 1, got {times}"
             raise ValueError(msg)
-        pattern = None if isinstance(matcher, CallStep) else re.compile(matcher)
+        if isinstance(after, CallStep):
+            msg = "after= takes an RPC name, a regular expression or a Call, not a CallStep"
+            raise TypeError(msg)
+        waits_for = Call(after) if isinstance(after, str) else after
+        rule = _Rule(_call(matcher), times, kind, error, callback, waits_for)
         with self._lock:
-            self._rules.append(_Rule(matcher, pattern, times, kind, error, callback))
+            self._rules.append(rule)
 
     # ------------------------------------------------------------------ policies
 
@@ -198,9 +232,11 @@ class FaultInjector:
                 self._losing.add(id(request))
 
     def answer(self, route: Route, request: Request, answer: Answer) -> Answer:
-        """After the handler: drop the answer of a call whose answer is to be lost."""
-        del route
+        """After the handler: wake rules waiting for this call; drop an answer to be lost."""
         with self._lock:
+            for rule in self._rules:
+                if rule.after is not None and rule.after.matches(route, request):
+                    rule.after = None
             lost = id(request) in self._losing
             self._losing.discard(id(request))
         if lost:
@@ -213,3 +249,7 @@ class FaultInjector:
             self._last = key
             self._steps.append(StepRecord(len(self._steps) + 1, route.rpc, request.path))
         return len(self._steps)
+
+
+def _call(matcher: Matcher) -> CallStep | Call:
+    return matcher if isinstance(matcher, CallStep | Call) else Call(matcher)

@@ -9,9 +9,10 @@ with real revision processes. Where each concern lives:
 ``rollout/_engine``    the numbered steps of a rollout, across services
 ``strategies/``        canary and blue-green: the splits to walk, how each is analysed
 ``candidate``          the candidate revision: name, creation, Ready wait
-``traffic``            etag-guarded traffic writes, verified
+``traffic``            etag-guarded traffic writes, verified; a rollout's hold on a service
+``lease``              the heartbeat: the lease renewed while a rollout waits
 ``analysis/``          providers measure, a pure verdict judges, a runner loops
-``rollback``           restore, abort, fail, restore the released; rollback targets
+``rollback``           restore, unwind, restore the released; rollback targets
 ``recovery``           rollouts left behind by a deployer that is gone (the lease)
 ``status``             status of services, health checks of what serves
 ``rollout/_manual``    ``rollback --to VERSION|previous``
@@ -26,9 +27,10 @@ from collections.abc import Awaitable, Callable
 import anyio
 
 from .. import _state as st
-from .._cloudrun import CloudRunApi
+from .._cloudrun import CloudRunApi, RetryNotice
 from ..analysis import AnalysisRunner, HttpProbes, Prober, RoundResult
 from ..candidate import Revisions
+from ..lease import Heartbeat
 from ..ledger import DeploymentRecord, Ledger
 from ..plan import ReleasePlan
 from ..progress import Reporter
@@ -60,6 +62,8 @@ class Deployer:
         owner = owner or st.owner_id()
         router = CloudRunRouter(api)
         rollbacks = Rollbacks(api, router, reporter)
+        heartbeat = Heartbeat(sleep)
+        api.on_retry = lambda notice: _report_retry(reporter, notice)
         self._api = api
         self._recovery = Recovery(api, rollbacks, reporter, owner=owner)
         self._records = Records(api, reporter, ledger)
@@ -67,12 +71,13 @@ class Deployer:
         self._engine = Engine(
             api=api,
             router=router,
-            revisions=Revisions(api, reporter, sleep=sleep),
-            analysis=AnalysisRunner([HttpProbes(prober)], reporter, sleep=sleep),
+            revisions=Revisions(api, reporter, sleep=heartbeat.sleep),
+            analysis=AnalysisRunner([HttpProbes(prober)], reporter, sleep=heartbeat.sleep),
             rollbacks=rollbacks,
             recovery=self._recovery,
             records=self._records,
             reporter=reporter,
+            heartbeat=heartbeat,
             owner=owner,
         )
         self._manual = ManualRollback(
@@ -88,8 +93,9 @@ class Deployer:
         """Roll ``plan`` out; on failure restore every service touched, then raise."""
         return await self._engine.deploy(plan)
 
-    async def rollback(self, settings: EnvironmentSettings, to: str) -> DeploymentRecord:
-        """Send 100 % of every service to the revision of version ``to`` (or ``previous``), then verify."""
+    async def rollback(self, settings: EnvironmentSettings, to: str) -> DeploymentRecord | None:
+        """Send 100 % of every service to the revision of version ``to`` (or ``previous``), then
+        verify; None when every service already serves it (nothing to do)."""
         return await self._manual.run(settings, to)
 
     async def recorded(self, settings: EnvironmentSettings) -> list[DeploymentRecord]:
@@ -105,3 +111,14 @@ class Deployer:
     ) -> list[RoundResult]:
         """Run every configured check once against each service's URL; raise if any fails."""
         return await self._health.check(settings, base_urls)
+
+
+def _report_retry(reporter: Reporter, notice: RetryNotice) -> None:
+    reporter.event(
+        "retry",
+        notice.describe(),
+        attempt=notice.attempt,
+        attempts=notice.attempts,
+        wait_seconds=round(notice.wait_seconds, 3),
+        error=notice.error,
+    )
