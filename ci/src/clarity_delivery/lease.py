@@ -12,14 +12,28 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable, Iterator
+from typing import Protocol, TypeVar
 
 import anyio
 
-from .traffic import Hold
-
-__all__ = ["Heartbeat"]
+__all__ = ["Heartbeat", "Renewable"]
 
 _SHORTEST_SLEEP = 0.05
+
+
+class Renewable(Protocol):
+    """A lease that knows when it falls due (:class:`~.traffic.Hold`)."""
+
+    def due_in(self) -> float:
+        """Seconds until it should be renewed (0 or less: now)."""
+        ...
+
+    async def renew(self) -> None:
+        """Renew it."""
+        ...
+
+
+R = TypeVar("R", bound=Renewable)
 
 
 class Heartbeat:
@@ -27,10 +41,10 @@ class Heartbeat:
 
     def __init__(self, sleep: Callable[[float], Awaitable[None]] = anyio.sleep) -> None:
         self._sleep = sleep
-        self._hold: Hold | None = None
+        self._hold: Renewable | None = None
 
     @contextlib.contextmanager
-    def keeping(self, hold: Hold) -> Iterator[Hold]:
+    def keeping(self, hold: R) -> Iterator[R]:
         """Renew ``hold``'s lease in every wait inside the block."""
         self._hold = hold
         try:

@@ -96,7 +96,9 @@ class Rollbacks:
             advice = f"Restore it by hand now: {manual_restore(path, stable)}"
             raise RollbackFailed(msg, advice=advice) from exc
 
-    async def unwind(self, ctx: RolloutContext, error: DeployError, *, held: bool) -> DeployError:
+    async def unwind(
+        self, ctx: RolloutContext, error: DeployError, *, held: bool
+    ) -> tuple[DeployError, bool]:
         """``error`` stopped ``ctx``'s rollout: restore the service if it is still ours.
 
         ``held`` says whether our lease is known to have landed. Returns the error to raise,
@@ -104,12 +106,13 @@ class Rollbacks:
         when nothing of ours landed), :class:`~._errors.ConcurrentRollout` when someone took
         the service over (whatever the error looked like: a candidate whose tag was taken away
         fails its probes), :class:`~._errors.RollbackFailed` with the command to run when
-        restoring failed.
+        restoring failed; and whether anything of this rollout had reached the service.
         """
         name = ctx.svc.name
         self._report.event(
             "rollback", f"{ctx.key}: {error.cause}; restoring {ctx.stable}", service=ctx.key
         )
+        reached = held
         try:
             service = await self._api.get_service(ctx.path)
             if not is_ours(service, ctx.record.id, ctx.candidate):
@@ -120,7 +123,8 @@ class Rollbacks:
                         advice="Run `clarity-deploy status` to see who holds it.",
                     )
                 error.state = _left_alone(service)
-                return error
+                return error, reached
+            reached = True
             await self.restore(
                 ctx.path,
                 ctx.stable,
@@ -131,7 +135,7 @@ class Rollbacks:
             )
         except ConcurrentRollout as exc:
             error.state = f"{name} was changed by someone else while it was restored ({exc.cause})"
-            return error
+            return error, reached
         except DeployError as exc:
             failed = exc if isinstance(exc, RollbackFailed) else None
             cause = failed.cause if failed else exc.cause
@@ -140,12 +144,12 @@ class Rollbacks:
                 advice=f"Restore it by hand now: {manual_restore(ctx.path, ctx.stable)}",
             )
             rolled.state = f"{name} may still send traffic to {ctx.candidate}"
-            return rolled
+            return rolled, True
         error.state = f"{ctx.stable} serves 100% of {name} again"
         self._report.event(
             "rollback", f"{ctx.key}: {ctx.stable} serves 100% again", service=ctx.key
         )
-        return error
+        return error, reached
 
     def failed(self, ctx: RolloutContext, verdict: Verdict | None, what: str) -> RolloutFailed:
         """The error of a failed verdict (or a step that cannot be analysed): ``what`` failed."""

@@ -200,9 +200,7 @@ def test_images_not_pinned_in_the_environments_repository_are_refused(
 ) -> None:
     settings = load_settings("staging", SETTINGS)
     with pytest.raises(ConfigError, match=problem) as caught:
-        build_plan(
-            settings, version="1.4.0", images={"ml-service": image}, only=("ml-service",)
-        )
+        build_plan(settings, version="1.4.0", images={"ml-service": image}, only=("ml-service",))
     assert f"pass --image ml-service={STAGING_REPO}/ml-service@sha256:<digest>" in str(caught.value)
     assert "--allow-image-override" not in str(caught.value)  # staging allows no override
     with pytest.raises(ConfigError, match=problem):  # nor does the flag change that
@@ -235,7 +233,9 @@ def test_dev_accepts_another_image_only_with_the_explicit_override_and_says_so()
         settings, version="1.4.0", images=image, only=("ml-service",), image_override=True
     )
     (override,) = plan.overrides
-    assert override.startswith("image override: ml-service runs docker.io/someone/ml-service:latest")
+    assert override.startswith(
+        "image override: ml-service runs docker.io/someone/ml-service:latest"
+    )
     assert "note: image override: ml-service" in plan.describe()
 
 

@@ -105,7 +105,8 @@ class Engine:
             error = await self._conclude(plan, record, released, touched, exc)
             record.error = error.message
             record.ended_at = time.time()
-            # Refusals before any write (bad input, credentials, permissions) are not deployments.
+            # Refusals before anything reached Cloud Run (bad input, credentials, permissions)
+            # are not deployments.
             refusal = isinstance(exc, ConfigError | CredentialsError | PermissionDenied)
             if touched or not refusal:
                 await self._records.append(record, _paths(plan))
@@ -158,7 +159,7 @@ class Engine:
                 "; then ".join(causes), advice=" ".join(f.advice for f in failures)
             )
             record.outcome = "failed"
-        if not touched and not released:
+        if not touched and not released and not exc.state:
             states.append("nothing was changed")
         error.state = "; ".join(s for s in [*states, exc.state] if s)
         if not isinstance(error, RollbackFailed | RolloutFailed | RolloutAborted):
@@ -205,14 +206,16 @@ class Engine:
             heartbeat=time.time(),
             lease_seconds=plan.policy.creation_lease_seconds,
         )
-        touched.append(path)
         hold: Hold | None = None
         try:
             hold = await self._create(ctx, service, state, strategy.candidate_tag)
+            touched.append(path)
             with self._heartbeat.keeping(hold):
                 await self._walk(ctx, hold, strategy)
         except DeployError as exc:
-            error = await self._rollbacks.unwind(ctx, exc, held=hold is not None)
+            error, reached = await self._rollbacks.unwind(ctx, exc, held=hold is not None)
+            if reached and path not in touched:
+                touched.append(path)
             if isinstance(error, RolloutFailed) and error.first_failure_at is not None:
                 record.time_to_rollback_seconds = time.monotonic() - error.first_failure_at
             if error is exc:
