@@ -75,3 +75,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         tier = item.path.parent.name
         if tier in _SERIAL_TIERS:
             item.add_marker(pytest.mark.xdist_group(_SERIAL_TIERS[tier]))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the summaries tests record as the ``fault-matrix`` property (kept by xdist too)."""
+    lines = [
+        str(value)
+        for kind in ("passed", "failed")
+        for report in terminalreporter.stats.get(kind, [])
+        for name, value in getattr(report, "user_properties", [])
+        if name == "fault-matrix"
+    ]
+    if lines:
+        terminalreporter.write_sep("-", "fault matrix")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -255,9 +255,13 @@ async def _dispatch(args: argparse.Namespace, connect: Connect) -> int:
             record = await deployer.deploy(plan)
         finally:
             _summarise_last(reporter, args.ledger)
-        print(
-            f"release {record.version} is stable in {record.environment} ({record.duration_seconds:.1f}s)"
-        )
+        if record is None:
+            print(f"release {plan.version} is stable in {args.env} already: nothing to do")
+        else:
+            print(
+                f"release {record.version} is stable in {record.environment} "
+                f"({record.duration_seconds:.1f}s)"
+            )
     elif args.command == "rollback":
         try:
             rolled = await deployer.rollback(settings, args.to)

@@ -89,8 +89,9 @@ class Deployer:
             reporter=reporter,
         )
 
-    async def deploy(self, plan: ReleasePlan) -> DeploymentRecord:
-        """Roll ``plan`` out; on failure restore every service touched, then raise."""
+    async def deploy(self, plan: ReleasePlan) -> DeploymentRecord | None:
+        """Roll ``plan`` out; on failure restore every service touched, then raise; None when
+        every service already serves it."""
         return await self._engine.deploy(plan)
 
     async def rollback(self, settings: EnvironmentSettings, to: str) -> DeploymentRecord | None:

@@ -18,6 +18,7 @@ revision or released, and the error says which.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
@@ -80,8 +81,12 @@ class Engine:
         self._heartbeat = heartbeat
         self._owner = owner
 
-    async def deploy(self, plan: ReleasePlan) -> DeploymentRecord:
-        """Roll ``plan`` out; on failure restore every service touched, then raise."""
+    async def deploy(self, plan: ReleasePlan) -> DeploymentRecord | None:
+        """Roll ``plan`` out; on failure restore every service touched, then raise.
+
+        None when every service already serves the release (a deploy run again after the one
+        that released it died before it could say so): nothing is changed or recorded.
+        """
         record = DeploymentRecord(
             id=uuid.uuid4().hex[:12],
             kind="rollout",
@@ -98,6 +103,14 @@ class Engine:
         released: list[Released] = []
         touched: list[ServicePath] = []
         try:
+            served = await self._already_served(plan)
+            if served is not None:
+                self._report.event(
+                    "done",
+                    f"release {plan.version} already serves every service: {served}; nothing to do",
+                    outcome="unchanged",
+                )
+                return None
             for svc in plan.services:
                 path = ServicePath(plan.project_id, plan.region, svc.name)
                 released.append(await self.run_service(plan, svc, path, record, touched))
@@ -129,6 +142,27 @@ class Engine:
         )
         return record
 
+    async def _already_served(self, plan: ReleasePlan) -> str | None:
+        """Which revision serves each service, if every one is a revision of this release
+        (named for its version and commit) alone at 100 % with no rollout on it; else None."""
+        serving = []
+        for svc in plan.services:
+            service = await self._api.get_service(
+                ServicePath(plan.project_id, plan.region, svc.name)
+            )
+            split = st.current_split(service)
+            stable = st.stable_revision(service)
+            if (
+                st.RolloutState.from_service(service) is not None
+                or stable is None
+                or split is None
+                or split.percent_of(stable) != 100
+                or not re.fullmatch(re.escape(svc.revision) + r"(-r\d+)?", stable)
+            ):
+                return None
+            serving.append(f"{svc.key}: {stable}")
+        return ", ".join(serving)
+
     async def _conclude(
         self,
         plan: ReleasePlan,
@@ -159,9 +193,16 @@ class Engine:
                 "; then ".join(causes), advice=" ".join(f.advice for f in failures)
             )
             record.outcome = "failed"
-        if not touched and not released and not exc.state:
-            states.append("nothing was changed")
-        error.state = "; ".join(s for s in [*states, exc.state] if s)
+        reached = {p.service for p in touched}
+        pending = plan.services[len(released) :]
+        later = [
+            f"{s.name} was not touched"
+            for n, s in enumerate(pending)
+            if s.name not in reached and not (n == 0 and exc.state)  # the first one says itself
+        ]
+        if not released and not reached and not exc.state:
+            later = ["nothing was changed"]
+        error.state = "; ".join(s for s in [*states, exc.state, *later] if s)
         if not isinstance(error, RollbackFailed | RolloutFailed | RolloutAborted):
             status = f"`clarity-deploy status --env {plan.environment}` shows what serves."
             error.advice = f"{error.advice} {status}".strip()
