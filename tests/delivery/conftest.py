@@ -22,6 +22,17 @@ def token_endpoint() -> Iterator[TokenEndpoint]:
 
 @pytest.fixture
 def stage(tmp_path: Path, token_endpoint: TokenEndpoint, emulators: Emulators) -> Iterator[Stage]:
-    """Both services running 0.9.0 on a fresh Cloud Run double."""
+    """Both services running 0.9.0 on a fresh Cloud Run double (operations take a second)."""
     with open_stage(tmp_path, token_endpoint, emulators) as world:
+        yield world
+
+
+@pytest.fixture
+def quick_stage(
+    tmp_path: Path, token_endpoint: TokenEndpoint, emulators: Emulators
+) -> Iterator[Stage]:
+    """The stage with operations of 50 ms, for tests that make several releases and rollbacks
+    to reach what they check (which revision serves, what was recorded): their subject is not
+    what happens while an operation runs, and at a second per operation each takes a minute."""
+    with open_stage(tmp_path, token_endpoint, emulators, operation_delay=0.05) as world:
         yield world

@@ -143,7 +143,7 @@ def test_a_deployer_dead_on_another_runner_holds_traffic_only_for_its_lease(
         token_endpoint,
         emulators,
         lease_seconds=lease,
-        analysis_interval_seconds=2,
+        analysis_interval_seconds=1,
         steps=[25, 100],
     ) as stage:
         base = stable_of(stage, "ml-service")
@@ -181,7 +181,8 @@ def test_a_deployer_dead_on_another_runner_holds_traffic_only_for_its_lease(
 
         time.sleep(max(0.0, state.heartbeat + state.lease_seconds - time.time()) + 0.5)
         assert time.time() - killed_at < lease + 5
-        assert stage.deploy("1.1.0") == 0  # resolves the dead rollout, then releases
+        # The rerun (of ml-service, which the dead one was releasing) resolves it, then releases.
+        assert stage.deploy("1.1.0", extra=("--service", "ml-service")) == 0
         assert st.history_of(stage.service("ml-service"))[-2].outcome == "interrupted"
         assert stable_of(stage, "ml-service") == f"{CANDIDATE}-r2"
         assert base != f"{CANDIDATE}-r2"
@@ -195,7 +196,7 @@ def test_a_manual_rollback_takes_over_a_live_rollout_at_once(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     with open_stage(
-        tmp_path, token_endpoint, emulators, analysis_interval_seconds=2, steps=[25, 100]
+        tmp_path, token_endpoint, emulators, analysis_interval_seconds=1, steps=[25, 100]
     ) as stage:
         base = stable_of(stage, "ml-service")
         images = [f"--image={s}={stage.image(s, '1.1.0')}" for s in SERVICES]

@@ -144,7 +144,8 @@ def test_a_later_service_failing_rolls_the_earlier_one_back_too(stage: Stage) ->
     assert st.history_of(stage.service("ml-service"))[-1].outcome == "rolled_back"
 
 
-def test_manual_rollback_to_a_named_version_and_to_previous(stage: Stage) -> None:
+def test_manual_rollback_to_a_named_version_and_to_previous(quick_stage: Stage) -> None:
+    stage = quick_stage
     base = {svc: stable_of(stage, svc) for svc in SERVICES}
     assert stage.deploy("1.1.0") == 0
     assert stage.deploy("1.2.0") == 0
@@ -274,7 +275,10 @@ def test_a_deployer_killed_mid_rollout_is_resolved_by_the_next_run(stage: Stage)
     assert stable_of(stage, "ml-service") == "clarity-ml-service-1-1-0-c0ffee1-r2"
 
 
-def test_a_failed_canary_keeps_the_previous_revision_tagged_for_rollback(stage: Stage) -> None:
+def test_a_failed_canary_keeps_the_previous_revision_tagged_for_rollback(
+    quick_stage: Stage,
+) -> None:
+    stage = quick_stage
     base = {svc: stable_of(stage, svc) for svc in SERVICES}
     assert stage.deploy("1.1.0") == 0
     assert stage.deploy("1.2.0", faults={"ml-service": "health-500-after=4"}) == 1
@@ -288,8 +292,9 @@ def test_a_failed_canary_keeps_the_previous_revision_tagged_for_rollback(stage: 
 
 
 def test_records_kept_on_the_services_feed_the_report(
-    stage: Stage, capsys: pytest.CaptureFixture[str]
+    quick_stage: Stage, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    stage = quick_stage
     assert stage.deploy("1.1.0") == 0
     assert stage.deploy("1.2.0", faults={"api-gateway": "health-500"}) == 1
     assert stage.cli("rollback", "--env", "dev", "--to", "0.9.0") == 0

@@ -215,6 +215,10 @@ def test_reusing_a_revision_name_with_a_different_template_conflicts(
             ),
             "used more than once",
         ),
+        (
+            run_v2.Service(template=template(), traffic=[target("api-gateway-v1", 100, "t" * 36)]),
+            "Combined traffic tag and service name cannot exceed 46 characters",
+        ),
     ],
 )
 def test_invalid_updates_are_rejected_synchronously(

@@ -9,12 +9,10 @@ failed (act now), 6 API unreachable.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from pathlib import Path
 
 import anyio
@@ -23,8 +21,9 @@ from google.auth.credentials import Credentials
 from ._auth import GoogleIdTokens, load_credentials
 from ._cloudrun import CloudRunApi
 from ._errors import ApprovalRequired, ConfigError, DeployError
+from ._render import markdown_summary, render_report
 from .analysis import Prober
-from .ledger import TARGETS, DeploymentRecord, EnvironmentReport, Ledger, build_report
+from .ledger import Ledger
 from .plan import build_plan, parse_version
 from .progress import Reporter
 from .rollout import Deployer
@@ -222,7 +221,8 @@ async def _dispatch(args: argparse.Namespace, connect: Connect) -> int:
         summary_path=args.summary,
     )
     if args.command == "report" and args.env is None:
-        return _report(Ledger(args.ledger).records(), as_json=args.json)
+        print(render_report(Ledger(args.ledger).records(), as_json=args.json))
+        return 0
     settings = load_settings(args.env, args.settings_dir)
     if args.command == "deploy":
         plan = build_plan(
@@ -249,7 +249,8 @@ async def _dispatch(args: argparse.Namespace, connect: Connect) -> int:
         parse_version(args.to)  # a malformed version is bad input, before any credentials
     deployer = _deployer(args, reporter, connect)
     if args.command == "report":
-        return _report(await deployer.recorded(settings), as_json=args.json)
+        print(render_report(await deployer.recorded(settings), as_json=args.json))
+        return 0
     if args.command == "deploy":
         try:
             record = await deployer.deploy(plan)
@@ -331,81 +332,4 @@ def _summarise_last(reporter: Reporter, ledger_path: Path) -> None:
         return
     records = ledger.records()
     if records:
-        reporter.summary(_markdown(records[-1]))
-
-
-def _markdown(record: DeploymentRecord) -> str:
-    icon = "✅" if record.outcome == "succeeded" else "❌"
-    lines = [
-        f"### {icon} {record.kind} {record.version} → {record.environment}: {record.outcome}",
-        "",
-        f"Strategy {record.strategy}, {record.duration_seconds:.1f}s, services {', '.join(record.services)}"
-        + (f", commit `{record.commit[:12]}`" if record.commit else ""),
-        "",
-    ]
-    if record.steps:
-        lines += [
-            "| service | traffic | probe rounds | failed | duration |",
-            "|---|---|---|---|---|",
-        ]
-        lines += [
-            f"| {s.service} | {s.percent}% | {s.rounds} | {s.failed_rounds} | {s.duration_seconds:.1f}s |"
-            for s in record.steps
-        ]
-    if record.time_to_rollback_seconds is not None:
-        lines.append(f"\nTime to rollback: {record.time_to_rollback_seconds:.1f}s")
-    if record.error:
-        lines.append(f"\n> {record.error}")
-    return "\n".join(lines)
-
-
-def _report(records: list[DeploymentRecord], *, as_json: bool) -> int:
-    reports = build_report(records)
-    if as_json:
-        print(
-            json.dumps(
-                [{**asdict(r), "meets_targets": r.meets_targets()} for r in reports], indent=2
-            )
-        )
-        return 0
-    print(_report_table(reports))
-    return 0
-
-
-def _report_table(reports: list[EnvironmentReport]) -> str:
-    def fmt(value: float | None, unit: str = "s") -> str:
-        if value is None:
-            return "-"
-        return f"{value * 100:.1f}%" if unit == "%" else f"{value:.1f}s"
-
-    header = (
-        "environment",
-        "rollouts",
-        "success",
-        "deploy p50",
-        "deploy p95",
-        "rollback p50",
-        "rollback p95",
-        "MTTR",
-    )
-    rows = [
-        (
-            r.environment,
-            str(r.rollouts),
-            fmt(r.success_rate, "%"),
-            fmt(r.deploy_p50_seconds),
-            fmt(r.deploy_p95_seconds),
-            fmt(r.rollback_p50_seconds),
-            fmt(r.rollback_p95_seconds),
-            fmt(r.mttr_seconds),
-        )
-        for r in reports
-    ]
-    widths = [max(len(x) for x in col) for col in zip(header, *rows, strict=False)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
-    lines.append(
-        f"targets: success > {TARGETS['success_rate'] * 100:.0f}%, deploy < {TARGETS['deploy_duration_seconds'] / 60:.0f} min, "
-        f"rollback < {TARGETS['time_to_rollback_seconds'] / 60:.0f} min, MTTR < {TARGETS['mttr_seconds'] / 60:.0f} min"
-    )
-    return "\n".join(lines)
+        reporter.summary(markdown_summary(records[-1]))

@@ -10,13 +10,13 @@ either of them reads, and ignores the keys only Terraform uses.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from ._errors import ConfigError
+from ._names import ROLLOUT_TAGS, check_name_fits, valid
 
 __all__ = [
     "ENVIRONMENTS",
@@ -41,24 +41,6 @@ SERVICE_ORDER = ("ml-service", "api-gateway")
 """Known services; the rollout order comes from each service's ``depends_on``."""
 
 Strategy = Literal["canary", "blue-green"]
-_NAME_CHARACTERS = "use lowercase letters, digits and hyphens"
-_FORMATS = {  # what a value must look like, and what to say when it does not
-    "project_id": (
-        re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$"),
-        "not a valid Google Cloud project id",
-    ),
-    "region": (
-        re.compile(r"^[a-z]+-[a-z]+[1-9][0-9]*$"),
-        "not a Cloud Run region such as us-central1",
-    ),
-    "repository": (re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$"), _NAME_CHARACTERS),
-    "service name": (re.compile(r"^[a-z][a-z0-9-]{0,62}$"), _NAME_CHARACTERS),
-}
-ROLLOUT_TAGS = ("candidate", "green", "stable", "previous", "blue")
-"""The traffic tags rollouts give revisions."""
-_TAG_URL_LIMIT = 46  # a tag and its service name together (they form one DNS label of the tag URL)
-_REVISION_SUFFIX = len("-1-10-100-abcdef0-r10")  # what a revision name adds to the service name
-_MAX_REVISION = 63
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -186,7 +168,7 @@ def check_environment(environment: str) -> str:
 
 def check_region(region: str) -> str:
     """Return ``region`` if it is a Google Cloud region name (``us-central1``), else ConfigError."""
-    return _valid("region", region)
+    return valid("region", region)
 
 
 def registry_host(region: str) -> str:
@@ -226,10 +208,10 @@ def parse_settings(text: str, environment: str, *, where: str) -> EnvironmentSet
     if declared != environment:
         msg = f"{where} declares environment {declared!r}, expected {environment!r}"
         raise ConfigError(msg)
-    project_id = _valid("project_id", _required(raw, "project_id", where), where)
-    region = _valid("region", _required(raw, "region", where), where)
+    project_id = valid("project_id", _required(raw, "project_id", where), where)
+    region = valid("region", _required(raw, "region", where), where)
     repository = _required(raw, "artifact_registry.repository", where)
-    repository = _valid("repository", repository, where)
+    repository = valid("repository", repository, where)
     monitoring = _required(raw, "monitoring_enabled", where)
     if not isinstance(monitoring, bool):
         msg = f"{where}: monitoring_enabled must be true or false"
@@ -258,11 +240,11 @@ def _services(raw: Any, where: str) -> dict[str, ServiceSettings]:  # noqa: ANN4
         msg = f"{where}: 'services' must name at least one service"
         raise ConfigError(msg)
     for key in raw:
-        _valid("service name", key, where)
+        valid("service name", key, where)
     for key, value in raw.items():
         name = value.get("name") if isinstance(value, Mapping) else None
         if isinstance(name, str) and name:
-            _check_name_fits(name, f"{where}: services.{key}.name")
+            check_name_fits(name, f"{where}: services.{key}.name")
     services = {
         key: ServiceSettings(
             key=key,
@@ -279,22 +261,6 @@ def _services(raw: Any, where: str) -> dict[str, ServiceSettings]:  # noqa: ANN4
                 msg = f"{where}: service {svc.key!r} depends on unknown service {dep!r}"
                 raise ConfigError(msg)
     return services
-
-
-def _check_name_fits(name: str, where: str) -> None:
-    """A service name that leaves room for every rollout tag and for revision names."""
-    _valid("service name", name, where)
-    longest = max(ROLLOUT_TAGS, key=len)
-    if len(name) + len(longest) > _TAG_URL_LIMIT:
-        msg = (
-            f"{where}: service name {name!r} is too long: Cloud Run allows a traffic tag and "
-            f"the service name together at most {_TAG_URL_LIMIT} characters, and rollouts tag "
-            f"revisions {longest!r}; use at most {_TAG_URL_LIMIT - len(longest)} characters"
-        )
-        raise ConfigError(msg)
-    if len(name) + _REVISION_SUFFIX > _MAX_REVISION:  # pragma: no cover - the tag rule is stricter
-        msg = f"{where}: service name {name!r} leaves no room for revision names (at most 63)"
-        raise ConfigError(msg)
 
 
 def _rollout(data: Mapping[str, Any], where: str, environment: str) -> RolloutPolicy:
@@ -369,16 +335,6 @@ def _required(data: Mapping[str, Any], dotted: str, where: str) -> object:
             msg = f"{where} has no '{dotted}': add it"
             raise ConfigError(msg)
         value = value[part]
-    return value
-
-
-def _valid(name: str, value: object, where: str = "") -> str:
-    """``value`` if it is a string in the format of ``name``; else ConfigError saying why."""
-    pattern, hint = _FORMATS[name]
-    if not isinstance(value, str) or not pattern.match(value):
-        prefix = f"{where}: " if where else ""
-        msg = f"{prefix}invalid {name} {value!r}: {hint}"
-        raise ConfigError(msg)
     return value
 
 

@@ -48,7 +48,7 @@ def owned_changes(base: run_v2.Service, fresh: run_v2.Service) -> str | None:
         if theirs is None:
             return f"the rollout state on {name} was cleared: a manual rollback or another deployer took over"
         return (
-            f"rollout {theirs.id} of {theirs.version} (by {theirs.owner}) took over {name}"
+            f"another rollout ({theirs.id} of {theirs.version}, by {theirs.owner}) holds {name}"
             f" at {theirs.percent}%"
         )
     if _targets(base) != _targets(fresh):

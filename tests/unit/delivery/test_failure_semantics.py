@@ -156,7 +156,9 @@ def test_only_traffic_rollout_state_and_template_revision_are_someone_elses_chan
     cleared = _service({"svc-old": (75, "stable"), "svc-new": (25, "candidate")})
     assert "took over" in str(owned_changes(base, cleared))
     theirs = _service({"svc-old": (100, "stable")}, _state(id="r2", owner="runner-b:1:x"))
-    assert "rollout r2 of 1.1.0 (by runner-b:1:x) took over" in str(owned_changes(base, theirs))
+    assert "another rollout (r2 of 1.1.0, by runner-b:1:x) holds svc" in str(
+        owned_changes(base, theirs)
+    )
 
 
 def test_a_traffic_change_knows_when_it_landed_and_a_takeover_ignores_conflicts() -> None:

@@ -18,7 +18,6 @@ revision or released, and the error says which.
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 
@@ -28,26 +27,24 @@ from .. import _state as st
 from .._cloudrun import CloudRunApi, ServicePath
 from .._context import Released, RolloutContext
 from .._errors import (
-    ConcurrentRollout,
     ConfigError,
     CredentialsError,
     DeployError,
     OperationFailed,
     PermissionDenied,
-    RollbackFailed,
-    RolloutAborted,
     RolloutFailed,
 )
 from ..analysis import AnalysisRunner, Subject, Verdict, Window
 from ..candidate import Revisions
 from ..lease import Heartbeat
-from ..ledger import DeploymentRecord, Outcome, StepRecord
+from ..ledger import DeploymentRecord, StepRecord
 from ..plan import ReleasePlan, ServicePlan, TrafficSplit, TrafficTarget
 from ..progress import Reporter
 from ..recovery import Recovery
 from ..rollback import Rollbacks, held_revisions
 from ..strategies import Step, Strategy, strategy_for
 from ..traffic import Hold, TrafficRouter
+from ._conclusion import already_served, conclude
 from ._records import Records
 
 __all__ = ["Engine"]
@@ -103,7 +100,7 @@ class Engine:
         released: list[Released] = []
         touched: list[ServicePath] = []
         try:
-            served = await self._already_served(plan)
+            served = await already_served(self._api, plan)
             if served is not None:
                 self._report.event(
                     "done",
@@ -115,7 +112,9 @@ class Engine:
                 path = ServicePath(plan.project_id, plan.region, svc.name)
                 released.append(await self.run_service(plan, svc, path, record, touched))
         except DeployError as exc:
-            error = await self._conclude(plan, record, released, touched, exc)
+            error = await conclude(
+                self._rollbacks, plan, record, released=released, touched=touched, exc=exc
+            )
             record.error = error.message
             record.ended_at = time.time()
             # Refusals before anything reached Cloud Run (bad input, credentials, permissions)
@@ -141,72 +140,6 @@ class Engine:
             outcome=record.outcome,
         )
         return record
-
-    async def _already_served(self, plan: ReleasePlan) -> str | None:
-        """Which revision serves each service, if every one is a revision of this release
-        (named for its version and commit) alone at 100 % with no rollout on it; else None."""
-        serving = []
-        for svc in plan.services:
-            service = await self._api.get_service(
-                ServicePath(plan.project_id, plan.region, svc.name)
-            )
-            split = st.current_split(service)
-            stable = st.stable_revision(service)
-            if (
-                st.RolloutState.from_service(service) is not None
-                or stable is None
-                or split is None
-                or split.percent_of(stable) != 100
-                or not re.fullmatch(re.escape(svc.revision) + r"(-r\d+)?", stable)
-            ):
-                return None
-            serving.append(f"{svc.key}: {stable}")
-        return ", ".join(serving)
-
-    async def _conclude(
-        self,
-        plan: ReleasePlan,
-        record: DeploymentRecord,
-        released: list[Released],
-        touched: list[ServicePath],
-        exc: DeployError,
-    ) -> DeployError:
-        """Restore what the release already released; the error that tells the whole state."""
-        record.outcome = _outcome_of(exc)
-        states: list[str] = []
-        failures: list[RollbackFailed] = [exc] if isinstance(exc, RollbackFailed) else []
-        if released:
-            started = time.monotonic()
-            states, failed = await self._rollbacks.restore_released(
-                released, str(plan.version), reason=exc.cause
-            )
-            failures += failed
-            record.time_to_rollback_seconds = (record.time_to_rollback_seconds or 0.0) + (
-                time.monotonic() - started
-            )
-            if not isinstance(exc, ConcurrentRollout | RollbackFailed):
-                record.outcome = "rolled_back"
-        error = exc
-        if failures and failures != [exc]:
-            causes = [exc.cause, *(f.cause for f in failures if f is not exc)]
-            error = RollbackFailed(
-                "; then ".join(causes), advice=" ".join(f.advice for f in failures)
-            )
-            record.outcome = "failed"
-        reached = {p.service for p in touched}
-        pending = plan.services[len(released) :]
-        later = [
-            f"{s.name} was not touched"
-            for n, s in enumerate(pending)
-            if s.name not in reached and not (n == 0 and exc.state)  # the first one says itself
-        ]
-        if not released and not reached and not exc.state:
-            later = ["nothing was changed"]
-        error.state = "; ".join(s for s in [*states, exc.state, *later] if s)
-        if not isinstance(error, RollbackFailed | RolloutFailed | RolloutAborted):
-            status = f"`clarity-deploy status --env {plan.environment}` shows what serves."
-            error.advice = f"{error.advice} {status}".strip()
-        return error
 
     async def run_service(
         self,
@@ -342,13 +275,3 @@ class Engine:
 
 def _paths(plan: ReleasePlan) -> list[ServicePath]:
     return [ServicePath(plan.project_id, plan.region, s.name) for s in plan.services]
-
-
-def _outcome_of(exc: DeployError) -> Outcome:
-    if isinstance(exc, RolloutAborted):
-        return "aborted"
-    if isinstance(exc, RolloutFailed):
-        return "rolled_back"
-    if isinstance(exc, ConcurrentRollout):
-        return "conflict"
-    return "failed"
