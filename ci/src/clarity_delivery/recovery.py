@@ -113,11 +113,12 @@ class Recovery:
         )
         return await self._api.get_service(path)
 
-    def take_over(self, service: run_v2.Service, key: str) -> None:
-        """Announce that a manual rollback overrides the rollout on ``service``, if any."""
+    def take_over(self, service: run_v2.Service, key: str) -> st.HistoryEntry | None:
+        """Announce that a manual rollback overrides the rollout on ``service``, if any; the
+        history entry that records its candidate as interrupted."""
         state = st.RolloutState.from_service(service)
         if state is None:
-            return
+            return None
         seen = outlook(state, time.time())
         whose = "abandoned" if seen.abandoned else "live"
         self._report.event(
@@ -127,4 +128,7 @@ class Recovery:
             "rollback overrides it; that deployer stops at its next write",
             service=key,
             rollout=state.id,
+        )
+        return st.HistoryEntry(
+            version=state.version, revision=state.candidate, outcome="interrupted", at=time.time()
         )

@@ -73,7 +73,7 @@ class TrafficChange:
         split: TrafficSplit,
         state: str | None,
         *,
-        history: st.HistoryEntry | None = None,
+        history: st.HistoryEntry | Sequence[st.HistoryEntry] | None = None,
         template: run_v2.RevisionTemplate | None = None,
         takeover: bool = False,
     ) -> None:
@@ -100,8 +100,9 @@ class TrafficChange:
             new.annotations.pop(st.ROLLOUT_ANNOTATION, None)
         else:
             new.annotations[st.ROLLOUT_ANNOTATION] = self.state
-        if self.history is not None:
-            new.annotations[st.HISTORY_ANNOTATION] = st.with_history(service, self.history)
+        entries = (self.history,) if isinstance(self.history, st.HistoryEntry) else self.history
+        for entry in entries or ():
+            new.annotations[st.HISTORY_ANNOTATION] = st.with_history(new, entry)
         return new
 
     def landed(self, service: run_v2.Service) -> bool:
@@ -150,7 +151,7 @@ class TrafficRouter(Protocol):
         split: TrafficSplit,
         *,
         state: st.RolloutState | None,
-        history: st.HistoryEntry | None = None,
+        history: st.HistoryEntry | Sequence[st.HistoryEntry] | None = None,
         takeover: bool = False,
     ) -> run_v2.Service:
         """Route ``split`` and write ``state`` (None clears it), guarded by ``service``'s etag."""
@@ -181,7 +182,7 @@ class CloudRunRouter:
         split: TrafficSplit,
         *,
         state: st.RolloutState | None,
-        history: st.HistoryEntry | None = None,
+        history: st.HistoryEntry | Sequence[st.HistoryEntry] | None = None,
         takeover: bool = False,
     ) -> run_v2.Service:
         """One guarded write of traffic and rollout state (None clears it), plus history."""

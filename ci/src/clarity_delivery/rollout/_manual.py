@@ -78,15 +78,16 @@ class ManualRollback:
         )
         try:
             for key, path, target, version, service in moving:
-                self._recovery.take_over(service, key)
+                interrupted = self._recovery.take_over(service, key)
                 now_serving = st.stable_revision(service)
                 keep = {"previous": now_serving} if now_serving and now_serving != target else {}
                 entry = st.HistoryEntry(
                     version=version, revision=target, outcome="restored", at=time.time()
                 )
                 split = TrafficSplit.single(target, keep=keep)
+                history = (interrupted, entry) if interrupted else (entry,)
                 await self._router.set_split(
-                    path, service, split, state=None, history=entry, takeover=True
+                    path, service, split, state=None, history=history, takeover=True
                 )
                 self._report.event(
                     "traffic", f"{key}: 100% → {target} (version {version})", service=key
