@@ -23,7 +23,7 @@ from typing import Any
 
 from clarity_delivery.ledger import percentile
 
-from tests.delivery.stage import SERVICES, Stage, open_stage
+from tests.delivery.stage import OPERATION_SECONDS, SERVICES, Stage, open_stage
 from tests.doubles.oauth import TokenEndpoint
 from tests.support.emulators import start_emulators
 
@@ -104,8 +104,9 @@ def run(runs: int) -> tuple[list[str], bool]:
     overhead = statistics.median(canary) - minimum
     rows.append(
         f"\ncanary overhead over the configured minimum: {overhead:.1f} s median "
-        f"(revision start, Ready wait, {len(STEPS) + 3} API writes per service); "
-        f"analysis interval {INTERVAL:g} s, {PROBES} rounds per step, failure threshold {THRESHOLD}"
+        f"(revision start, Ready wait, {len(STEPS) + 3} API writes per service, each an "
+        f"operation of {OPERATION_SECONDS:g} s on the double); analysis interval {INTERVAL:g} s, "
+        f"{PROBES} rounds per step, failure threshold {THRESHOLD}"
     )
     ok = (percentile(auto, 95) or 0) <= auto_target and (percentile(manual, 95) or 0) <= 10
     return rows, ok
