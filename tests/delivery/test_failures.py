@@ -300,7 +300,7 @@ def test_each_retry_is_a_progress_event(stage: Stage, capfd: pytest.CaptureFixtu
     assert all(e["wait_seconds"] > 0 for e in retries)
 
 
-def test_rolling_back_to_the_version_already_serving_changes_and_records_nothing(
+def test_rolling_back_to_or_deploying_what_already_serves_changes_and_records_nothing(
     stage: Stage, capfd: pytest.CaptureFixture[str]
 ) -> None:
     assert stage.deploy("1.1.0") == 0
@@ -309,6 +309,10 @@ def test_rolling_back_to_the_version_already_serving_changes_and_records_nothing
     capfd.readouterr()
     assert stage.cli("rollback", "--env", "dev", "--to", "1.1.0") == 0
     assert "already serve" in last_line(capfd.readouterr().out)
+    # A deploy run again after the one that released it (say, its CI job was cancelled while
+    # it wrote its record): nothing to do.
+    assert stage.deploy("1.1.0") == 0
+    assert last_line(capfd.readouterr().out).endswith("already: nothing to do")
     assert sum(1 for r in stage.double.api_log if r.rpc == "UpdateService") == writes
     assert len(stage.records()) == records
 

@@ -93,7 +93,9 @@ class TrafficChange:
     def apply(self, service: run_v2.Service) -> run_v2.Service:
         """``service`` routed as the split, with the state, history and template."""
         new = copy_of(service)
-        if self.template is not None:
+        # Sent only while the service does not have it: Cloud Run compares a named revision's
+        # configuration with what exists under that name, and may have filled in defaults.
+        if self.template is not None and service.template.revision != self.template.revision:
             new.template = self.template
         st.apply_split(new, self.split)
         if self.state is None:

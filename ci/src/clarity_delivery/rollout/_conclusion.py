@@ -31,7 +31,8 @@ __all__ = ["already_served", "conclude", "outcome_of"]
 
 async def already_served(api: CloudRunApi, plan: ReleasePlan) -> str | None:
     """Which revision serves each service, if every one is a revision of this release
-    (named for its version and commit) alone at 100 % with no rollout on it; else None."""
+    (named for its version and commit) alone at 100 %, made from the service's current
+    template, with no rollout on it; else None."""
     serving = []
     for svc in plan.services:
         service = await api.get_service(ServicePath(plan.project_id, plan.region, svc.name))
@@ -40,6 +41,7 @@ async def already_served(api: CloudRunApi, plan: ReleasePlan) -> str | None:
         if (
             st.RolloutState.from_service(service) is not None
             or stable is None
+            or service.template.revision != stable  # the template changed since
             or split is None
             or split.percent_of(stable) != 100
             or not re.fullmatch(re.escape(svc.revision) + r"(-r\d+)?", stable)
