@@ -32,7 +32,7 @@ ROLLOUT: dict[str, object] = {
     "failure_threshold": 1,
     "analysis_interval_seconds": 0,
     "ready_timeout_seconds": 0.5,
-    "lease_seconds": 0.5,
+    "lease_seconds": 0.25,
 }
 FAULTS = (
     "retries-exhausted",

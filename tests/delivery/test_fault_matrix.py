@@ -26,7 +26,7 @@ with ``random.Random(MATRIX_SEED)`` from those the clean two-service run made (s
 
 **Timings.** Revisions run the fixture app (it starts in tens of milliseconds). Operations take
 :data:`OPERATION_SECONDS` instead of the stage's second, retries back off from 10 ms instead of
-500 ms, the lease is half a second: the matrix asks *whether* a fault at a given call is
+500 ms, the lease is a quarter of a second: the matrix asks *whether* a fault at a given call is
 survived, which does not depend on how long the calls take, and at real speed its couple of
 hundred runs would take an hour. What happens *while* an operation is slow is covered at real
 speed by ``test_failures.py``. Analysis is one round per step, so every run makes the same calls

@@ -260,7 +260,7 @@ class CloudRunApi:
 
     def _settled(self, path: ServicePath, deadline: float) -> run_v2.Service:
         """The service once Cloud Run stopped reconciling it (or as it is at the deadline)."""
-        delay = 0.25
+        delay = 0.1
         while True:
             service = self._read_service(path)
             left = deadline - time.monotonic()
