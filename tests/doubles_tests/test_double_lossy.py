@@ -17,6 +17,7 @@ from google.protobuf import field_mask_pb2
 
 from tests.doubles.cloud_run import Call, CallStep, CloudRunDouble
 from tests.doubles_tests.helpers import FAST_POLL
+from tests.support.processes import wait_for
 
 from .helpers import bearer, create, short, target, template
 
@@ -197,7 +198,11 @@ def test_a_revision_nothing_reaches_scales_to_zero_and_starts_again_when_reached
     services.update_service(
         service=run_v2.Service(name=service.name, template=template(revision="api-gateway-b"))
     ).result(timeout=30, polling=FAST_POLL)
-    assert not double.revision_processes()["api-gateway-a"].alive
+    wait_for(
+        lambda: not double.revision_processes()["api-gateway-a"].alive,
+        timeout=10,
+        what="api-gateway-a to scale to zero",
+    )
     assert double.revision("api-gateway-a").conditions[0].state == (
         run_v2.Condition.State.CONDITION_SUCCEEDED
     )
@@ -217,8 +222,7 @@ def test_a_revision_nothing_reaches_scales_to_zero_and_starts_again_when_reached
     assert served["revision"] == "api-gateway-a"
     assert double.revision_processes()["api-gateway-b"].alive  # tagged: stays reachable
     assert first_pid is not None
-    with pytest.raises(ProcessLookupError):
-        os.kill(first_pid, 0)
+    wait_for(lambda: not _running(first_pid), timeout=10, what="the first instance to exit")
     assert short(double.service("api-gateway").latest_ready_revision) == "api-gateway-b"
 
 
@@ -239,3 +243,11 @@ def test_a_rule_can_match_a_body_and_wait_for_another_call(
     with pytest.raises(exceptions.TooManyRequests):
         operation.result(timeout=30, polling=FAST_POLL)
     assert double.service("api-gateway").annotations["k"] == "second"
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
