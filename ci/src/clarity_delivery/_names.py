@@ -31,8 +31,6 @@ _FORMATS = {  # what a value must look like, and what to say when it does not
 ROLLOUT_TAGS = ("candidate", "green", "stable", "previous", "blue")
 """The traffic tags rollouts give revisions."""
 _TAG_URL_LIMIT = 46  # a tag and its service name together (they form one DNS label of the tag URL)
-_REVISION_SUFFIX = len("-1-10-100-abcdef0-r10")  # what a revision name adds to the service name
-_MAX_REVISION = 63
 
 
 def valid(name: str, value: object, where: str = "") -> str:
@@ -46,7 +44,8 @@ def valid(name: str, value: object, where: str = "") -> str:
 
 
 def check_name_fits(name: str, where: str) -> None:
-    """A service name that leaves room for every rollout tag and for revision names."""
+    """A service name that leaves room for every rollout tag, hence also for revision names
+    (at most 37 characters leave 26 of the 63 for ``-{version}-{commit}-r{n}``)."""
     valid("service name", name, where)
     longest = max(ROLLOUT_TAGS, key=len)
     if len(name) + len(longest) > _TAG_URL_LIMIT:
@@ -55,7 +54,4 @@ def check_name_fits(name: str, where: str) -> None:
             f"the service name together at most {_TAG_URL_LIMIT} characters, and rollouts tag "
             f"revisions {longest!r}; use at most {_TAG_URL_LIMIT - len(longest)} characters"
         )
-        raise ConfigError(msg)
-    if len(name) + _REVISION_SUFFIX > _MAX_REVISION:  # pragma: no cover - the tag rule is stricter
-        msg = f"{where}: service name {name!r} leaves no room for revision names (at most 63)"
         raise ConfigError(msg)

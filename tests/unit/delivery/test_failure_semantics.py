@@ -11,7 +11,13 @@ from pathlib import Path
 import anyio
 import pytest
 import requests
-from clarity_delivery import ConfigError, load_settings, parse_settings
+from clarity_delivery import (
+    ConfigError,
+    load_settings,
+    parse_settings,
+    parse_version,
+    revision_name,
+)
 from clarity_delivery import _state as st
 from clarity_delivery._apierrors import describe, map_error, status_of
 from clarity_delivery._cloudrun import ServicePath
@@ -294,8 +300,13 @@ def test_a_service_name_must_leave_room_for_every_rollout_tag() -> None:
     data["services"]["ml-service"]["name"] = "clarity-" + "m" * 30  # 38 + "candidate" > 46
     with pytest.raises(ConfigError, match=r"at most 46 characters.*use at most 37"):
         parse_settings(json.dumps(data), "dev", where="x.json")
-    data["services"]["ml-service"]["name"] = "clarity-" + "m" * 29
+    longest = "clarity-" + "m" * 29
+    data["services"]["ml-service"]["name"] = longest
     assert parse_settings(json.dumps(data), "dev", where="x.json").services["ml-service"].name
+    # ...which leaves room for a whole revision name of a long version, commit and retry.
+    name = revision_name(longest, parse_version("10.20.30-rc.1"), "abcdef1234", attempt=10)
+    assert name == f"{longest}-10-20-30-rc-1-abcdef1-r10"
+    assert len(name) <= 63
 
 
 @pytest.mark.parametrize(
