@@ -6,9 +6,26 @@ revision's real traffic (requests, 5xx ratio, p95/p99) in the metrics window tha
 
 from __future__ import annotations
 
-from .ledger import TARGETS, DeploymentRecord, EnvironmentReport, RevisionFigures, StepRecord
+import json
+from dataclasses import asdict
 
-__all__ = ["figures_of", "last_rollouts", "markdown_summary", "report_table", "traffic_of"]
+from .ledger import (
+    TARGETS,
+    DeploymentRecord,
+    EnvironmentReport,
+    RevisionFigures,
+    StepRecord,
+    build_report,
+)
+
+__all__ = [
+    "figures_of",
+    "last_rollouts",
+    "markdown_summary",
+    "render_report",
+    "report_table",
+    "traffic_of",
+]
 
 
 def markdown_summary(record: DeploymentRecord) -> str:
@@ -55,6 +72,35 @@ def last_rollouts(records: list[DeploymentRecord]) -> dict[str, DeploymentRecord
         if record.kind == "rollout":
             last[record.environment] = record
     return last
+
+
+def render_report(records: list[DeploymentRecord], *, as_json: bool) -> str:
+    """What ``clarity-deploy report`` prints: the figures per environment and each one's
+    last rollout step by step, as a table or as JSON."""
+    reports = build_report(records)
+    last = last_rollouts(records)
+    if as_json:
+        return json.dumps(
+            [
+                {
+                    **asdict(r),
+                    "meets_targets": r.meets_targets(),
+                    "last_rollout": asdict(last[r.environment]) if r.environment in last else None,
+                }
+                for r in reports
+            ],
+            indent=2,
+        )
+    lines = [report_table(reports)]
+    for env, record in sorted(last.items()):
+        lines.append(f"\nlast rollout in {env}: {record.version} {record.outcome} ({record.id})")
+        lines += [
+            f"  {s.service} {traffic_of(s)}: {s.rounds} rounds, {s.failed_rounds} failed, "
+            f"{s.duration_seconds:.1f}s; candidate {figures_of(s.candidate)}; "
+            f"stable {figures_of(s.stable)}; decided by {s.decided_by or '-'}"
+            for s in record.steps
+        ]
+    return "\n".join(lines)
 
 
 def report_table(reports: list[EnvironmentReport]) -> str:
