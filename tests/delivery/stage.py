@@ -223,7 +223,6 @@ def open_stage(
     base_faults: Mapping[str, str] | None = None,
     terraform: TerraformEnvironment | None = None,
     fixture_app: bool = False,
-    enforce_iam: bool = True,
     **rollout: object,
 ) -> Iterator[Stage]:
     """Both services running 0.9.0 on a fresh double; everything stopped on exit.
@@ -235,9 +234,7 @@ def open_stage(
     ``terraform/environments/dev`` grants and declares (a test that removes a grant); the token
     endpoint enforces it from here on. ``fixture_app`` runs the small contract app for every
     image instead of the backend, where the backend is not what a test is about; with it,
-    ``emulators`` may be None (nothing behind the revisions). ``enforce_iam=False`` leaves the
-    token endpoint out of the double (the API open, the URLs wanting only a bearer token): for
-    credentials whose tokens another identity double issues. ``rollout`` overrides keys of the
+    ``emulators`` may be None (nothing behind the revisions). ``rollout`` overrides keys of the
     settings' ``rollout`` section.
     """
     if emulators is None and not fixture_app:
@@ -267,7 +264,7 @@ def open_stage(
         # Plain-http URLs: the gateway attaches its ID token only when told to (ml_client).
         platform_env={**(project.env() if project else {}), "ML_SERVICE_AUTH": "id-token"},
         require_auth=True,
-        identity=token_endpoint if enforce_iam else None,
+        identity=token_endpoint,
         metrics_delay=metrics_delay,
     )
     double.start()
@@ -307,7 +304,6 @@ def open_fixture_stage(
     token_endpoint: TokenEndpoint,
     *,
     operation_delay: float = OPERATION_SECONDS,
-    enforce_iam: bool = True,
     **rollout: object,
 ) -> Iterator[Stage]:
     """:func:`open_stage` with the double's fixture app (the backend's revision contract:
@@ -320,7 +316,6 @@ def open_fixture_stage(
         None,
         operation_delay=operation_delay,
         fixture_app=True,
-        enforce_iam=enforce_iam,
         **settings,
     ) as stage:
         yield stage

@@ -69,7 +69,6 @@ def matrix(tmp_path: Path, token_endpoint: TokenEndpoint) -> Iterator[Matrix]:
             tmp_path,
             token_endpoint,
             operation_delay=OPERATION_SECONDS,
-            enforce_iam=True,  # IAM as Terraform grants it, as everywhere else
             **ROLLOUT,
         ) as stage,
         DeployerForks(stage.subprocess_env()) as forks,
