@@ -149,6 +149,7 @@ class Matrix:
     def _in_process(self, argv: list[str], *, host: str | None = None) -> tuple[int, str, str]:
         out, err = io.StringIO(), io.StringIO()
         with (
+            self.stage.environment(),
             _deployer_host(host),
             contextlib.redirect_stdout(out),
             contextlib.redirect_stderr(err),

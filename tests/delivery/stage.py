@@ -140,8 +140,13 @@ class Stage:
         ``--output`` (JSON lines, which tests read, unless a test is about the text)."""
         args = self.base_args()
         args[args.index("--output") + 1] = output
-        with _environment(self.env):
+        with self.environment():
             return main([*argv, *args])
+
+    def environment(self) -> contextlib.AbstractContextManager[None]:
+        """:attr:`env` in ``os.environ`` for a ``with`` block: what an in-process CLI run of
+        this stage needs (where IAM Credentials is)."""
+        return _environment(self.env)
 
     def deploy(
         self, version: str, *, faults: dict[str, str] | None = None, extra: tuple[str, ...] = ()
