@@ -35,8 +35,9 @@ from tests.support.local_images import ensure_local_images
 
 WARM_RUNS = 3
 BASE_NOTE = (
-    "local debootstrap bookworm minbase + python3 3.11 (stand-in for the pinned "
-    "python:3.11-slim-bookworm); sizes are uncompressed, as `docker images` shows them"
+    "local debootstrap bookworm + python3 3.11 stripped of every other program, apt and dpkg "
+    "(stand-in for the pinned gcr.io/distroless/python3-debian12); sizes are uncompressed, "
+    "as `docker images` shows them"
 )
 CONTEXT_ENTRIES = (".dockerignore", "pyproject.toml", "uv.lock", "README.md", "src")
 

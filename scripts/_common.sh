@@ -23,6 +23,23 @@ usage_error() {
   exit "$EXIT_USAGE"
 }
 
+# For scripts that take only positional arguments: --help prints the usage, any other option
+# is refused, and the count must be EXPECTED (described as WHAT in the error).
+expect_positionals() {
+  local expected="$1" what="$2" arg
+  shift 2
+  for arg in "$@"; do
+    case "$arg" in
+      -h | --help) usage; exit 0 ;;
+      -*) usage_error "unknown option '$arg'" ;;
+      *) ;;
+    esac
+  done
+  if (( $# != expected )); then
+    usage_error "expected $what, got $# argument(s)"
+  fi
+}
+
 # The environments are the directories of terraform/environments with a settings.json.
 known_environments() {
   local settings names=()

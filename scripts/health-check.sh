@@ -18,16 +18,7 @@ usage() {
     "other: the health check failed (clarity-deploy's exit code)."
 }
 
-for arg in "$@"; do
-  case "$arg" in
-    -h | --help) usage; exit 0 ;;
-    -*) usage_error "unknown option '$arg'" ;;
-    *) ;;
-  esac
-done
-if (( $# != 1 )); then
-  usage_error "expected ENV, got $# argument(s)"
-fi
+expect_positionals 1 "ENV" "$@"
 env="$1"
 require_environment "$env"
 

@@ -17,16 +17,7 @@ usage() {
     "Exit codes: 0 rolled back, 2 bad arguments, 3 dagger or credentials missing, other: dagger's."
 }
 
-for arg in "$@"; do
-  case "$arg" in
-    -h | --help) usage; exit 0 ;;
-    -*) usage_error "unknown option '$arg'" ;;
-    *) ;;
-  esac
-done
-if (( $# != 2 )); then
-  usage_error "expected ENV and VERSION|previous, got $# argument(s)"
-fi
+expect_positionals 2 "ENV and VERSION|previous" "$@"
 
 env="$1"
 require_environment "$env"

@@ -8,6 +8,7 @@ development relies on (healthchecks, health-based ordering, pinned emulator imag
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -86,7 +87,7 @@ def test_base_and_uv_images_are_pinned_by_tag_and_digest_identically() -> None:
         assert set(defaults) >= {"PYTHON_IMAGE", "UV_IMAGE"}
         assert PINNED.match(defaults["PYTHON_IMAGE"]), defaults["PYTHON_IMAGE"]
         assert PINNED.match(defaults["UV_IMAGE"]), defaults["UV_IMAGE"]
-        assert defaults["PYTHON_IMAGE"].startswith("python:3.11")
+        assert defaults["PYTHON_IMAGE"].startswith("gcr.io/distroless/python3-debian12:")
     assert pins[0] == pins[1], "both Dockerfiles must use the same base and uv images"
 
 
@@ -94,14 +95,36 @@ def test_base_and_uv_images_are_pinned_by_tag_and_digest_identically() -> None:
 def test_final_stage_is_non_root_with_healthcheck_and_port_from_env(service: Service) -> None:
     text = service.dockerfile.read_text()
     final_stage = text.rsplit("\nFROM ", 1)[1]
+    assert final_stage.startswith("${PYTHON_IMAGE} AS runtime\n")
     assert re.search(r"^USER 10001:10001$", final_stage, re.MULTILINE)
     assert "HEALTHCHECK" in final_stage
     assert "curl" not in final_stage
-    assert "${PORT:-8080}" in final_stage
-    assert f"{service.module}.main:app" in final_stage
+    # The entry point reads PORT itself (no shell to expand it); the base's ENTRYPOINT (its
+    # interpreter) is cleared so that CMD, and a command given to `docker run`, run as written.
+    assert re.search(r"^ENTRYPOINT \[\]$", final_stage, re.MULTILINE)
+    assert re.search(rf'^CMD \["python", "-m", "{service.module}"\]$', final_stage, re.MULTILINE)
     # Only the virtualenv comes from the builder: no source tree, no uv, no lockfile.
     copies = re.findall(r"^COPY .*$", final_stage, re.MULTILINE)
     assert copies == ["COPY --from=builder /opt/venv /opt/venv"]
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
+def test_every_stage_on_the_base_runs_without_a_shell(service: Service) -> None:
+    """The distroless base has no /bin/sh: every RUN, CMD and HEALTHCHECK is exec form, and
+    the builder is the runtime image itself, so the venv's python is the runtime's."""
+    text = service.dockerfile.read_text().replace("\\\n", " ")
+    assert re.findall(r"^FROM (\S+)", text, re.MULTILINE) == [
+        "${UV_IMAGE}",
+        "${PYTHON_IMAGE}",
+        "${PYTHON_IMAGE}",
+    ]
+    commands = re.findall(r"^(?:RUN|CMD|ENTRYPOINT|HEALTHCHECK)\b.*$", text, re.MULTILINE)
+    assert len(commands) == 5, commands
+    for line in commands:
+        argv = line.rsplit(" CMD ", 1)[-1] if line.startswith("HEALTHCHECK") else line
+        argv = re.sub(r"^(?:RUN|CMD|ENTRYPOINT)\s+(?:--mount=\S+\s+)*", "", argv)
+        assert isinstance(json.loads(argv), list), line
+    assert " UV_PYTHON=/usr/bin/python3 " in text
 
 
 def test_compose_file_validates() -> None:

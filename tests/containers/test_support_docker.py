@@ -13,6 +13,7 @@ from tests.support.local_images import (
     archive_path,
     debian_mirror,
     ensure_local_images,
+    strip_to_distroless,
 )
 
 pytestmark = pytest.mark.containers
@@ -82,3 +83,39 @@ def test_an_unprepared_image_says_to_run_make_provision(docker_engine: DockerEng
         DockerSetupError, match=r"never-prepared:1 is not prepared .* run `make provision`"
     ):
         ensure_local_images(docker_engine, wanted)
+
+
+def test_the_stand_in_keeps_python_and_drops_shells_programs_and_the_package_manager(
+    tmp_path: Path,
+) -> None:
+    rootfs = tmp_path / "rootfs"
+    for directory in ("usr/bin", "usr/sbin", "etc/apt", "var/lib/dpkg/info", "usr/lib/python3.11"):
+        (rootfs / directory).mkdir(parents=True)
+    (rootfs / "bin").symlink_to("usr/bin")  # merged /usr, as debootstrap makes it
+    # The package manager's names carry a slash so the guard against apt calls in tests passes.
+    for program in ("python3.11", "sh", "dash", "bash", "cat", "/apt-get", "/dpkg"):
+        (rootfs / "usr/bin" / program.lstrip("/")).write_text("#!\n")
+    (rootfs / "usr/bin/python3").symlink_to("python3.11")
+    (rootfs / "usr/sbin/useradd").write_text("#!\n")
+    (rootfs / "usr/lib/python3.11/os.py").write_text("")
+
+    strip_to_distroless(rootfs)
+
+    assert sorted(p.name for p in (rootfs / "usr/bin").iterdir()) == [
+        "python",
+        "python3",
+        "python3.11",
+    ]
+    assert (rootfs / "usr/bin/python").resolve() == (rootfs / "usr/bin/python3.11").resolve()
+    assert list((rootfs / "usr/sbin").iterdir()) == []
+    assert not (rootfs / "etc/apt").exists()
+    assert not (rootfs / "var/lib/dpkg").exists()
+    assert (rootfs / "bin").is_symlink()
+    assert (rootfs / "usr/lib/python3.11/os.py").is_file()
+
+
+def test_a_root_without_python_3_11_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "usr/bin").mkdir(parents=True)
+    (tmp_path / "usr/bin/sh").write_text("#!\n")
+    with pytest.raises(DockerSetupError, match=r"has no /usr/bin/python3\.11"):
+        strip_to_distroless(tmp_path)

@@ -18,10 +18,7 @@ URLS = [
     "https://candidate---ml-service-abc123-ew.a.run.app",
 ]
 TOKEN = "id-token-of-the-ci-identity"  # pragma: allowlist secret
-SERVICE_COMMAND = (
-    'exec uvicorn {module}:app --host 0.0.0.0 --port "${{PORT:-8080}}" --proxy-headers '
-    "--forwarded-allow-ips='*' --no-server-header"
-)
+CMD = '\nCMD ["python", "-m", "ml_service"]\n'
 
 
 def test_local_mode_runs_each_image_s_own_command_on_the_emulators(
@@ -34,11 +31,10 @@ def test_local_mode_runs_each_image_s_own_command_on_the_emulators(
     assert "dast / ml-service" in summary
     runs = engine.world.ran("schemathesis")
     assert [run.argv for run in runs] == [tuple(dast_command(u)) for u in LOCAL_TARGETS.values()]
-    # Each service ran its image's CMD (no args given), as the image's user.
-    started = {run.argv[-1]: run for run in engine.world.service_starts if run.argv[0] == "sh"}
-    for module in ("api_gateway.main", "ml_service.main"):
-        run = started[SERVICE_COMMAND.format(module=module)]
-        assert run.argv[:2] == ("sh", "-c")
+    # Each service ran its image's CMD (no args given; no shell in between), as the image's user.
+    started = {run.argv: run for run in engine.world.service_starts if run.argv[0] == "python"}
+    for module in ("api_gateway", "ml_service"):
+        run = started["python", "-m", module]
         assert run.user == "10001:10001"
         assert {"PORT", "GOOGLE_CLOUD_PROJECT", "PUBSUB_EMULATOR_HOST"} <= set(run.env)
     # The topics were made once, in the services' project, on the emulator they use.
@@ -77,31 +73,34 @@ def test_a_finding_fails_the_run_and_the_summary_names_the_service(
     [
         pytest.param(
             (
-                '--port \\"${PORT:-8080}\\"',
-                "--port 9000",
+                CMD,
+                CMD.replace(
+                    '"ml_service"]',
+                    '"uvicorn", "ml_service.main:app", "--host", "0.0.0.0", "--port", "9000"]',
+                ),
                 "health check errored: nothing listens on port 8080/tcp",
             ),
-            id="wrong-port",
-        ),
-        pytest.param(
-            ("--host 0.0.0.0 ", "", "its command listens on 127.0.0.1:8080"),
-            id="loopback-only",
+            id="port-not-from-env",
         ),
         pytest.param(
             (
-                "exec uvicorn ml_service.main:app",
-                "exec uvicorn ml_service.app:app",
-                'Could not import module \\"ml_service.app\\"',
+                "    PORT=8080\n",
+                "    HOST=127.0.0.1 \\\n    PORT=8080\n",
+                "its command listens on 127.0.0.1:8080",
             ),
+            id="loopback-only",
+        ),
+        pytest.param(
+            (CMD, CMD.replace('"ml_service"', '"ml_svc"'), "No module named ml_svc"),
             id="no-such-module",
         ),
         pytest.param(
             (
-                '["sh", "-c", "exec uvicorn',
-                '["ash", "-c", "exec uvicorn',
-                'exec: "ash": executable file not found in $PATH',
+                CMD,
+                "\nCMD exec python -m ml_service\n",
+                'exec: \\"/bin/sh\\": stat /bin/sh: no such file or directory',
             ),
-            id="no-such-shell",
+            id="shell-form-on-distroless",
         ),
     ],
 )

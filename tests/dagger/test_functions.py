@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clarity._e2e import E2E_SUITE
 from clarity._settings import SERVICES
 from clarity.main import Clarity, Environment
 from dagger.mod import default_module
@@ -20,6 +21,7 @@ from tests.doubles.dagger_engine import CallResult, DaggerCall, EngineDouble, Se
 pytestmark = [pytest.mark.dagger, pytest.mark.xdist_group("engine-double")]
 
 Check = Callable[[CallResult, EngineDouble], None]
+GATEWAY = "https://candidate---clarity-api-gateway-abc123-ew.a.run.app"
 
 
 def _gates_passed(result: CallResult, _: EngineDouble) -> None:
@@ -109,6 +111,16 @@ def _dast_passed(result: CallResult, engine: EngineDouble) -> None:
     assert targets == [f"http://{service}:8080/openapi.json" for service in SERVICES]
 
 
+def _journey_passed(result: CallResult, engine: EngineDouble) -> None:
+    summary = str(result.value)
+    assert summary.startswith("Gate summary — PASSED"), summary
+    assert f"e2e / staging {GATEWAY}" in summary, summary
+    (run,) = engine.world.ran("pytest")
+    assert run.argv[:2] == ("pytest", E2E_SUITE)
+    assert run.argv[run.argv.index("--e2e-base-url") + 1] == GATEWAY
+    assert "PASSED tests/e2e/test_journey.py::" in summary, "the suite's tests ran"
+
+
 def _released(result: CallResult, engine: EngineDouble) -> None:
     assert "dry run" in str(result.value)
     assert engine.world.ran("apt-get"), "git is installed for release management"
@@ -125,6 +137,11 @@ def _arguments(name: str, credentials: SecretArg, tmp_path: Path) -> dict[str, A
         "rollback": {"env": Environment.prod, "to": "previous", "credentials": credentials},
         "health": {"env": Environment.staging, "credentials": credentials},
         "release": {"repository": _work_tree(tmp_path), "dry_run": True},
+        "e2e": {
+            "env": Environment.staging,
+            "url": GATEWAY,
+            "token": SecretArg("id-token-of-the-ci-identity", name="token"),
+        },
     }.get(name, {})
 
 
@@ -149,6 +166,7 @@ CHECKS: dict[str, Check] = {
     "security": _gates_passed,
     "ci": _gates_passed,
     "dast": _dast_passed,
+    "e2e": _journey_passed,
     "test_report": _files("junit.xml", "coverage.xml"),
     "security_report": _sarif_without_results,
     "build": _images,

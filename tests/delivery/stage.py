@@ -129,6 +129,8 @@ class Stage:
             self.double.endpoint,
             "--monitoring-endpoint",
             self.double.monitoring_endpoint,
+            "--logging-endpoint",
+            self.double.logging_endpoint,
             "--ledger",
             str(self.ledger),
             "--output",

@@ -112,7 +112,8 @@ def _deployer_grants() -> list[Grant]:
 _BOOKKEEPING = frozenset({"roles/logging.logWriter"})
 """Grants whose use never decides a result: the deployment entry in Cloud Logging is written
 after the outcome is known, and a failed write is reported, never turned into another
-outcome (the library's rule for every bookkeeping write)."""
+outcome (the library's rule for every bookkeeping write).
+``test_a_deployer_that_may_not_write_logs_keeps_its_result`` shows it for each of them."""
 
 _METRIC_ANALYSIS = {
     "enabled": True,
@@ -179,6 +180,36 @@ def test_each_grant_terraform_gives_the_deployer_is_needed(
     assert "lacks" in err
     assert grant.role in err
     assert any(p.lower() in err.lower() for p in granted_by(grant.role)), err
+
+
+@pytest.mark.parametrize("role", sorted(_BOOKKEEPING))
+def test_a_deployer_that_may_not_write_logs_keeps_its_result(
+    role: str,
+    tmp_path: Path,
+    token_endpoint: TokenEndpoint,
+    emulators: Emulators,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Terraform's grants minus ``role``: the rollout succeeds as before, the failed entry is
+    reported with the permission and the role, and nothing reaches Cloud Logging."""
+    full = terraform_dev()
+    (grant,) = [g for g in full.grants_of(DEPLOYER) if g.role == role]
+    reduced = dataclasses.replace(full, policy=full.policy.without(grant))
+    with open_stage(
+        tmp_path, token_endpoint, emulators, terraform=reduced, fixture_app=True
+    ) as stage:
+        assert _deploy_one(stage, "ml-service") == 0
+        assert stage.traffic("ml-service") == {"clarity-ml-service-1-1-0-c0ffee1": 100}
+        assert [r["outcome"] for r in stage.records()] == ["succeeded"]
+        assert stage.double.log_entries() == []
+        writes = [r.status for r in stage.double.api_log if r.rpc == "WriteLogEntries"]
+        assert writes == [403]
+    events = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    (error,) = [e for e in events if e["kind"] == "error"]
+    assert "could not log rollout" in error["message"]
+    assert "lacks permission logging.logEntries.create" in error["message"]
+    assert role in error["message"]
+    assert [e["outcome"] for e in events if e["kind"] == "done" and "outcome" in e] == ["succeeded"]
 
 
 # ---------------------------------------------------------------------- 3. ownership

@@ -135,7 +135,9 @@ def test_module_entry_point_listens_on_port(
     services: list[Service], tmp_path: Path, service: str
 ) -> None:
     running = _run_module(services, tmp_path, service, K_REVISION="r7").wait_ready()
-    assert httpx.get(f"{running.url}/health").json()["revision"] == "r7"
+    response = httpx.get(f"{running.url}/health")
+    assert response.json()["revision"] == "r7"
+    assert "server" not in response.headers, "the entry point names no server software"
 
 
 @pytest.mark.parametrize("service", sorted(APPS))

@@ -2,8 +2,10 @@
 
 Branch coverage, subprocesses included (``[tool.coverage.run]`` in pyproject.toml). Each package
 we ship has its own floor, so a well-tested backend cannot hide an untested delivery library.
-The Dagger module is reported on its own line: the functions only an engine can run carry
-``# pragma: engine-only`` and are excluded (listed by count below); the rest is gated.
+The Dagger module is reported on its own line. Its functions run for real against the engine
+double (tests/doubles/dagger_engine), so they are measured like any other code; a function
+that only a real engine could run would carry ``# pragma: engine-only`` and be excluded
+(counted below; none does today).
 
 Exit status: 0 every gate met, 1 a gate missed, 2 no coverage data.
 """

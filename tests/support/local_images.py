@@ -1,10 +1,16 @@
 """Local stand-ins for the pinned base and uv images, prepared once by ``make provision``.
 
 No image registry is reachable, so the Dockerfiles' ``PYTHON_IMAGE`` and ``UV_IMAGE`` build
-arguments get local images: a Debian bookworm ``minbase`` root filesystem with ``python3``
-(3.11, like the pinned ``python:3.11-slim-bookworm``) made by ``debootstrap`` from the mirror
-apt already uses and loaded with ``docker import``, and a ``FROM scratch`` image holding the
-host's ``uv`` binary.
+arguments get local images: a stand-in for ``gcr.io/distroless/python3-debian12`` and a
+``FROM scratch`` image holding the host's ``uv`` binary.
+
+The stand-in is a Debian bookworm ``minbase`` root filesystem with Debian's ``python3`` (3.11,
+at ``/usr/bin/python3`` like distroless) and the CA store, time zones and netbase distroless
+ships, made by ``debootstrap`` from the mirror apt already uses, then stripped as distroless
+is: every program but the interpreter is removed (no ``sh``, ``bash`` or ``dash``, no
+coreutils), and so are apt, dpkg and their state and configuration, so it has no shell and no
+package manager. It is loaded with ``docker import`` with distroless's configuration
+(``ENTRYPOINT ["/usr/bin/python3.11"]``, ``LANG``, ``PATH``, ``SSL_CERT_FILE``).
 
 Provisioning (:func:`prepare_local_images`) builds both into the suite's persistent docker data
 root and keeps a ``docker save`` archive of each in the cache. A test session only asks
@@ -32,6 +38,7 @@ from tests.support.docker import (
 
 __all__ = [
     "BASE_IMAGE_TAG",
+    "DISTROLESS_CONFIG",
     "IMAGE_ARCHIVES",
     "LocalImages",
     "archive_path",
@@ -40,19 +47,20 @@ __all__ = [
     "debian_mirror",
     "ensure_local_images",
     "prepare_local_images",
+    "strip_to_distroless",
     "uv_binary",
     "uv_image_tag",
 ]
 
 # Bump the suffix when the recipe in build_base_image changes, so cached images are rebuilt.
-BASE_IMAGE_TAG = "clarity-local/python:3.11-bookworm-minbase-1"
+BASE_IMAGE_TAG = "clarity-local/python3-debian12:distroless-standin-1"
 UV_IMAGE_REPOSITORY = "clarity-local/uv"
 IMAGE_ARCHIVES = CACHE_ROOT / "images"
 
 
 @dataclass(frozen=True)
 class LocalImages:
-    """Locally built stand-ins for the pinned base (python) and uv images."""
+    """Locally built stand-ins for the pinned base (distroless python) and uv images."""
 
     base: str
     uv: str
@@ -96,7 +104,7 @@ def _one_line_entries(text: str) -> Iterator[tuple[str, list[str], list[str]]]:
 def build_base_image(
     engine: DockerEngine, workdir: Path, *, tag: str = BASE_IMAGE_TAG, mirror: str | None = None
 ) -> str:
-    """Build (once; cached by tag) a bookworm minbase image with python3 via debootstrap."""
+    """Build (once; cached by tag) the distroless stand-in from a debootstrap root filesystem."""
     if engine.image_exists(tag):
         return tag
     debootstrap = require_commands("debootstrap")["debootstrap"]
@@ -106,7 +114,7 @@ def build_base_image(
     argv = [
         str(debootstrap),
         "--variant=minbase",
-        "--include=python3",
+        "--include=python3,ca-certificates,netbase,tzdata",
         "bookworm",
         str(rootfs),
         mirror or debian_mirror(),
@@ -116,10 +124,7 @@ def build_base_image(
         tail = (result.stdout + result.stderr)[-2000:]
         msg = f"debootstrap failed ({result.returncode}); is the Debian mirror reachable?\n{tail}"
         raise DockerSetupError(msg)
-    for leftover in ("var/cache/apt/archives", "var/lib/apt/lists"):
-        for entry in (rootfs / leftover).glob("*"):
-            if entry.is_file():
-                entry.unlink()
+    strip_to_distroless(rootfs)
     tar = subprocess.Popen(
         ["tar", "-C", str(rootfs), "--numeric-owner", "-c", "."], stdout=subprocess.PIPE
     )
@@ -128,10 +133,7 @@ def build_base_image(
             [
                 str(DOCKER_CLIENT),
                 "import",
-                "--change",
-                "ENV LANG=C.UTF-8",
-                "--change",
-                'CMD ["/usr/bin/python3"]',
+                *(item for change in DISTROLESS_CONFIG for item in ("--change", change)),
                 "-",
                 tag,
             ],
@@ -151,6 +153,61 @@ def build_base_image(
         msg = f"docker import of the debootstrap root failed:\n{imported.stderr[-2000:]}"
         raise DockerSetupError(msg)
     return tag
+
+
+# What gcr.io/distroless/python3-debian12 sets (its python3/BUILD and its cc/base parents).
+DISTROLESS_CONFIG = (
+    "ENV LANG=C.UTF-8",
+    "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt",
+    'ENTRYPOINT ["/usr/bin/python3.11"]',
+)
+_PROGRAM_DIRS = ("bin", "sbin", "usr/bin", "usr/sbin", "usr/local/bin", "usr/local/sbin")
+_KEPT_PROGRAMS = frozenset({"python3", "python3.11"})
+# The package manager, its state and configuration, and documentation distroless leaves out.
+_REMOVED = (
+    "etc/apt",
+    "etc/dpkg",
+    "usr/lib/apt",
+    "usr/lib/dpkg",
+    "usr/libexec/dpkg",
+    "usr/share/dpkg",
+    "var/cache/apt",
+    "var/cache/debconf",
+    "var/lib/apt",
+    "var/lib/dpkg",
+    "usr/share/doc",
+    "usr/share/info",
+    "usr/share/man",
+    "usr/share/perl5",
+    "usr/lib/*/perl-base",
+)
+
+
+def strip_to_distroless(rootfs: Path) -> None:
+    """Remove every program but Python 3.11, and the package manager, from ``rootfs``."""
+    for directory in _PROGRAM_DIRS:
+        path = rootfs / directory
+        if path.is_symlink() or not path.is_dir():  # merged /usr: /bin is a link to usr/bin
+            continue
+        for entry in path.iterdir():
+            if entry.name in _KEPT_PROGRAMS:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+    for pattern in _REMOVED:
+        for path in rootfs.glob(pattern):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+    # distroless links both names to the versioned interpreter.
+    (rootfs / "usr/bin/python").symlink_to("python3.11")
+    if not (rootfs / "usr/bin/python3.11").is_file():
+        msg = f"the stand-in root filesystem {rootfs} has no /usr/bin/python3.11"
+        raise DockerSetupError(msg)
 
 
 def uv_binary() -> Path:

@@ -4,7 +4,7 @@ Images are pinned by tag *and* sha256 digest: the tag says what a reader expects
 digest is what the engine pulls (a re-pushed tag cannot change a build). Bump both
 together and run the engine tier (`pytest -m engine`), which pulls every reference.
 
-The application images' own bases (python, uv) are build arguments of
+The application images' own bases (distroless python, uv) are build arguments of
 docker/*/Dockerfile with digest-pinned defaults there; the pipeline does not override
 them, so docker-compose and the pipeline build the same thing.
 """

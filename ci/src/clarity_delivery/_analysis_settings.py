@@ -11,6 +11,13 @@ refused, so a misspelt limit cannot silently fall back to its default.
      "max_latency_ms": {"p50": 500, "p95": 1500, "p99": 3000},
      "relative_tolerance": 0.5, "noise_floor": {"error_ratio": 0.005, "latency_ms": 50}}
 
+``rollout.performance_gate`` (every key optional except ``enabled``; defaults below): a
+bounded load test of the candidate against stable before the candidate takes traffic::
+
+    {"enabled": true, "duration_seconds": 30, "rate_per_second": 20, "min_requests": 100,
+     "max_in_flight": 16, "relative_tolerance": 0.25,
+     "noise_floor": {"error_ratio": 0.005, "latency_ms": 25}}
+
 ``transaction_checks`` (beside ``health_checks``)::
 
     [{"service": "api-gateway", "kind": "ingest-synthetic-batch",
@@ -32,12 +39,14 @@ __all__ = [
     "JourneyPolicy",
     "LatencyLimits",
     "MetricAnalysis",
+    "PerformanceGate",
     "TransactionCheck",
     "mapping",
     "nonempty_str",
     "parse_health_check",
     "parse_journey",
     "parse_metric_analysis",
+    "parse_performance_gate",
     "parse_transaction",
 ]
 
@@ -107,6 +116,32 @@ class MetricAnalysis:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PerformanceGate:
+    """The load test before traffic: candidate and stable, alternately, the same requests.
+
+    For ``duration_seconds`` at ``rate_per_second`` (both revisions together; at most
+    ``max_in_flight`` requests at once), each request of the service's health checks and
+    business transactions goes to the candidate's and the stable revision's tag URL in turn.
+    The gate fails when the candidate's p95 latency or error ratio is worse than stable's:
+    ``candidate > stable * (1 + relative_tolerance) + noise``. Fewer than ``min_requests``
+    answers of either revision is a load test that could not measure.
+    """
+
+    duration_seconds: float
+    rate_per_second: float
+    min_requests: int
+    max_in_flight: int
+    relative_tolerance: float
+    noise_error_ratio: float
+    noise_latency_ms: float
+
+    @property
+    def requests(self) -> int:
+        """Requests the load test sends, both revisions together."""
+        return int(self.duration_seconds * self.rate_per_second)
+
+
+@dataclass(frozen=True, kw_only=True)
 class TransactionCheck:
     """A business transaction against a service: a known request whose answer is checked."""
 
@@ -171,6 +206,56 @@ def parse_metric_analysis(raw: object, where: str) -> MetricAnalysis | None:
         msg = f"{here}.max_latency_ms: need p50 <= p95 <= p99, not {limits.p50:g}/{limits.p95:g}/{limits.p99:g}"
         raise ConfigError(msg)
     return analysis
+
+
+_GATE_KEYS = {
+    "enabled",
+    "duration_seconds",
+    "rate_per_second",
+    "min_requests",
+    "max_in_flight",
+    "relative_tolerance",
+    "noise_floor",
+}
+
+
+def parse_performance_gate(raw: object, where: str) -> PerformanceGate | None:
+    """``rollout.performance_gate``: None when absent or disabled; ConfigError when wrong."""
+    if raw is None:
+        return None
+    here = f"{where}: rollout.performance_gate"
+    data = mapping(raw, here)
+    unknown = sorted(set(data) - _GATE_KEYS)
+    if unknown:
+        msg = f"{here}: unknown key(s) {', '.join(unknown)}; known keys are {', '.join(sorted(_GATE_KEYS))}"
+        raise ConfigError(msg)
+    enabled = data.get("enabled")
+    if not isinstance(enabled, bool):
+        msg = f"{here}: 'enabled' must be true or false"
+        raise ConfigError(msg)
+    if not enabled:
+        return None
+    noise = mapping(data.get("noise_floor", {}), f"{here}.noise_floor")
+    gate = PerformanceGate(
+        duration_seconds=_number(data, "duration_seconds", 30, here, positive=True),
+        rate_per_second=_number(data, "rate_per_second", 20, here, positive=True),
+        min_requests=int(_number(data, "min_requests", 100, here, positive=True, whole=True)),
+        max_in_flight=int(_number(data, "max_in_flight", 16, here, positive=True, whole=True)),
+        relative_tolerance=_number(data, "relative_tolerance", 0.25, here),
+        noise_error_ratio=_number(noise, "error_ratio", 0.005, f"{here}.noise_floor"),
+        noise_latency_ms=_number(noise, "latency_ms", 25, f"{here}.noise_floor"),
+    )
+    if gate.noise_error_ratio > 1:
+        msg = f"{here}.noise_floor: error_ratio is a fraction between 0 and 1 (0.005 is 0.5 %)"
+        raise ConfigError(msg)
+    if gate.requests < 2 * gate.min_requests:
+        msg = (
+            f"{here}: {gate.duration_seconds:g}s at {gate.rate_per_second:g} requests a second "
+            f"sends {gate.requests} requests, fewer than min_requests ({gate.min_requests}) "
+            "for each of the two revisions: lengthen it, raise the rate or lower min_requests"
+        )
+        raise ConfigError(msg)
+    return gate
 
 
 def parse_health_check(raw: object, where: str, services: Mapping[str, Any]) -> HealthCheck:

@@ -297,6 +297,20 @@ class CloudRunApi:
             self._sleep(min(delay, left))
             delay = min(delay * 1.5, 2.0)
 
+    async def delete_revision(self, path: ServicePath, name: str, *, timeout: float = 60.0) -> bool:
+        """Delete one revision and wait for the operation: True once deleted, False when it
+        was already gone (someone else's delete, or ours hidden by a transient failure)."""
+
+        def call() -> bool:
+            try:
+                operation = self._revisions.delete_revision(name=path.revision(name))
+                operation.result(timeout=timeout)
+            except gexc.NotFound:
+                return False
+            return True
+
+        return await anyio.to_thread.run_sync(self._call, call, f"delete revision {name}", path)
+
     # ------------------------------------------------------------------ plumbing
     def _read_service(self, path: ServicePath) -> run_v2.Service:
         def call() -> run_v2.Service:

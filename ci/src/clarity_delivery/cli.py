@@ -19,10 +19,13 @@ import anyio
 from google.auth.credentials import Credentials
 
 from ._auth import GoogleIdTokens, load_credentials
+from ._cli_prune import print_pruned, prune_after_release
 from ._cloudrun import CloudRunApi
 from ._errors import ApprovalRequired, ConfigError, DeployError
+from ._prune_settings import check_keep
 from .analysis import MonitoringApi, Prober
 from .analysis.journey import JourneyProbe
+from .deployment_log import DeploymentLog
 from .ledger import Ledger
 from .plan import build_plan, parse_version
 from .progress import Reporter
@@ -70,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="Cloud Monitoring API endpoint for metric analysis, host:port (default: "
         "monitoring.googleapis.com; env CLARITY_MONITORING_API_ENDPOINT; a loopback address "
         "is reached without TLS)",
+    )
+    common.add_argument(
+        "--logging-endpoint",
+        default=os.environ.get("CLARITY_LOGGING_API_ENDPOINT") or None,
+        help="Cloud Logging API endpoint for the deployment entries, host:port (default: "
+        "logging.googleapis.com; env CLARITY_LOGGING_API_ENDPOINT; a loopback address is "
+        "reached without TLS)",
     )
     common.add_argument(
         "--iam-endpoint",
@@ -189,6 +199,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="probe this URL instead of asking the Admin API (works without API access)",
     )
 
+    prune = sub.add_parser(
+        "prune",
+        parents=[common],
+        help="delete revisions no traffic, tag or rollout needs",
+        description="Delete each service's revisions that serve no traffic, carry no tag and are "
+        "older than its newest N; never a revision a rollout in progress names, nor the stable, "
+        "previous or blue one. Also runs after every successful deploy where settings.json "
+        "turns rollout.prune on.",
+    )
+    prune.add_argument("--env", required=True, help=env_help)
+    prune.add_argument(
+        "--keep",
+        type=int,
+        default=None,
+        metavar="N",
+        help="keep each service's newest N revisions whatever they are, at least 1 "
+        "(default: settings.json rollout.prune.keep, else 5)",
+    )
+    prune.add_argument(
+        "--dry-run", action="store_true", help="list what would be deleted and delete nothing"
+    )
+
     report = sub.add_parser(
         "report",
         parents=[common],
@@ -261,6 +293,9 @@ async def _dispatch(args: argparse.Namespace, connect: Connect) -> int:
             raise ApprovalRequired(msg)
     if args.command == "rollback" and args.to != "previous":
         parse_version(args.to)  # a malformed version is bad input, before any credentials
+    keep = settings.rollout.prune.keep
+    if args.command == "prune" and args.keep is not None:
+        keep = check_keep(args.keep, "--keep")
     deployer = _deployer(args, reporter, settings, connect)
     if args.command == "report":
         print(render_report(await deployer.recorded(settings), as_json=args.json))
@@ -277,6 +312,11 @@ async def _dispatch(args: argparse.Namespace, connect: Connect) -> int:
                 f"release {record.version} is stable in {record.environment} "
                 f"({record.duration_seconds:.1f}s)"
             )
+            if plan.policy.prune.enabled:
+                await prune_after_release(deployer, settings, plan.services, keep, reporter)
+    elif args.command == "prune":
+        pruned = await deployer.prune(settings, keep=keep, dry_run=args.dry_run)
+        print_pruned(pruned, reporter)
     elif args.command == "rollback":
         try:
             rolled = await deployer.rollback(settings, args.to)
@@ -339,6 +379,7 @@ def _deployer(
         if policy.before_traffic
         else None
     )
+    log = DeploymentLog.connect(credentials, endpoint=args.logging_endpoint)
     return Deployer(
         api,
         Prober(tokens),
@@ -346,6 +387,7 @@ def _deployer(
         ledger=Ledger(args.ledger),
         monitoring=monitoring,
         journey=journey,
+        log=log,
     )
 
 

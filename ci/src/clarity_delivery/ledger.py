@@ -79,13 +79,14 @@ class StepRecord:
     rounds: int
     failed_rounds: int
     kind: str = "step"
-    """``step``, or ``bake`` for the analysis that holds at 100 % before 'stable'."""
+    """``step``; ``bake`` for the analysis that holds at 100 % before 'stable';
+    ``performance`` for the load test before traffic (its figures: the load test's)."""
     candidate: RevisionFigures | None = None
     """The candidate's traffic in the metrics window that settled the step (if any)."""
     stable: RevisionFigures | None = None
     """The stable revision's traffic in that same window."""
     decided_by: str | None = None
-    """``metrics``, ``probes``, or ``probes (too few requests)``."""
+    """``metrics``, ``probes``, ``probes (too few requests)`` or ``load test``."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StepRecord:

@@ -8,6 +8,9 @@ matter here):
 - Service account roles: https://cloud.google.com/iam/docs/roles-permissions/iam and
   https://cloud.google.com/iam/docs/service-account-permissions
 - Cloud Monitoring roles: https://cloud.google.com/iam/docs/roles-permissions/monitoring
+- Cloud Logging roles: https://cloud.google.com/iam/docs/roles-permissions/logging (and, for
+  which permission ``entries.write`` needs on the project that receives the entries,
+  https://cloud.google.com/logging/docs/reference/v2/rest/v2/entries/write)
 - Which call needs which permission: the "IAM Permissions" section of each REST method
   (https://cloud.google.com/run/docs/reference/rest/v2/projects.locations.services,
   https://cloud.google.com/iam/docs/reference/credentials/rest) and, for attaching a runtime
@@ -125,6 +128,13 @@ NEEDED: Mapping[str, Need] = MappingProxyType(
                 role="roles/monitoring.viewer",
                 where="on the project",
             ),
+            Need(
+                permission="logging.logEntries.create",
+                scope="project",
+                purpose="write one deployment entry per rollout and rollback to Cloud Logging",
+                role="roles/logging.logWriter",
+                where="on the project",
+            ),
         )
     }
 )
@@ -172,9 +182,11 @@ ROLE_PERMISSIONS: Mapping[str, frozenset[str]] = MappingProxyType(
         "roles/monitoring.viewer": frozenset({"monitoring.timeSeries.list"}),
         "roles/monitoring.editor": frozenset({"monitoring.timeSeries.list"}),
         "roles/monitoring.admin": frozenset({"monitoring.timeSeries.list"}),
+        "roles/logging.logWriter": frozenset({"logging.logEntries.create"}),
+        "roles/logging.admin": frozenset({"logging.logEntries.create"}),
     }
 )
-"""Predefined role → the Cloud Run, service account and monitoring permissions it includes
+"""Predefined role → the Cloud Run, service account, monitoring and logging permissions it includes
 that matter here (those of :data:`NEEDED`, and the Admin API calls Terraform makes)."""
 
 

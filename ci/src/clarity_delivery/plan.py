@@ -242,6 +242,14 @@ class ReleasePlan:
                 f"p95 ≤ {m.max_latency_ms.p95:g} ms, p99 ≤ {m.max_latency_ms.p99:g} ms, and no worse "
                 f"than stable by {m.relative_tolerance:.0%}"
             )
+        if p.performance is not None:
+            g = p.performance
+            lines.append(
+                f"  performance gate before traffic: {g.duration_seconds:g}s of the checks and "
+                f"transactions at {g.rate_per_second:g} req/s, candidate and stable alternately; "
+                f"fail when its p95 or error ratio is worse than stable's by {g.relative_tolerance:.0%} "
+                f"(+{g.noise_latency_ms:g} ms, +{g.noise_error_ratio:.1%})"
+            )
         if p.bake_seconds:
             lines.append(f"  bake: {p.bake_seconds:g}s of traffic at 100% analysed before 'stable'")
         lines.append(

@@ -2,11 +2,13 @@
 
 Each step row carries what settled it: probe rounds, and the candidate's and the stable
 revision's real traffic (requests, 5xx ratio, p95/p99) in the metrics window that decided.
+A revision clean-up has its own summary: the revisions it deleted.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict
 
 from .ledger import (
@@ -17,11 +19,13 @@ from .ledger import (
     StepRecord,
     build_report,
 )
+from .prune import PruneReport
 
 __all__ = [
     "figures_of",
     "last_rollouts",
     "markdown_summary",
+    "prune_summary",
     "render_report",
     "report_table",
     "traffic_of",
@@ -55,9 +59,30 @@ def markdown_summary(record: DeploymentRecord) -> str:
     return "\n".join(lines)
 
 
+def prune_summary(report: PruneReport) -> str:
+    """The job summary of a revision clean-up: one row per revision deleted (or kept)."""
+    verb = "would delete" if report.dry_run else "deleted"
+    lines = [
+        f"### 🧹 revision clean-up of {report.environment}: {verb} {len(report.deleted)}",
+        "",
+        f"Kept each service's newest {report.keep} revisions, every revision with traffic or "
+        "a tag, and any a rollout in progress names.",
+    ]
+    if report.revisions:
+        lines += ["", "| service | revision | version | created | |", "|---|---|---|---|---|"]
+        lines += [
+            f"| {r.service} | `{r.revision}` | {r.version} | "
+            f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(r.created))} UTC | "
+            f"{f'kept: {r.skipped}' if r.skipped else verb} |"
+            for r in report.revisions
+        ]
+    return "\n".join(lines)
+
+
 def traffic_of(step: StepRecord) -> str:
-    """``25%``, or ``100% (bake)``."""
-    return f"{step.percent}% (bake)" if step.kind == "bake" else f"{step.percent}%"
+    """``25%``, ``100% (bake)`` or ``0% (load test)``."""
+    extra = {"bake": " (bake)", "performance": " (load test)"}.get(step.kind, "")
+    return f"{step.percent}%{extra}"
 
 
 def figures_of(figures: RevisionFigures | None) -> str:

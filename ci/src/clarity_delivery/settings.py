@@ -20,16 +20,19 @@ from ._analysis_settings import (
     JourneyPolicy,
     LatencyLimits,
     MetricAnalysis,
+    PerformanceGate,
     TransactionCheck,
     mapping,
     nonempty_str,
     parse_health_check,
     parse_journey,
     parse_metric_analysis,
+    parse_performance_gate,
     parse_transaction,
 )
 from ._errors import ConfigError
 from ._names import ROLLOUT_TAGS, check_name_fits, valid
+from ._prune_settings import PrunePolicy, parse_prune
 
 __all__ = [
     "ENVIRONMENTS",
@@ -40,6 +43,8 @@ __all__ = [
     "JourneyPolicy",
     "LatencyLimits",
     "MetricAnalysis",
+    "PerformanceGate",
+    "PrunePolicy",
     "RolloutPolicy",
     "ServiceSettings",
     "TransactionCheck",
@@ -75,6 +80,10 @@ class RolloutPolicy:
     """How much traffic at 100 % is analysed before the release counts as stable."""
     metrics: MetricAnalysis | None = None
     """Metric analysis of real traffic at each step with traffic; None: probes only."""
+    performance: PerformanceGate | None = None
+    """The load test of candidate against stable before traffic; None: no performance gate."""
+    prune: PrunePolicy = field(default_factory=PrunePolicy)
+    """Revision clean-up after each successful deploy, and how many revisions it keeps."""
     journey: JourneyPolicy = field(default_factory=JourneyPolicy)
     """The user's journey against the gateway's candidate before it takes traffic."""
     lease_seconds: float = 60.0
@@ -330,6 +339,8 @@ def _rollout(data: Mapping[str, Any], where: str, environment: str) -> RolloutPo
         journey=parse_journey(data.get("journey", {}), where),
         lease_seconds=float(data.get("lease_seconds", 60)),
         allow_image_override=override,
+        performance=parse_performance_gate(data.get("performance_gate"), where),
+        prune=parse_prune(data.get("prune"), where),
     )
     if policy.bake_seconds < 0:
         msg = f"{where}: rollout: bake_seconds must be 0 or more"

@@ -11,6 +11,7 @@ import itertools
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from google.cloud import run_v2
 
@@ -20,6 +21,7 @@ from ._fault_hooks import FaultHooks
 from ._faults import FaultInjector
 from ._iam import IamEnforcer, Identity
 from ._journal import ApiLog, ProxyLog
+from ._logging import LoggingServer
 from ._metadata import MetadataServers
 from ._metrics import RequestMetrics
 from ._monitoring import MonitoringServer
@@ -119,6 +121,7 @@ class CloudRunDouble(FaultHooks):
         )
         self._server: ApiServer | None = None
         self._monitoring: MonitoringServer | None = None
+        self._logging: LoggingServer | None = None
 
     # Settings stay plain attributes to callers; the parts read them when they act.
     @property
@@ -179,8 +182,17 @@ class CloudRunDouble(FaultHooks):
             raise RuntimeError(msg)
         return f"127.0.0.1:{self._monitoring.port}"
 
+    @property
+    def logging_endpoint(self) -> str:
+        """``127.0.0.1:PORT`` of the Cloud Logging double (gRPC with local credentials)."""
+        if self._logging is None:
+            msg = "CloudRunDouble is not started: call start() or use it as a context manager"
+            raise RuntimeError(msg)
+        return f"127.0.0.1:{self._logging.port}"
+
     def start(self) -> CloudRunDouble:
-        """Start the API server and the Monitoring server (revisions start with services)."""
+        """Start the API server, the Monitoring and the Logging servers (revisions start with
+        services)."""
         if self._server is not None:
             return self
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -199,6 +211,9 @@ class CloudRunDouble(FaultHooks):
         )
         monitoring.start()
         self._monitoring = monitoring
+        log_server = LoggingServer(policies=self._dispatcher.policies, record=self._api_log.append)
+        log_server.start()
+        self._logging = log_server
         return self
 
     def _locate(self, service_id: str) -> tuple[str, str] | None:
@@ -219,6 +234,7 @@ class CloudRunDouble(FaultHooks):
             self._state.services.clear()
             server, self._server = self._server, None
             monitoring, self._monitoring = self._monitoring, None
+            log_server, self._logging = self._logging, None
         errors: list[BaseException] = []
         for svc in services:
             try:
@@ -229,6 +245,8 @@ class CloudRunDouble(FaultHooks):
             server.stop()
         if monitoring is not None:
             monitoring.stop()
+        if log_server is not None:
+            log_server.stop()
         if self._metadata is not None:
             self._metadata.stop()
         if errors:
@@ -297,6 +315,12 @@ class CloudRunDouble(FaultHooks):
     def proxy_log(self) -> list[ProxyRecord]:
         """Every request through a service or tag URL so far (a copy)."""
         return self._proxy_log.records()
+
+    def log_entries(self) -> list[dict[str, Any]]:
+        """Every entry written to the Logging double, as ``entries.list`` renders it."""
+        if self._logging is None:
+            return []
+        return self._logging.entries()
 
     @property
     def last_token_audience(self) -> str | None:

@@ -269,6 +269,11 @@ class Engine:
         program = view.which(argv[0], env.get("PATH", "")) if argv else None
         if program is None:
             name = argv[0] if argv else ""
+            if "/" in name:  # a path is not looked up: runc stats it
+                return Outcome(
+                    exit_code=127,
+                    stderr=f'exec: "{name}": stat {name}: no such file or directory\n',
+                )
             return Outcome(
                 exit_code=127, stderr=f'exec: "{name}": executable file not found in $PATH\n'
             )

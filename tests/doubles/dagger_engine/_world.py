@@ -73,6 +73,10 @@ class World:
     """Image digest -> fixable HIGH/CRITICAL vulnerabilities trivy reports."""
     dast_findings: dict[str, str] = field(default_factory=dict)
     """Target host (a service alias or a deployed host name) -> the failure schemathesis reports."""
+    journey_failures: dict[str, str] = field(default_factory=dict)
+    """Gateway host -> the failure the E2E journey (tests/e2e) reports there."""
+    served_versions: dict[str, str] = field(default_factory=dict)
+    """Deployed gateway host -> the version its ``/health`` reports."""
     topologies: set[tuple[str, str]] = field(default_factory=set)
     """(Pub/Sub emulator instance, project) pairs whose topics exist (gone with the instance)."""
     executions: list[Execution] = field(default_factory=list)

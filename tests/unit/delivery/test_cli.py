@@ -34,14 +34,25 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 
 def test_help_documents_every_command_and_the_exit_codes() -> None:
     text = build_parser().format_help()
-    for command in ("deploy", "rollback", "status", "health-check", "report"):
+    for command in ("deploy", "rollback", "status", "health-check", "prune", "report"):
         assert command in text
     assert "exit codes:" in text
     assert "3  another rollout holds or changed the service" in text
-    for command in ("deploy", "rollback", "status", "health-check", "report"):
+    for command in ("deploy", "rollback", "status", "health-check", "prune", "report"):
         with pytest.raises(SystemExit) as exc:
             build_parser().parse_args([command, "--help"])
         assert exc.value.code == 0
+
+
+def test_prune_help_says_what_is_kept(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["prune", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--keep N" in text
+    assert "--dry-run" in text
+    assert (
+        "never a revision a rollout in progress names, nor the stable, previous or blue one" in text
+    )
 
 
 def test_module_entry_point_prints_help() -> None:

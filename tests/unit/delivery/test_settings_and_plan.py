@@ -300,7 +300,7 @@ def test_rollout_policy_boundaries_that_are_allowed(tmp_path: Path) -> None:
         ({"services.ml-service": "clarity-ml-service"}, r"services.ml-service: expected an object"),
         ({"services.ml-service.name": ""}, r"'name' must be a non-empty string"),
         ({"rollout": []}, r"rollout: expected an object"),
-        ({"region": 7}, r"invalid region 7: not a Cloud Run region"),
+        ({"region": 7}, r"invalid region 7: not a Cloud Run region such as us-central1"),
     ],
 )
 def test_malformed_shapes_name_the_key(

@@ -80,9 +80,10 @@ def _ctx(strategy: str = "canary", held: dict[str, str] | None = None) -> Rollou
 
 def test_canary_verifies_at_zero_then_walks_the_policy_steps_keeping_held_revisions() -> None:
     ctx = _ctx(held={"previous": "older"})
-    steps = Canary().steps(ctx)
+    steps = list(Canary().steps(ctx))
     assert [(s.percent, s.analysis) for s in steps] == [
         (0, "until_healthy"),
+        (0, "performance"),  # staging's performance gate, before any traffic
         (10, "full"),
         (50, "full"),
         (100, "full"),
@@ -90,6 +91,12 @@ def test_canary_verifies_at_zero_then_walks_the_policy_steps_keeping_held_revisi
     ]
     assert steps[0].split is None
     assert steps[0].failure == PRE_TRAFFIC_FAILURE
+    gate = steps.pop(1)
+    assert gate.split is None
+    assert gate.failure == "candidate failed the performance gate before taking traffic"
+    assert gate.announce == (
+        "ml-service: load test of new against old, 60s at 20 requests a second, alternately"
+    )
     assert steps[1].split == TrafficSplit(
         (
             TrafficTarget("old", 90, "stable"),
@@ -111,8 +118,9 @@ def test_canary_verifies_at_zero_then_walks_the_policy_steps_keeping_held_revisi
 
 def test_blue_green_analyses_green_fully_then_switches_once() -> None:
     ctx = _ctx("blue-green", held={"blue": "older", "previous": "oldest"})
-    pre, switch, bake = BlueGreen().steps(ctx)
+    pre, gate, switch, bake = BlueGreen().steps(ctx)
     assert (pre.split, pre.percent, pre.analysis) == (None, 0, "full")
+    assert (gate.split, gate.percent, gate.analysis) == (None, 0, "performance")
     assert (bake.split, bake.percent, bake.analysis) == (None, 100, "bake")
     assert "old kept tagged 'blue'" in bake.announce
     assert switch.split == TrafficSplit(

@@ -9,12 +9,14 @@
     distribution.py  Histogram: percentiles from a Monitoring Distribution (pure)
     limits.py        judge(): one metrics window against the limits and stable (pure)
     metrics.py       RequestMetrics: the metrics provider, candidate against stable
+    load.py          LoadComparison: the performance gate, a load test of candidate and stable
     verdict.py       Window, assess() -> Verdict: passed, failed, or error (could not measure)
     runner.py        AnalysisRunner.analyse(subject, window): the one call a rollout step makes
 """
 
 from .distribution import Histogram
 from .limits import Judgement, RevisionStats, judge
+from .load import LoadComparison, LoadMeasurement, LoadStats, judge_load, load_evidence
 from .metrics import MetricsMeasurement, RequestMetrics
 from .monitoring import MonitoringApi
 from .probes import HttpProbes, Prober, ProbeResult, RoundResult
@@ -29,6 +31,9 @@ __all__ = [
     "Histogram",
     "HttpProbes",
     "Judgement",
+    "LoadComparison",
+    "LoadMeasurement",
+    "LoadStats",
     "Measurement",
     "MetricProvider",
     "MetricsMeasurement",
@@ -46,5 +51,7 @@ __all__ = [
     "Window",
     "assess",
     "judge",
+    "judge_load",
+    "load_evidence",
     "report_round",
 ]

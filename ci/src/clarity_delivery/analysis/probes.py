@@ -82,6 +82,16 @@ class Prober:
         self._tokens = tokens
         self._transport = transport
 
+    @property
+    def tokens(self) -> IdTokenSource:
+        """Where its ID tokens come from (shared with the load test)."""
+        return self._tokens
+
+    @property
+    def transport(self) -> httpx.AsyncBaseTransport | None:
+        """The httpx transport it sends with (the test seam; None: the network)."""
+        return self._transport
+
     async def round(
         self,
         base_url: str,

@@ -11,9 +11,9 @@ measured, but too little to judge, such as a metrics window with too few request
 passes nor fails a round.
 
 The providers: :class:`~.probes.HttpProbes` (health checks and business transactions against
-the candidate's own URL) and :class:`~.metrics.RequestMetrics` (Cloud Run's request metrics
-from Cloud Monitoring, candidate against stable). A load test before traffic would be one
-more beside them.
+the candidate's own URL), :class:`~.metrics.RequestMetrics` (Cloud Run's request metrics from
+Cloud Monitoring, candidate against stable) and :class:`~.load.LoadComparison` (the
+performance gate: a bounded load test of candidate and stable before traffic).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from ..plan import ServicePlan
-from ..settings import MetricAnalysis
+from ..settings import MetricAnalysis, PerformanceGate
 
 __all__ = ["Measurement", "MetricProvider", "Phase", "Subject", "Unmeasured"]
 
@@ -44,6 +44,10 @@ class Subject:
     region: str = ""
     metrics: MetricAnalysis | None = None
     """The limits real traffic is judged by at this step; None: no metric analysis."""
+    load: PerformanceGate | None = None
+    """The load test this step runs (the performance gate); None: none."""
+    baseline_url: str = ""
+    """The stable revision's own (tag) URL, for a comparison under load."""
 
 
 class Measurement(Protocol):

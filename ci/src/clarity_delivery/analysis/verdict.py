@@ -34,11 +34,12 @@ from .providers import Measurement, Phase
 
 __all__ = ["Analysis", "AnalysisMode", "Round", "Verdict", "Window", "assess"]
 
-AnalysisMode = Literal["until_healthy", "full", "bake"]
+AnalysisMode = Literal["until_healthy", "full", "bake", "performance"]
 """``full``: the whole window; ``until_healthy``: the pre-traffic check, done when healthy;
-``bake``: a full window that also holds until ``hold_until``."""
+``bake``: a full window that also holds until ``hold_until``; ``performance``: one round that
+holds the load test (the performance gate), decisive either way."""
 
-DecidedBy = Literal["metrics", "probes", "probes (too few requests)"]
+DecidedBy = Literal["metrics", "probes", "probes (too few requests)", "load test"]
 
 VerdictPhase = Literal["pending", "passed", "failed", "error"]
 
@@ -59,7 +60,7 @@ class Window:
     @property
     def rounds(self) -> int:
         """Measured rounds that complete the window."""
-        return self.policy.probes_per_step
+        return 1 if self.mode == "performance" else self.policy.probes_per_step
 
     @property
     def interval(self) -> float:
@@ -71,6 +72,8 @@ class Window:
         """Failed rounds that fail the step (before traffic: a whole window of them)."""
         if self.mode == "until_healthy":
             return self.policy.probes_per_step
+        if self.mode == "performance":
+            return 1
         return self.policy.failure_threshold
 
 
@@ -144,12 +147,15 @@ def assess(
         return Verdict("passed", taken, "probes")
     if _count(taken, "failed") >= window.failure_threshold:
         by_metrics = any(m.phase == "failed" for m in metric_windows(taken))
-        return Verdict("failed", taken, "metrics" if by_metrics else "probes")
+        by: DecidedBy = "load test" if window.mode == "performance" else "probes"
+        return Verdict("failed", taken, "metrics" if by_metrics else by)
     if _count(taken, "error") >= window.failure_threshold:
         return Verdict("error", taken)
     if len(taken) - _count(taken, "error") < window.rounds or taken[-1].phase == "failed":
         return Verdict("pending", taken)
-    decided_by = _gate(taken, window)
+    decided_by: DecidedBy | None = (
+        "load test" if window.mode == "performance" else _gate(taken, window)
+    )
     if decided_by is None or now < window.hold_until:
         return Verdict("pending", taken)
     return Verdict("passed", taken, decided_by)

@@ -17,7 +17,8 @@ Admin API and of Monitoring, with real revision processes. Where each concern li
 ``recovery``           rollouts left behind by a deployer that is gone (the lease)
 ``status``             status of services, health checks of what serves
 ``rollout/_manual``    ``rollback --to VERSION|previous``
-``rollout/_records``   the record of each rollout, in the ledger and on the services
+``rollout/_records``   the record of each rollout: ledger, Cloud Logging, services
+``prune``              revision clean-up: what no traffic, tag or rollout needs
 =====================  =========================================================
 """
 
@@ -34,6 +35,7 @@ from .._errors import ConfigError
 from ..analysis import (
     AnalysisRunner,
     HttpProbes,
+    LoadComparison,
     MetricProvider,
     MonitoringApi,
     Prober,
@@ -42,10 +44,12 @@ from ..analysis import (
 )
 from ..analysis.journey import JourneyProbe
 from ..candidate import Revisions
+from ..deployment_log import DeploymentLog
 from ..lease import Heartbeat
 from ..ledger import DeploymentRecord, Ledger
 from ..plan import ReleasePlan
 from ..progress import Reporter
+from ..prune import Pruner, PruneReport
 from ..recovery import Recovery
 from ..rollback import Rollbacks
 from ..settings import EnvironmentSettings
@@ -72,6 +76,7 @@ class Deployer:
         ledger: Ledger | None = None,
         monitoring: MonitoringApi | None = None,
         journey: JourneyProbe | None = None,
+        log: DeploymentLog | None = None,
     ) -> None:
         """``journey``: the user's journey, run once on the API gateway's candidate before it
         takes traffic (``rollout.journey.before_traffic``); None leaves it out. Its polls, like
@@ -84,9 +89,12 @@ class Deployer:
         self._api = api
         self._monitoring = monitoring
         self._recovery = Recovery(api, rollbacks, reporter, owner=owner)
-        self._records = Records(api, reporter, ledger)
+        self._records = Records(api, reporter, ledger, log)
         self._health = HealthChecks(api, prober, reporter, monitoring=monitoring)
-        providers: list[MetricProvider] = [HttpProbes(prober)]
+        providers: list[MetricProvider] = [
+            HttpProbes(prober),
+            LoadComparison(prober.tokens, transport=prober.transport, wait=heartbeat.sleep),
+        ]
         if monitoring is not None:
             providers.append(RequestMetrics(monitoring))
         self._engine = Engine(
@@ -106,6 +114,7 @@ class Deployer:
                 else None
             ),
         )
+        self._pruner = Pruner(api, reporter)
         self._manual = ManualRollback(
             api=api,
             router=router,
@@ -142,6 +151,18 @@ class Deployer:
         """Send 100 % of every service to the revision of version ``to`` (or ``previous``), then
         verify; None when every service already serves it (nothing to do)."""
         return await self._manual.run(settings, to)
+
+    async def prune(
+        self,
+        settings: EnvironmentSettings,
+        *,
+        keep: int,
+        dry_run: bool = False,
+        services: tuple[str, ...] = (),
+    ) -> PruneReport:
+        """Delete the revisions no traffic, tag or rollout needs, past each service's newest
+        ``keep`` (``services``: only these)."""
+        return await self._pruner.prune(settings, keep=keep, dry_run=dry_run, services=services)
 
     async def recorded(self, settings: EnvironmentSettings) -> list[DeploymentRecord]:
         """The rollouts and rollbacks recorded on the environment's services, oldest first."""

@@ -6,14 +6,16 @@ Per service, in dependency order (:meth:`Engine.run_service`):
 2. in one write: create the candidate, pin traffic to stable by name, tag the candidate so it
    can be probed at its own URL, and write the lease,
 3. wait for the candidate's Ready condition (a failure or the timeout aborts: no traffic moved),
-4. walk the strategy's steps: write the step's split, analyse (probes, transactions and, where
-   the candidate takes traffic, metrics), roll back on a failed verdict; where
-   ``rollout.journey.before_traffic`` is on, the API gateway's candidate must also pass the
-   user's journey (:mod:`~..analysis.journey`) once its pre-traffic checks passed; then the bake,
+4. walk the strategy's steps: write the step's split, analyse (probes, transactions, before
+   traffic the performance gate's load test where it is on and, where the candidate takes
+   traffic, metrics), roll back on a failed verdict; where ``rollout.journey.before_traffic``
+   is on, the API gateway's candidate must also pass the user's journey
+   (:mod:`~..analysis.journey`) once its pre-traffic checks passed; then the bake,
 5. make the candidate stable, the old stable revision kept tagged at 0 %.
 
 While the rollout holds a service, every wait (the Ready wait, the rounds of analysis, the
-bake, the journey's polls) renews its lease when due (:mod:`~..lease`).
+bake, the journey's polls, the performance gate's load) renews its lease when due
+(:mod:`~..lease`).
 
 This is the only place where a verdict becomes a rollback, and where a later service's failure
 restores the services already released. Whatever stops a service mid-way (a failed verdict, an
@@ -41,7 +43,7 @@ from .._errors import (
     PermissionDenied,
     RolloutFailed,
 )
-from ..analysis import AnalysisRunner, Subject, Verdict, Window
+from ..analysis import AnalysisRunner, LoadStats, Subject, Verdict, Window, load_evidence
 from ..analysis.limits import RevisionStats
 from ..candidate import Revisions
 from ..journey import JOURNEY_SERVICE
@@ -51,7 +53,7 @@ from ..plan import ReleasePlan, ServicePlan, TrafficSplit, TrafficTarget
 from ..progress import Reporter
 from ..recovery import Recovery
 from ..rollback import Rollbacks, held_revisions
-from ..strategies import Step, Strategy, strategy_for
+from ..strategies import PRE_TRAFFIC_FAILURE, Step, Strategy, strategy_for
 from ..traffic import Hold, TrafficRouter
 from ._conclusion import already_served, conclude
 from ._records import Records
@@ -250,6 +252,7 @@ class Engine:
         if url is None:
             raise self._rollbacks.failed(ctx, None, f"Cloud Run gave the '{tag}' tag no URL")
         audience = st.audience_of(hold.service)
+        baseline_url = st.tag_url(hold.service, "stable") or ""  # for the performance gate
         moved = time.time()
         for step in strategy.steps(ctx):
             if step.split is not None:
@@ -257,10 +260,14 @@ class Engine:
                 moved = time.time()
             if step.announce:
                 self._report.event("traffic", step.announce, service=ctx.key, percent=step.percent)
-            verdict = await self._analyse(ctx, step, url, audience, moved=moved)
+            verdict = await self._analyse(
+                ctx, step, url, audience, moved=moved, baseline_url=baseline_url
+            )
             if not verdict.passed:
                 raise self._rollbacks.failed(ctx, verdict, step.failure)
-            if step.split is None and self._journey is not None and ctx.key == JOURNEY_SERVICE:
+            # Once, after the candidate's own checks passed at 0 % (not after the load test).
+            pre_traffic = step.split is None and step.failure == PRE_TRAFFIC_FAILURE
+            if pre_traffic and self._journey is not None and ctx.key == JOURNEY_SERVICE:
                 verdict = await self._analyse(
                     ctx, step, url, audience, moved=moved, runner=self._journey
                 )
@@ -280,6 +287,7 @@ class Engine:
         *,
         moved: float,
         runner: AnalysisRunner | None = None,
+        baseline_url: str = "",
     ) -> Verdict:
         """Analyse one step of the candidate against stable, and record the step.
 
@@ -300,6 +308,8 @@ class Engine:
             project=ctx.plan.project_id,
             region=ctx.plan.region,
             metrics=metrics,
+            load=policy.performance if step.analysis == "performance" else None,
+            baseline_url=baseline_url,
         )
         baking = step.analysis == "bake"
         lag = policy.metrics.delay_seconds if policy.metrics is not None else 0.0
@@ -314,7 +324,9 @@ class Engine:
             once = replace(policy, probes_per_step=1, failure_threshold=1)
             window = Window(policy=once, mode="full")
         verdict = await (runner or self._analysis).analyse(subject, window)
-        evidence = verdict.metric_evidence()
+        # The figures that tell the step's story: its load test's, else its metrics window's.
+        evidence = load_evidence(verdict.measurements) or verdict.metric_evidence()
+        kind = {"bake": "bake", "performance": "performance"}.get(step.analysis, "step")
         ctx.record.steps.append(
             StepRecord(
                 service=ctx.key,
@@ -323,7 +335,7 @@ class Engine:
                 duration_seconds=time.time() - started,
                 rounds=len(verdict.measurements),
                 failed_rounds=verdict.failed_rounds,
-                kind="bake" if baking else "step",
+                kind=kind,
                 candidate=_figures(evidence.candidate) if evidence else None,
                 stable=_figures(evidence.baseline) if evidence else None,
                 decided_by=verdict.decided_by,
@@ -332,17 +344,17 @@ class Engine:
         return verdict
 
 
-def _figures(stats: RevisionStats) -> RevisionFigures:
-    def ms(name: str) -> float | None:
-        value = stats.latency_ms(name)
+def _figures(stats: RevisionStats | LoadStats) -> RevisionFigures:
+    def ms(q: int) -> float | None:
+        value = stats.latency_ms(q) if isinstance(stats, LoadStats) else stats.latency_ms(f"p{q}")
         return None if value is None else round(value, 1)
 
     return RevisionFigures(
         requests=stats.requests,
         error_ratio=round(stats.error_ratio, 5),
-        p50_ms=ms("p50"),
-        p95_ms=ms("p95"),
-        p99_ms=ms("p99"),
+        p50_ms=ms(50),
+        p95_ms=ms(95),
+        p99_ms=ms(99),
     )
 
 

@@ -1,7 +1,10 @@
-"""Where a rollout's or rollback's record is kept: the ledger file and the services it touched.
+"""Where a rollout's or rollback's record is kept: the ledger file, Cloud Logging and the
+services it touched.
 
 A CI container's files are gone when it ends, so every record that reached Cloud Run is also
-written on each service it touched; ``report --env`` reads it back from anywhere.
+written on each service it touched, where ``report --env`` reads it back from anywhere, and as
+one entry in Cloud Logging, which Terraform's log-based metrics and alerts read
+(:mod:`~..deployment_log`). Each write is bookkeeping: a failure is reported, never raised.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from google.cloud import run_v2
 from .. import _state as st
 from .._cloudrun import CloudRunApi, ServicePath
 from .._errors import DeployError
+from ..deployment_log import DeploymentLog
 from ..ledger import DeploymentRecord, Ledger
 from ..progress import Reporter
 from ..settings import EnvironmentSettings
@@ -53,15 +57,33 @@ class LedgerChange:
 class Records:
     """Appends records to the ledger and the services, and reads them back from the services."""
 
-    def __init__(self, api: CloudRunApi, reporter: Reporter, ledger: Ledger | None) -> None:
+    def __init__(
+        self,
+        api: CloudRunApi,
+        reporter: Reporter,
+        ledger: Ledger | None,
+        log: DeploymentLog | None = None,
+    ) -> None:
         self._api = api
         self._report = reporter
         self._ledger = ledger
+        self._log = log
 
     async def append(self, record: DeploymentRecord, paths: Sequence[ServicePath]) -> None:
         """Record a rollout or rollback that reached Cloud Run; bookkeeping never raises."""
         if self._ledger is not None:
             self._ledger.append(record)
+        if self._log is not None and paths:
+            try:
+                await self._log.write(record, paths[0].project)
+            except DeployError as exc:  # the entry is bookkeeping: the result stands
+                self._report.event(
+                    "error",
+                    f"could not log {record.kind} {record.id} to Cloud Logging: {exc.message}",
+                    exit_code=exc.exit_code,
+                )
+        if record.outcome == "conflict":
+            return  # another rollout owns those services now: writing to them would break it
         for path in paths:
             try:
                 service = await self._api.get_service(path)

@@ -15,9 +15,18 @@ from .._context import RolloutContext
 from ..analysis import AnalysisMode
 from ..plan import TrafficSplit, TrafficTarget
 
-__all__ = ["PRE_TRAFFIC_FAILURE", "Step", "Strategy", "bake_steps", "promoted_split"]
+__all__ = [
+    "PERFORMANCE_FAILURE",
+    "PRE_TRAFFIC_FAILURE",
+    "Step",
+    "Strategy",
+    "bake_steps",
+    "performance_steps",
+    "promoted_split",
+]
 
 PRE_TRAFFIC_FAILURE = "candidate failed verification before taking traffic"
+PERFORMANCE_FAILURE = "candidate failed the performance gate before taking traffic"
 BAKE_FAILURE = "analysis failed while baking at 100%"
 
 
@@ -55,6 +64,26 @@ class Strategy(Protocol):
     def promoted(self, ctx: RolloutContext) -> TrafficSplit:
         """The final split: the candidate stable at 100 %, the old stable tagged at 0 %."""
         ...
+
+
+def performance_steps(ctx: RolloutContext) -> list[Step]:
+    """The performance gate, where the environment turns it on: a load test of the candidate
+    against stable, both at their tag URLs, before the candidate takes any traffic."""
+    gate = ctx.plan.policy.performance
+    if gate is None:
+        return []
+    return [
+        Step(
+            split=None,
+            percent=0,
+            analysis="performance",
+            announce=(
+                f"{ctx.key}: load test of {ctx.candidate} against {ctx.stable}, "
+                f"{gate.duration_seconds:g}s at {gate.rate_per_second:g} requests a second, alternately"
+            ),
+            failure=PERFORMANCE_FAILURE,
+        )
+    ]
 
 
 def bake_steps(ctx: RolloutContext, previous_tag: str) -> list[Step]:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from .._context import RolloutContext
 from ..plan import TrafficSplit, TrafficTarget
-from ._strategy import PRE_TRAFFIC_FAILURE, Step, bake_steps, promoted_split
+from ._strategy import PRE_TRAFFIC_FAILURE, Step, bake_steps, performance_steps, promoted_split
 
 __all__ = ["BlueGreen"]
 
@@ -18,7 +18,8 @@ class BlueGreen:
     previous_tag = "blue"
 
     def steps(self, ctx: RolloutContext) -> Sequence[Step]:
-        """A full pre-promotion analysis at 0 %, the switch, a post-promotion one, the bake."""
+        """A full pre-promotion analysis at 0 %, the performance gate (where on), the switch, a
+        post-promotion one, the bake."""
         switched = TrafficSplit(
             (
                 TrafficTarget(ctx.candidate, 100, self.candidate_tag),
@@ -28,6 +29,7 @@ class BlueGreen:
         )
         return (
             Step(split=None, percent=0, analysis="full", failure=PRE_TRAFFIC_FAILURE),
+            *performance_steps(ctx),
             Step(
                 split=switched,
                 percent=100,

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from .._context import RolloutContext
 from ..plan import TrafficSplit
-from ._strategy import PRE_TRAFFIC_FAILURE, Step, bake_steps, promoted_split
+from ._strategy import PRE_TRAFFIC_FAILURE, Step, bake_steps, performance_steps, promoted_split
 
 __all__ = ["Canary"]
 
@@ -18,9 +18,13 @@ class Canary:
     previous_tag = "previous"
 
     def steps(self, ctx: RolloutContext) -> Sequence[Step]:
-        """A pre-traffic check until healthy, one fully analysed step per percentage, the bake."""
+        """A pre-traffic check until healthy, the performance gate (where on), one fully
+        analysed step per percentage, the bake."""
         percents = ctx.plan.policy.steps
-        steps = [Step(split=None, percent=0, analysis="until_healthy", failure=PRE_TRAFFIC_FAILURE)]
+        steps = [
+            Step(split=None, percent=0, analysis="until_healthy", failure=PRE_TRAFFIC_FAILURE),
+            *performance_steps(ctx),
+        ]
         for n, percent in enumerate(percents, 1):
             walk = TrafficSplit.canary(
                 ctx.stable, ctx.candidate, percent, candidate_tag=self.candidate_tag

@@ -5,7 +5,8 @@ parent directory of its outputs, a secret its user can read, a lock-free cache..
 what it leaves behind. When a need is not met it fails the way the tool does: same exit
 status, and the tool's own message on stderr. It never runs the tool: verdicts beyond
 the contract (a lint finding, a vulnerability) are not modelled, except where a test sets
-them in the world (``World.findings``, ``World.delivery_failures``, ``World.dast_findings``).
+them in the world (``World.findings``, ``World.delivery_failures``, ``World.dast_findings``,
+``World.journey_failures``).
 
 A server (an emulator, uvicorn) does not exit: its contract returns success with the
 addresses it listens on, and the engine's health check compares them with the exposed ports.

@@ -158,11 +158,31 @@ def _clarity_release(ex: Exec) -> Outcome:
     )
 
 
+def _service(package: str, service: str) -> Callable[[Exec], Outcome]:
+    """``python -m api_gateway`` (clarity_common.serve): uvicorn on ``HOST``:``PORT``."""
+
+    def serve(ex: Exec) -> Outcome:
+        host = ex.env.get("HOST") or "0.0.0.0"  # noqa: S104 - the settings' default
+        port = ex.env.get("PORT") or "8080"
+        if not port.isdigit() or not 1 <= int(port) <= 65535:
+            return fail(
+                f"{service}: refusing to start, invalid configuration:\n"
+                f"  PORT: Input should be a valid integer between 1 and 65535, got {port!r}"
+            )
+        argv = (ex.program, f"{package}.main:app", "--host", host, "--port", port)
+        return uvicorn(ex.with_argv(argv))
+
+    return serve
+
+
 #: ``python -m MODULE`` -> (the distribution that provides it, or None for the project's own
 #: code, and its contract, which sees the module's arguments).
 _MODULES: Final[dict[str, tuple[str | None, Callable[[Exec], Outcome]]]] = {
     "clarity_release": (None, _clarity_release),
     "uvicorn": ("uvicorn", uvicorn),
+    # The images' command: the services' entry points (src/*/__main__.py).
+    "api_gateway": (None, _service("api_gateway", "api-gateway")),
+    "ml_service": (None, _service("ml_service", "ml-service")),
 }
 
 
@@ -172,6 +192,8 @@ def python(ex: Exec) -> Outcome:
     if ex.args[:1] == ("-m",) and len(ex.args) > 1:
         module = ex.args[1]
         known = _MODULES.get(module)
+        if known is None and ex.fs.is_dir(site) and not _venv.module_file(ex.fs, module, site=site):
+            return fail(f"{ex.program}: No module named {module}")
         if known is None:
             return fail(f"the engine double has no contract for `python -m {module}`")
         distribution, contract = known

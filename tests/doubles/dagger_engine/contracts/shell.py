@@ -1,8 +1,9 @@
 """sh -c COMMAND: the POSIX subset the images' commands and build steps use.
 
-An image's ``CMD ["sh", "-c", "exec uvicorn ..."]`` and a Dockerfile's shell-form ``RUN``
+A ``CMD ["sh", "-c", "exec uvicorn ..."]`` and a Dockerfile's shell-form ``RUN`` or ``CMD``
 run through this contract, in images whose manifest has a shell (``/bin/sh`` among its
-binaries; distroless images have none, and the exec fails as it would, with 127).
+binaries; distroless images, the services' base among them, have none, and the exec fails as
+it would, with 127).
 
 Modelled: simple commands with ``NAME=value`` prefixes; ``&&``, ``||``, ``;`` and newlines;
 ``if ... then ... [elif/else] ... fi``; the builtins ``exec``, ``export``, ``cd``, ``true``,
