@@ -308,12 +308,13 @@ async def _dispatch(args: argparse.Namespace, connect: Connect) -> int:
         if record is None:
             print(f"release {plan.version} is stable in {args.env} already: nothing to do")
         else:
+            if plan.policy.prune.enabled:
+                await prune_after_release(deployer, settings, plan.services, keep, reporter)
+            # Last, whatever the clean-up printed: the line that says what production runs.
             print(
                 f"release {record.version} is stable in {record.environment} "
                 f"({record.duration_seconds:.1f}s)"
             )
-            if plan.policy.prune.enabled:
-                await prune_after_release(deployer, settings, plan.services, keep, reporter)
     elif args.command == "prune":
         pruned = await deployer.prune(settings, keep=keep, dry_run=args.dry_run)
         print_pruned(pruned, reporter)
