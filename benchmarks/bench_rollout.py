@@ -28,7 +28,7 @@ from typing import Any
 
 from clarity_delivery.ledger import percentile
 
-from tests.delivery.stage import SERVICES, Stage, open_stage
+from tests.delivery.stage import OPERATION_SECONDS, SERVICES, Stage, open_stage
 from tests.doubles.oauth import TokenEndpoint
 from tests.support.emulators import Emulators, start_emulators
 from tests.support.load import Load, Target
@@ -201,8 +201,9 @@ def run(runs: int, progress: io.StringIO) -> tuple[list[str], bool]:
     overhead = statistics.median(canary) - minimum
     rows.append(
         f"\ncanary overhead over the configured minimum: {overhead:.1f} s median "
-        f"(revision start, Ready wait, {len(STEPS) + 3} API writes per service); "
-        f"analysis interval {INTERVAL:g} s, {PROBES} rounds per step, failure threshold {THRESHOLD}"
+        f"(revision start, Ready wait, {len(STEPS) + 3} API writes per service, each an "
+        f"operation of {OPERATION_SECONDS:g} s on the double); analysis interval {INTERVAL:g} s, "
+        f"{PROBES} rounds per step, failure threshold {THRESHOLD}"
     )
     worst = METRICS["window_seconds"] + METRICS["delay_seconds"] + THRESHOLD * INTERVAL
     onset_target = worst + 5  # plus the rounds' own time and the rollback write

@@ -149,9 +149,22 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Print the tiers, slowest first."""
-    if not _TIER_SECONDS:
-        return
-    terminalreporter.section("slowest tiers (test time summed over workers)")
-    for tier, seconds in sorted(_TIER_SECONDS.items(), key=lambda item: -item[1]):
-        terminalreporter.write_line(f"{tier:14} {seconds:7.1f}s  {len(_TIER_TESTS[tier]):4d} tests")
+    """Print the tiers, slowest first; then the summaries tests record as the ``fault-matrix``
+    property (kept by xdist too), last, where a reader of the run's end finds them."""
+    if _TIER_SECONDS:
+        terminalreporter.section("slowest tiers (test time summed over workers)")
+        for tier, seconds in sorted(_TIER_SECONDS.items(), key=lambda item: -item[1]):
+            terminalreporter.write_line(
+                f"{tier:14} {seconds:7.1f}s  {len(_TIER_TESTS[tier]):4d} tests"
+            )
+    lines = [
+        str(value)
+        for kind in ("passed", "failed")
+        for report in terminalreporter.stats.get(kind, [])
+        for name, value in getattr(report, "user_properties", [])
+        if name == "fault-matrix"
+    ]
+    if lines:
+        terminalreporter.write_sep("-", "fault matrix")
+        for line in lines:
+            terminalreporter.write_line(line)

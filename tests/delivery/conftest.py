@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.delivery.stage import Stage, open_fixture_stage, open_stage
+from tests.delivery.stage import QUICK_OPERATION_SECONDS, Stage, open_fixture_stage, open_stage
 from tests.doubles.oauth import TokenEndpoint
 from tests.support.emulators import Emulators
 
@@ -22,13 +22,27 @@ def token_endpoint() -> Iterator[TokenEndpoint]:
 
 @pytest.fixture
 def stage(tmp_path: Path, token_endpoint: TokenEndpoint, emulators: Emulators) -> Iterator[Stage]:
-    """Both services running 0.9.0 on a fresh Cloud Run double."""
+    """Both services running 0.9.0 on a fresh Cloud Run double (operations take a second)."""
     with open_stage(tmp_path, token_endpoint, emulators) as world:
         yield world
 
 
 @pytest.fixture
 def fixture_stage(tmp_path: Path, token_endpoint: TokenEndpoint) -> Iterator[Stage]:
-    """Both services running 0.9.0 as the double's fixture app (no emulators)."""
+    """Both services running 0.9.0 as the double's fixture app (no emulators; operations take
+    a second)."""
     with open_fixture_stage(tmp_path, token_endpoint) as world:
+        yield world
+
+
+@pytest.fixture
+def quick_stage(
+    tmp_path: Path, token_endpoint: TokenEndpoint, emulators: Emulators
+) -> Iterator[Stage]:
+    """The stage with operations of 50 ms, for tests that make several releases and rollbacks
+    to reach what they check (which revision serves, what was recorded): their subject is not
+    what happens while an operation runs, and at a second per operation each takes a minute."""
+    with open_stage(
+        tmp_path, token_endpoint, emulators, operation_delay=QUICK_OPERATION_SECONDS
+    ) as world:
         yield world

@@ -10,6 +10,11 @@ apply ref exchanged at STS, then impersonation), and the services are created an
 ``clarity-terraform-apply`` with its key. IAM on the Admin API, the token endpoints and the
 service URLs is exactly what ``terraform/environments/dev`` grants
 (:mod:`tests.support.terraform_env`); ID tokens are verified at every service and tag URL.
+
+The double's operations take :data:`OPERATION_SECONDS` here unless a test says why it needs
+them faster: Cloud Run's own take seconds, and what happens while one is in flight (a poll
+that fails, a retry meeting the running operation, a lease running out) is what these tests
+are for.
 """
 
 from __future__ import annotations
@@ -43,6 +48,10 @@ SERVICES = {"ml-service": "clarity-ml-service", "api-gateway": "clarity-api-gate
 DEPLOYER = "clarity-deployer"
 TERRAFORM_APPLY = "clarity-terraform-apply"
 IAM_ENDPOINT_ENV = "CLARITY_IAM_CREDENTIALS_ENDPOINT"
+OPERATION_SECONDS = 1.0
+"""How long the double's operations take: a traffic update on Cloud Run takes seconds."""
+QUICK_OPERATION_SECONDS = 0.05
+"""Operations for tests whose subject is not what happens while one runs (see ``quick_stage``)."""
 _CLOUD_PLATFORM = ["https://www.googleapis.com/auth/cloud-platform"]
 
 
@@ -78,6 +87,8 @@ def write_settings(
             "failure_threshold": 2,
             "ready_timeout_seconds": 30,
             "require_approval": False,
+            # The stage runs local/... images, which only an explicit override may deploy.
+            "allow_image_override": True,
         }
     )
     data["rollout"].update(rollout or {})
@@ -126,10 +137,18 @@ class Stage:
             "json",
         ]
 
-    def cli(self, *argv: str) -> int:
-        """Run ``clarity-deploy`` in this process (the real CLI code path)."""
-        with _environment(self.env):
-            return main([*argv, *self.base_args()])
+    def cli(self, *argv: str, output: str = "json") -> int:
+        """Run ``clarity-deploy`` in this process (the real CLI code path); ``output`` is its
+        ``--output`` (JSON lines, which tests read, unless a test is about the text)."""
+        args = self.base_args()
+        args[args.index("--output") + 1] = output
+        with self.environment():
+            return main([*argv, *args])
+
+    def environment(self) -> contextlib.AbstractContextManager[None]:
+        """:attr:`env` in ``os.environ`` for a ``with`` block: what an in-process CLI run of
+        this stage needs (where IAM Credentials is)."""
+        return _environment(self.env)
 
     def deploy(
         self, version: str, *, faults: dict[str, str] | None = None, extra: tuple[str, ...] = ()
@@ -137,9 +156,20 @@ class Stage:
         images = [
             f"--image={svc}={self.image(svc, version, (faults or {}).get(svc))}" for svc in SERVICES
         ]
-        return self.cli(
-            "deploy", "--env", "dev", "--version", version, "--commit", "c0ffee1", *images, *extra
-        )
+        return self.cli("deploy", *self.deploy_args(version, images), *extra)
+
+    def deploy_args(self, version: str, images: list[str]) -> list[str]:
+        """``deploy`` of ``version`` (commit c0ffee1) with these ``--image=`` arguments."""
+        return [
+            "--env",
+            "dev",
+            "--version",
+            version,
+            "--commit",
+            "c0ffee1",
+            "--allow-image-override",
+            *images,
+        ]
 
     def subprocess_argv(self, *argv: str) -> list[str]:
         return [sys.executable, "-m", "clarity_delivery", *argv, *self.base_args()]
@@ -195,6 +225,7 @@ def open_stage(
     token_endpoint: TokenEndpoint,
     emulators: Emulators | None,
     *,
+    operation_delay: float = OPERATION_SECONDS,
     metrics_delay: float = 0.0,
     base_faults: Mapping[str, str] | None = None,
     terraform: TerraformEnvironment | None = None,
@@ -203,12 +234,15 @@ def open_stage(
 ) -> Iterator[Stage]:
     """Both services running 0.9.0 on a fresh double; everything stopped on exit.
 
-    ``metrics_delay`` is the Monitoring double's ingestion delay; ``base_faults`` makes the
-    0.9.0 revisions of those services run with a ``CLARITY_FAULT`` (a slow stable revision).
-    ``terraform`` replaces what ``terraform/environments/dev`` grants and declares (a test
-    that removes a grant); the token endpoint enforces it from here on. ``fixture_app`` runs
-    the small contract app for every image instead of the backend, where the backend is not
-    what a test is about; with it, ``emulators`` may be None (nothing behind the revisions).
+    ``operation_delay`` is how long the double's operations take (:data:`OPERATION_SECONDS`
+    unless a test says why it needs them faster). ``metrics_delay`` is the Monitoring double's
+    ingestion delay; ``base_faults`` makes the 0.9.0 revisions of those services run with a
+    ``CLARITY_FAULT`` (a slow stable revision). ``terraform`` replaces what
+    ``terraform/environments/dev`` grants and declares (a test that removes a grant); the token
+    endpoint enforces it from here on. ``fixture_app`` runs the small contract app for every
+    image instead of the backend, where the backend is not what a test is about; with it,
+    ``emulators`` may be None (nothing behind the revisions). ``rollout`` overrides keys of the
+    settings' ``rollout`` section.
     """
     if emulators is None and not fixture_app:
         msg = "the backend's revisions need the emulators: pass them, or fixture_app=True"
@@ -231,7 +265,7 @@ def open_stage(
         project.create_topic("healthkit-data-ingestion")
     double = CloudRunDouble(
         workdir / "double",
-        operation_delay=0.05,
+        operation_delay=operation_delay,
         ready_timeout=30,
         image_command=image_command,
         # Plain-http URLs: the gateway attaches its ID token only when told to (ml_client).
@@ -273,13 +307,24 @@ def open_stage(
 
 @contextlib.contextmanager
 def open_fixture_stage(
-    workdir: Path, token_endpoint: TokenEndpoint, **rollout: object
+    workdir: Path,
+    token_endpoint: TokenEndpoint,
+    *,
+    operation_delay: float = OPERATION_SECONDS,
+    **rollout: object,
 ) -> Iterator[Stage]:
     """:func:`open_stage` with the double's fixture app (the backend's revision contract:
     ``/health``, ``CLARITY_VERSION``, ``CLARITY_FAULT``) as every revision and no emulators:
     revisions up in tens of milliseconds, for tests about the library's decisions."""
     settings: dict[str, Any] = dict(rollout)  # rollout settings only, as open_stage takes them
-    with open_stage(workdir, token_endpoint, None, fixture_app=True, **settings) as stage:
+    with open_stage(
+        workdir,
+        token_endpoint,
+        None,
+        operation_delay=operation_delay,
+        fixture_app=True,
+        **settings,
+    ) as stage:
         yield stage
 
 

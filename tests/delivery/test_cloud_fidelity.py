@@ -52,7 +52,7 @@ def fast(tmp_path: Path, token_endpoint: TokenEndpoint, emulators: Emulators) ->
 def _deploy_one(stage: Stage, key: str, version: str = "1.1.0") -> int:
     return stage.cli(
         "deploy", "--env", "dev", "--version", version, "--commit", "c0ffee1",
-        "--service", key, f"--image={key}={stage.image(key, version)}",
+        "--allow-image-override", "--service", key, f"--image={key}={stage.image(key, version)}",
     )  # fmt: skip
 
 
@@ -135,7 +135,8 @@ def _command_for(grant: Grant, stage: Stage) -> tuple[str, ...]:
             if grant.resource.endswith(s.runtime_account)
         ]
         return ("deploy", "--env", "dev", "--version", "1.1.0", "--commit", "c0ffee1",
-                "--service", key, f"--image={key}={stage.image(key, '1.1.0')}")  # fmt: skip
+                "--allow-image-override", "--service", key,
+                f"--image={key}={stage.image(key, '1.1.0')}")  # fmt: skip
     if "run.services.get" in permissions:
         return ("status", "--env", "dev")
     if permissions & {
@@ -146,7 +147,8 @@ def _command_for(grant: Grant, stage: Stage) -> tuple[str, ...]:
         return ("health-check", "--env", "dev")
     # Anything else (reading metrics) is needed by the analysis of a rollout.
     images = [f"--image={k}={stage.image(k, '1.1.0')}" for k in SERVICES]
-    return ("deploy", "--env", "dev", "--version", "1.1.0", "--commit", "c0ffee1", *images)
+    return ("deploy", "--env", "dev", "--version", "1.1.0", "--commit", "c0ffee1",
+            "--allow-image-override", *images)  # fmt: skip
 
 
 @pytest.mark.parametrize(

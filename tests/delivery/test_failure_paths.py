@@ -28,16 +28,17 @@ def test_a_rollback_that_cannot_restore_traffic_says_how_to_do_it_by_hand(
     """The candidate fails verification; the write that would restore traffic is refused."""
     writes = 0
 
-    def third_write_is_denied() -> None:
+    def second_write_is_denied() -> None:
         nonlocal writes
         writes += 1
-        if writes == 3:  # candidate created, candidate tagged, then the restore
+        if writes == 2:  # the candidate created and tagged in one write, then the restore
             fixture_stage.double.deny("run.services.update")
 
-    fixture_stage.double.before_next("UpdateService", third_write_is_denied, times=3)
+    fixture_stage.double.before_next("UpdateService", second_write_is_denied, times=2)
     image = fixture_stage.image("ml-service", "1.1.0", "health-500")
     code = fixture_stage.cli(
         "deploy", "--env", "dev", "--version", "1.1.0", "--service", "ml-service",
+        "--allow-image-override",
         f"--image=ml-service={image}",
     )  # fmt: skip
     assert code == 5
@@ -92,7 +93,7 @@ def test_rollback_to_previous_with_no_earlier_release_changes_nothing(
     [
         # google-auth refreshes the token and retries twice on 401 before giving up.
         (401, 3, (4, "the credentials were rejected or could not be refreshed")),
-        (404, 1, (2, "does not exist. Services are created by Terraform")),
+        (404, 1, (2, "does not exist in project clarity-e2e")),
         (400, 1, (1, "could not read service")),
     ],
 )
@@ -121,13 +122,11 @@ def test_debug_shows_the_traceback_of_an_expected_failure(
 def test_a_release_without_a_commit_and_text_progress(
     fixture_stage: Stage, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    args = fixture_stage.base_args()
-    args[args.index("--output") + 1] = "text"
     image = fixture_stage.image("ml-service", "1.1.0")
-    argv = ["deploy", "--env", "dev", "--version", "1.1.0", "--service", "ml-service"]
-    from clarity_delivery.cli import main  # noqa: PLC0415 - the in-process CLI, as stage.cli
+    argv = ["deploy", "--env", "dev", "--version", "1.1.0", "--service", "ml-service",
+            "--allow-image-override", f"--image=ml-service={image}"]  # fmt: skip
 
-    assert main([*argv, f"--image=ml-service={image}", *args]) == 0
+    assert fixture_stage.cli(*argv, output="text") == 0
     assert stable_of(fixture_stage, "ml-service") == f"{ML}-1-1-0"  # no commit in the name
     revision = fixture_stage.double.revision(f"{ML}-1-1-0")
     assert st.COMMIT_ANNOTATION not in revision.annotations
@@ -143,9 +142,15 @@ def test_report_from_the_services_as_a_table(
     capsys.readouterr()
     assert fixture_stage.cli("report", "--env", "dev") == 0
     out = capsys.readouterr().out
-    header, row, targets = out.strip().splitlines()
+    header, row, targets, _, last, *steps = out.strip().splitlines()
     assert header.split()[:3] == ["environment", "rollouts", "success"]
     assert row.split()[:3] == ["dev", "1", "100.0%"]
     assert row.split()[-3:] == ["-", "-", "-"]  # no rollback yet: no rollback times, no MTTR
     assert targets.startswith("targets: success > 99%")
+    # Then the environment's last rollout, step by step, with what decided each step.
+    assert last.startswith("last rollout in dev: 1.1.0 succeeded (")
+    assert [s.split(":")[0].split() for s in steps] == [
+        [svc, f"{percent}%"] for svc in SERVICES for percent in (0, 25, 50, 100)
+    ]
+    assert all(s.endswith("decided by probes") for s in steps)
     assert json.loads(fixture_stage.ledger.read_text().splitlines()[0])["outcome"] == "succeeded"

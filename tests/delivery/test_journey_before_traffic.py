@@ -2,8 +2,11 @@
 
 The Cloud Run double's revisions are real backend processes on the emulators, and the Pub/Sub
 emulator pushes ``healthkit-data-ingestion`` to the ML service's URL on the double (the same
-topology script compose runs). A gateway candidate then has to carry a synthetic batch through
-the whole flow, at its own tag URL, before it gets any traffic.
+topology script compose runs). The double's URLs require an ID token, which the emulator does
+not sign: each push goes through :class:`OidcPush`, which adds what Terraform's push
+subscription adds (an ID token of ``clarity-pubsub-push`` for the service's URL), and the
+double verifies it and the account's invoker grant. A gateway candidate then has to carry a
+synthetic batch through the whole flow, at its own tag URL, before it gets any traffic.
 """
 
 from __future__ import annotations
@@ -18,12 +21,15 @@ from clarity_delivery import _state as st
 from tests.delivery.stage import PROJECT, Stage, open_stage
 from tests.doubles.oauth import TokenEndpoint
 from tests.support.emulators import Emulators
+from tests.support.oidc_push import OidcPush
 from tests.support.stack import create_topology, delete_topology
 
 pytestmark = [pytest.mark.delivery, pytest.mark.push, pytest.mark.timeout(240)]
 
 GATEWAY = "api-gateway"
 TIMEOUT_SECONDS = 8
+PUSH_ACCOUNT = "clarity-pubsub-push"
+"""The identity of Terraform's push subscriptions (terraform/stack/pubsub.tf)."""
 
 
 @pytest.fixture
@@ -32,17 +38,25 @@ def flow_stage(
 ) -> Iterator[Stage]:
     """Both services at 0.9.0 on the double, wired by Pub/Sub; the journey turned on."""
     journey = {"before_traffic": True, "timeout_seconds": TIMEOUT_SECONDS}
-    with open_stage(tmp_path, token_endpoint, emulators, journey=journey) as stage:
+    with (
+        open_stage(tmp_path, token_endpoint, emulators, journey=journey) as stage,
+        push_to(stage, "ml-service") as ml_service,
+        push_to(stage, GATEWAY) as gateway,
+    ):
         project = emulators.for_project(PROJECT)
-        create_topology(
-            project,
-            ml_service_url=str(stage.service("ml-service").uri),
-            gateway_url=str(stage.service(GATEWAY).uri),
-        )
+        create_topology(project, ml_service_url=ml_service.url, gateway_url=gateway.url)
         try:
             yield stage
         finally:
             delete_topology(project)
+
+
+def push_to(stage: Stage, service: str) -> OidcPush:
+    """Pushes to ``service`` as Terraform's subscriptions make them: with an ID token of the
+    push account whose audience is the service's URL (``push_audience``)."""
+    url = str(stage.service(service).uri)
+    account = stage.terraform.account(PUSH_ACCOUNT)
+    return OidcPush(url, lambda: stage.identity.mint_id_token(account, url))
 
 
 def test_a_gateway_candidate_carries_a_synthetic_batch_through_the_flow_before_traffic(
@@ -66,6 +80,20 @@ def test_a_gateway_candidate_carries_a_synthetic_batch_through_the_flow_before_t
     insights = emulators.for_project(PROJECT).documents("insights")
     (synthetic,) = [i for i in insights.values() if i["user_id"] == "e2e-journey"]
     assert synthetic["expire_at"]
+    # The batch reached the ML service as a verified push of the push account; an unsigned
+    # push (the emulator's own) would be refused.
+    ml_service = flow_stage.service("ml-service")
+    pushes = [
+        r
+        for r in flow_stage.double.proxy_log
+        if r.service == ml_service.name.rsplit("/", 1)[-1] and r.path.startswith("/v1/pubsub/")
+    ]
+    assert pushes
+    assert all(r.authorized and r.audience == str(ml_service.uri) for r in pushes)
+    unsigned = httpx.post(
+        f"{ml_service.uri}/v1/pubsub/healthkit-data-ingestion", json={}, timeout=10
+    )
+    assert unsigned.status_code in {401, 403}
 
 
 def test_a_candidate_whose_flow_is_broken_is_rolled_back_though_its_health_is_green(

@@ -43,6 +43,8 @@ METRICS: dict[str, Any] = {
     "relative_tolerance": 0.5,
     "noise_floor": {"error_ratio": 0.005, "latency_ms": 50},
 }
+PER_SERVICE = 5
+"""The weight of each service's requests in the load's cycle (equal: equal rates)."""
 ROLLOUT: dict[str, Any] = {
     "steps": [25, 100],
     "analysis_interval_seconds": 0.5,
@@ -75,19 +77,25 @@ def load(stage: Stage, *services: str) -> Load:
     """60 requests a second to each service's URL: the ML service's analysis; the gateway's
     /health and, one in five, an ingestion of a fresh batch. (Five, not four or six: the
     proxies split deterministically, and a cycle of requests that shares a factor with the
-    split would send every ingestion to the same revision.)"""
+    split would send every ingestion to the same revision.) Each service's targets weigh
+    :data:`PER_SERVICE` in all, so each gets its 60 a second: at 25 % that is 45 candidate
+    requests a window besides the probes, above ``min_requests``."""
     targets: list[Target] = []
     if "ml-service" in services:
         url = str(stage.service("ml-service").uri)
         body = {"user_id": "load-user", "samples": [sample_payload(value=2000)]}
         auth = stage.bearer("ml-service")
         targets.append(
-            Target("POST", lambda: url + "/v1/analyze", lambda: body, weight=6, headers=auth)
+            Target(
+                "POST", lambda: url + "/v1/analyze", lambda: body, weight=PER_SERVICE, headers=auth
+            )
         )
     if "api-gateway" in services:
         gateway = str(stage.service("api-gateway").uri)
         bearer = stage.bearer("api-gateway")
-        targets.append(Target("GET", lambda: gateway + "/health", weight=4, headers=bearer))
+        targets.append(
+            Target("GET", lambda: gateway + "/health", weight=PER_SERVICE - 1, headers=bearer)
+        )
         targets.append(
             Target(
                 "POST",

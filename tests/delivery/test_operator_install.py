@@ -42,6 +42,8 @@ def test_pip_install_ci_gives_a_working_clarity_deploy(
         if key not in {"PYTHONPATH", "VIRTUAL_ENV", "UV", "COVERAGE_PROCESS_CONFIG"}
     }
     env["PATH"] = os.pathsep.join([str(venv / "bin"), "/usr/bin", "/bin"])
+    # What an operator configures for this project: where IAM Credentials is (the stage's).
+    env |= fixture_stage.env
     installed = _run(
         [str(venv / "bin" / "pip"), "install", "--quiet", "./ci"], cwd=REPO, env=env, timeout=540
     )

@@ -40,10 +40,8 @@ def gated(tmp_path: Path, token_endpoint: TokenEndpoint, emulators: Emulators) -
 
 def _deploy(stage: Stage, version: str, fault: str | None = None) -> int:
     image = stage.image("ml-service", version, fault)
-    return stage.cli(
-        "deploy", "--env", "dev", "--version", version, "--commit", "c0ffee1",
-        "--service", "ml-service", f"--image=ml-service={image}",
-    )  # fmt: skip
+    images = [f"--image=ml-service={image}"]
+    return stage.cli("deploy", *stage.deploy_args(version, images), "--service", "ml-service")
 
 
 def test_a_slower_candidate_fails_before_traffic_and_a_healthy_one_passes(gated: Stage) -> None:

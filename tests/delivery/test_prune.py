@@ -64,9 +64,7 @@ def test_prune_during_a_rollout_and_after_each_release(
     summary = fast.workdir / "deploy-summary.md"
     images = [f"--image={s}={fast.image(s, '1.3.0')}" for s in SERVICES]
     deploy = ManagedProcess(
-        fast.subprocess_argv(
-            "deploy", "--env", "dev", "--version", "1.3.0", "--commit", "c0ffee1", *images
-        ),
+        fast.subprocess_argv("deploy", *fast.deploy_args("1.3.0", images)),
         env={**fast.subprocess_env(), "GITHUB_STEP_SUMMARY": str(summary)},
         log_path=fast.workdir / "deploy-1.3.0.log",
     ).start()

@@ -1,4 +1,4 @@
-"""Local stand-ins for Google's token services, reached under their real names.
+"""Google's token services reached under their real names, answered by the one local authority.
 
 google-auth calls Security Token Service (workload identity federation), IAM Credentials
 (impersonation, ``generateIdToken``) and the OAuth endpoint (user refresh tokens) at fixed
@@ -9,9 +9,10 @@ those hosts itself, with a certificate from its own throw-away CA: a process giv
 code unchanged, TLS included. The same port serves the GCE metadata server over plain HTTP
 (``GCE_METADATA_HOST``), as compute_engine credentials reach it.
 
-Tokens are JWTs signed with the double's key; every request is recorded in :attr:`calls`.
-``refuse(path_fragment)`` makes matching calls answer 403, as IAM does without
-``roles/iam.serviceAccountTokenCreator``.
+It is only a front end: every answer comes from a :class:`~tests.doubles.oauth.TokenEndpoint`'s
+endpoints (:mod:`tests.doubles.iam`), so its tokens are that authority's, IAM is that policy
+(what Terraform grants, in the delivery tests), and the Cloud Run double that trusts the
+authority verifies them as strictly as any other. Every request is recorded in :attr:`calls`.
 """
 
 from __future__ import annotations
@@ -20,18 +21,19 @@ import datetime as dt
 import json
 import ssl
 import threading
-import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
-from google.auth import crypt, jwt
+
+from tests.doubles.iam import WorkloadIdentityProvider
+from tests.doubles.oauth import TokenEndpoint
 
 __all__ = ["Call", "GoogleIdentity"]
 
@@ -40,10 +42,8 @@ STS_URL = "https://sts.googleapis.com/v1/token"
 IAM_URL = (
     "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/{}:generateAccessToken"
 )
-POOL_AUDIENCE = (
-    "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/github"
-    "/providers/github"
-)
+_IAM_PREFIX = "/v1/projects/-/serviceAccounts/"
+_METADATA = "/computeMetadata/v1/"
 
 
 @dataclass(frozen=True)
@@ -100,24 +100,22 @@ def _certificates(directory: Path) -> tuple[Path, Path, Path]:
 
 
 class GoogleIdentity:
-    """STS, IAM Credentials, OAuth and the metadata server on one loopback port."""
+    """STS, IAM Credentials, OAuth and the metadata server on one loopback port, answered by
+    ``tokens``; the metadata server's instance runs as ``email``."""
 
-    def __init__(
-        self, workdir: Path, *, email: str = "deployer@clarity-test.iam.gserviceaccount.com"
-    ) -> None:
+    def __init__(self, workdir: Path, tokens: TokenEndpoint, *, email: str, project: str) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
+        self.tokens = tokens
         self.email = email
+        self.project = project
         self.ca_bundle, leaf, leaf_key = _certificates(workdir)
         self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self._tls.load_cert_chain(leaf, leaf_key)
-        self._signer = crypt.RSASigner.from_string(
-            _pem(rsa.generate_private_key(public_exponent=65537, key_size=2048)).decode(), "local"
-        )
         self.calls: list[Call] = []
-        self._refused: list[str] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     # ------------------------------------------------------------------ lifecycle
@@ -148,11 +146,6 @@ class GoogleIdentity:
             "GCE_METADATA_IP": self.address,
         }
 
-    def refuse(self, path_fragment: str) -> None:
-        """Answer 403 to every later call whose path contains ``path_fragment``."""
-        with self._lock:
-            self._refused.append(path_fragment)
-
     def paths(self, host: str | None = None) -> list[str]:
         """The paths called so far (on ``host``), in order."""
         with self._lock:
@@ -165,98 +158,87 @@ class GoogleIdentity:
         path.write_text(json.dumps(info))
         return path
 
-    def authorized_user(self) -> dict[str, Any]:
-        """What ``gcloud auth application-default login`` writes."""
+    def authorized_user(self, member: str) -> dict[str, Any]:
+        """What ``gcloud auth application-default login`` writes for ``member`` (``user:...``)."""
         return {
             "type": "authorized_user",
             "client_id": "client.apps.googleusercontent.com",
             "client_secret": "local-secret",
-            "refresh_token": "local-refresh-token",
+            "refresh_token": self.tokens.refresh_token_for(member),
         }
 
-    def external_account(self, subject_token: Path) -> dict[str, Any]:
-        """What google-github-actions/auth writes for workload identity federation."""
-        subject_token.write_text(self._jwt({"sub": "repo:clarity/backend:ref:refs/heads/main"}))
+    def external_account(
+        self, subject_token: Path, provider: WorkloadIdentityProvider, *, ref: str
+    ) -> dict[str, Any]:
+        """What google-github-actions/auth writes for workload identity federation: the job's
+        GitHub OIDC token (for ``ref``) in ``subject_token``, exchanged at STS, then the
+        deployer (:attr:`email`) impersonated."""
+        subject_token.write_text(
+            self.tokens.authority.github_token(
+                audience=provider.token_audience,
+                repository_id=provider.repository_id,
+                owner_id=provider.owner_id,
+                ref=ref,
+            )
+        )
         return {
             "type": "external_account",
-            "audience": POOL_AUDIENCE,
+            "audience": provider.audience,
             "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
             "token_url": STS_URL,
             "service_account_impersonation_url": IAM_URL.format(self.email),
             "credential_source": {"file": str(subject_token)},
         }
 
-    def impersonated(self) -> dict[str, Any]:
-        """What ``gcloud auth application-default login --impersonate-service-account`` writes."""
+    def impersonated(self, member: str) -> dict[str, Any]:
+        """What ``gcloud auth application-default login --impersonate-service-account`` writes
+        for ``member``, impersonating the deployer (:attr:`email`)."""
         return {
             "type": "impersonated_service_account",
             "service_account_impersonation_url": IAM_URL.format(self.email),
-            "source_credentials": self.authorized_user(),
+            "source_credentials": self.authorized_user(member),
             "delegates": [],
         }
 
     # ------------------------------------------------------------------ answers
-    def _jwt(self, claims: dict[str, Any]) -> str:
-        now = int(time.time())
-        token: bytes = jwt.encode(self._signer, {"iat": now, "exp": now + 3600, **claims})
-        return token.decode()
-
-    def _access(self, prefix: str) -> str:
-        return f"{prefix}-{len(self.calls)}-{int(time.time())}"
-
     def _answer(self, call: Call, query: dict[str, list[str]]) -> tuple[int, Any]:
         with self._lock:
             self.calls.append(call)
-            refused = any(fragment in call.path for fragment in self._refused)
-        if refused:
-            return 403, {
-                "error": {
-                    "code": 403,
-                    "status": "PERMISSION_DENIED",
-                    "message": (
-                        "Permission 'iam.serviceAccounts.getOpenIdToken' denied on resource (or it may not exist)."
-                    ),
-                }
-            }
-        expires = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        endpoints = self.tokens.endpoints
         if call.host == "sts.googleapis.com" and call.path == "/v1/token":
-            return 200, {
-                "access_token": self._access("sts"),
-                "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
-                "token_type": "Bearer",
-                "expires_in": 3600,
-            }
+            return endpoints.sts_token(_strings(call.body))
         if call.host == "oauth2.googleapis.com" and call.path == "/token":
-            return 200, {"access_token": self._access("user"), "expires_in": 3600}
-        if call.host == "iamcredentials.googleapis.com" and call.path.endswith(
-            ":generateAccessToken"
-        ):
-            return 200, {"accessToken": self._access("impersonated"), "expireTime": expires}
-        if call.host == "iamcredentials.googleapis.com" and call.path.endswith(":generateIdToken"):
-            email = call.path.rsplit("/", 1)[-1].split(":")[0]
-            return 200, {"token": self._jwt({"aud": call.body["audience"], "email": email})}
-        metadata = "/computeMetadata/v1/"
-        if call.path.startswith(metadata):
-            resource = call.path.removeprefix(metadata)
-            if resource == "project/project-id":
-                return 200, "clarity-test"
-            if resource.startswith("instance/service-accounts/default/token"):
-                return 200, {
-                    "access_token": self._access("gce"),
-                    "expires_in": 3600,
-                    "token_type": "Bearer",
-                }
-            if resource.startswith("instance/service-accounts/default/identity"):
-                return 200, self._jwt({"aud": query["audience"][0], "email": self.email})
-            if resource.startswith("instance/service-accounts/default"):
-                return 200, {
-                    "email": self.email,
-                    "scopes": ["https://www.googleapis.com/auth/cloud-platform"],
-                    "aliases": ["default"],
-                }
-        if call.path == "/":  # the metadata server's ping
+            return endpoints.oauth_token(_strings(call.body))
+        if call.host == "iamcredentials.googleapis.com" and call.path.startswith(_IAM_PREFIX):
+            email, _, method = unquote(call.path.removeprefix(_IAM_PREFIX)).partition(":")
+            if method == "generateAccessToken":
+                return endpoints.generate_access_token(email, call.authorization, call.body)
+            if method == "generateIdToken":
+                return endpoints.generate_id_token(email, call.authorization, call.body)
+        if call.host == "metadata" and call.path.startswith(_METADATA):
+            return self._metadata(call.path.removeprefix(_METADATA), query)
+        if call.host == "metadata" and call.path == "/":  # the metadata server's ping
             return 200, ""
         return 404, {"error": {"code": 404, "message": f"no such endpoint {call.path}"}}
+
+    def _metadata(self, resource: str, query: dict[str, list[str]]) -> tuple[int, Any]:
+        endpoints = self.tokens.endpoints
+        account = "instance/service-accounts/default"
+        if resource == "project/project-id":
+            return 200, self.project
+        if resource == f"{account}/token":
+            return endpoints.metadata_token(self.email)
+        if resource == f"{account}/identity":
+            return endpoints.metadata_id_token(self.email, query.get("audience", [""])[0])
+        if resource in {account, f"{account}/"}:
+            return 200, {
+                "email": self.email,
+                "scopes": ["https://www.googleapis.com/auth/cloud-platform"],
+                "aliases": ["default"],
+            }
+        if resource == f"{account}/email":
+            return 200, self.email
+        return 404, f"no metadata {resource}"
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         identity = self
@@ -319,3 +301,8 @@ class GoogleIdentity:
                 return
 
         return Handler
+
+
+def _strings(body: dict[str, Any]) -> dict[str, str]:
+    """A form body's fields as strings (what the OAuth and STS endpoints read)."""
+    return {key: str(value) for key, value in body.items()}

@@ -72,6 +72,12 @@ class TokenEndpoint:
             self._server.shutdown()
         self._server.server_close()
 
+    @property
+    def endpoints(self) -> IdentityEndpoints:
+        """What each token endpoint answers, for a front end under Google's own host names
+        (:mod:`tests.doubles.google_identity`): one authority, one policy."""
+        return self._endpoints
+
     # ------------------------------------------------------------------ IAM
     @property
     def policy(self) -> IamPolicy | None:
@@ -163,6 +169,13 @@ class TokenEndpoint:
             },
         }
         return _write_private(path, info)
+
+    def refresh_token_for(self, member: str) -> str:
+        """A refresh token (of an ``authorized_user`` file, as ``gcloud auth
+        application-default login`` writes one) good for access tokens of ``member``."""
+        refresh_token = "1//local-" + secrets.token_urlsafe(12)
+        self._endpoints.refresh_tokens[refresh_token] = member
+        return refresh_token
 
     # ------------------------------------------------------------------ HTTP
     def _handler(self) -> type[BaseHTTPRequestHandler]:

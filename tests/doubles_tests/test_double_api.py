@@ -14,6 +14,7 @@ from google.protobuf import field_mask_pb2
 
 from tests.doubles.cloud_run import CloudRunDouble, fixture_app_command
 from tests.doubles_tests.helpers import FAST_POLL
+from tests.support.processes import wait_for
 
 from .helpers import IMAGE, LATEST, PARENT, bearer, create, short, target, template
 
@@ -215,6 +216,10 @@ def test_reusing_a_revision_name_with_a_different_template_conflicts(
             ),
             "used more than once",
         ),
+        (
+            run_v2.Service(template=template(), traffic=[target("api-gateway-v1", 100, "t" * 36)]),
+            "Combined traffic tag and service name cannot exceed 46 characters",
+        ),
     ],
 )
 def test_invalid_updates_are_rejected_synchronously(
@@ -266,14 +271,19 @@ def test_operations_take_their_time_and_are_polled_by_the_client(
     assert all(r.rpc == "GetOperation" and r.http_method == "GET" for r in polls)
 
 
-def test_delete_revision_refuses_serving_revisions_and_stops_retired_ones(
+def test_delete_revision_refuses_serving_revisions_and_forgets_retired_ones(
     double: CloudRunDouble, services: run_v2.ServicesClient, revisions: run_v2.RevisionsClient
 ) -> None:
     first = create(services, revision="api-gateway-old")
+    old_pid = double.revision_processes()["api-gateway-old"].pid
     updated = services.update_service(
         service=run_v2.Service(name=first.name, template=template(revision="api-gateway-new"))
     ).result(timeout=30, polling=FAST_POLL)
-    old_pid = double.revision_processes()["api-gateway-old"].pid
+    # No traffic and no tag reach the old revision any more: it scales to zero (right after
+    # the operation finished, as Cloud Run scales down after the switch, not before).
+    assert old_pid is not None
+    wait_for(lambda: not _running(old_pid), timeout=10, what="the old revision to stop")
+    assert double.revision_processes()["api-gateway-old"].alive is False
 
     with pytest.raises(exceptions.BadRequest, match="receiving traffic"):
         revisions.delete_revision(name=updated.latest_created_revision)
@@ -283,9 +293,6 @@ def test_delete_revision_refuses_serving_revisions_and_stops_retired_ones(
 
     assert short(deleted.name) == "api-gateway-old"
     assert "api-gateway-old" not in double.revision_processes()
-    assert old_pid is not None
-    with pytest.raises(ProcessLookupError):
-        os.kill(old_pid, 0)
     with pytest.raises(exceptions.NotFound):
         revisions.get_revision(name=first.latest_created_revision)
 
@@ -319,3 +326,11 @@ def test_revision_environment_layers_platform_template_and_cloud_run_values(
         assert env("PORT") == str(double.revision_processes()["api-gateway-env"].port)
         assert env("PYTHONPATH").endswith("/src")
         assert (workdir / "api-gateway-env.log").exists()
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -17,7 +17,7 @@ from google.protobuf import field_mask_pb2
 from tests.doubles.cloud_run import CloudRunDouble, fixture_app_command, image_short_name
 from tests.doubles_tests.helpers import FAST_POLL
 
-from .helpers import create, template
+from .helpers import create, target, template
 
 pytestmark = pytest.mark.delivery
 
@@ -110,7 +110,12 @@ def test_stop_leaves_no_process_or_listener_behind(tmp_path: Path) -> None:
     )
     service = create(client, revision="api-gateway-a")
     client.update_service(
-        service=run_v2.Service(name=service.name, template=template(revision="api-gateway-b"))
+        service=run_v2.Service(
+            name=service.name,
+            template=template(revision="api-gateway-b"),
+            # The tag keeps revision a reachable, so it does not scale to zero.
+            traffic=[target("api-gateway-b", 100), target("api-gateway-a", 0, "old")],
+        )
     ).result(timeout=30, polling=FAST_POLL)
     processes = double.revision_processes()
     ports = [info.port for info in processes.values()]

@@ -14,6 +14,7 @@ from google.auth import exceptions as auth_exceptions
 from google.auth import identity_pool, impersonated_credentials
 from google.auth.transport.requests import AuthorizedSession, Request
 from google.cloud import run_v2
+from google.oauth2 import credentials as user_credentials
 from google.oauth2 import service_account
 from google.protobuf import field_mask_pb2
 
@@ -215,6 +216,43 @@ def test_generate_id_token_needs_get_open_id_token_on_the_account(
     error = denied.json()["error"]
     assert error["status"] == "PERMISSION_DENIED"
     assert error["details"][0]["metadata"] == {"permission": "iam.serviceAccounts.getOpenIdToken"}
+
+
+def test_a_users_refresh_token_stands_for_that_user_only(identity: TokenEndpoint) -> None:
+    """An ``authorized_user`` file's refresh token gives access tokens of its user, which IAM
+    then judges like any member's; an unknown refresh token is refused."""
+    user = "user:operator@clarity.example"
+
+    def user_file(refresh_token: str) -> user_credentials.Credentials:
+        return user_credentials.Credentials(
+            token=None,
+            refresh_token=refresh_token,
+            client_id="client.apps.googleusercontent.com",
+            client_secret="local-secret",
+            token_uri=identity.token_uri,
+        )
+
+    credentials = user_file(identity.refresh_token_for(user))
+    credentials.refresh(Request())
+    assert identity.caller(f"Bearer {credentials.token}") == {user}
+    url = f"{identity.url}/v1/projects/-/serviceAccounts/{DEPLOYER}:generateIdToken"
+    session = AuthorizedSession(credentials)
+    assert session.post(url, json={"audience": AUDIENCE}, timeout=5).status_code == 403
+    identity.policy = IamPolicy(
+        BASE.grants
+        | {
+            Grant(
+                user,
+                "roles/iam.serviceAccountTokenCreator",
+                f"{PROJECT}/serviceAccounts/{DEPLOYER}",
+            )
+        }
+    )
+    assert session.post(url, json={"audience": AUDIENCE}, timeout=5).status_code == 200
+
+    unknown = user_file("1//never-issued")
+    with pytest.raises(auth_exceptions.RefreshError, match="invalid_grant"):
+        unknown.refresh(Request())
 
 
 def test_workload_identity_federation_runs_through_google_auth(

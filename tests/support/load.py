@@ -2,13 +2,20 @@
 
 Loopback only (any other host is refused), and bounded three ways: a request rate, a total
 number of requests and a wall-clock limit, whichever comes first; it also stops when its
-``with`` block ends. Requests run on a small thread pool so that slow answers (a latency
-fault) do not lower the rate.
+``with`` block ends.
+
+The load is open: each request leaves at its time whatever the answers before it take, as
+users' requests do. Slow answers (a latency fault, or a machine busy with other work that
+slows every revision and emulator) must not lower the rate, or a metrics window would hold
+fewer requests than the test sized it for; so the requests in flight are bounded by
+:data:`IN_FLIGHT_SECONDS` of the rate (threads and connections are made only as needed), not
+by a small fixed pool.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 import time
 from collections import Counter
@@ -24,6 +31,9 @@ import httpx
 __all__ = ["Load", "Target"]
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+IN_FLIGHT_SECONDS = 3.0
+"""How many seconds of requests may be in flight at once (answers up to that slow keep the
+rate)."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +56,6 @@ class Load:
     rate: float
     max_requests: int = 10_000
     max_seconds: float = 120.0
-    workers: int = 32
     headers: dict[str, str] = field(default_factory=dict)
     statuses: Counter[int] = field(default_factory=Counter)
     sent: int = 0
@@ -84,9 +93,11 @@ class Load:
         weighted = [t for t in self.targets for _ in range(t.weight)]
         deadline = time.monotonic() + self.max_seconds
         started = time.monotonic()
+        in_flight = max(8, math.ceil(self.rate * IN_FLIGHT_SECONDS))
+        limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
         with (
-            httpx.Client(headers=self.headers, timeout=10) as client,
-            ThreadPoolExecutor(max_workers=self.workers) as pool,
+            httpx.Client(headers=self.headers, timeout=10, limits=limits) as client,
+            ThreadPoolExecutor(max_workers=in_flight) as pool,
         ):
             for n, target in enumerate(itertools.cycle(weighted)):
                 if self._stop.is_set() or n >= self.max_requests or time.monotonic() > deadline:

@@ -109,6 +109,13 @@ class ManagedProcess:
         """Return the exit code if the leader has exited, else None."""
         return None if self._popen is None else self._popen.poll()
 
+    def wait(self, timeout: float) -> int:
+        """Wait for the leader to exit; its exit code (``subprocess.TimeoutExpired`` if not)."""
+        if self._popen is None:
+            msg = "process not started"
+            raise RuntimeError(msg)
+        return self._popen.wait(timeout=timeout)
+
     def log_tail(self, lines: int = 40) -> str:
         """The last lines of the process's log, for failure messages."""
         if self.log_path is None or not self.log_path.exists():

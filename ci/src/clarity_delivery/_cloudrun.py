@@ -1,59 +1,55 @@
 """The one seam to the Cloud Run Admin API (v2, REST transport).
 
-Everything the rollout does to Cloud Run goes through :class:`CloudRunApi`: it retries
-transient failures with bounded backoff, waits for long-running operations with a short
-polling interval, and maps google-api-core / google-auth / transport errors to the delivery
-error tree where they enter. The sync GAPIC client is used from worker threads (the async
-client only speaks gRPC; REST is what works behind proxies and against a local double).
+Everything the rollout does to Cloud Run goes through :class:`CloudRunApi`. Every call is
+retried here when it fails transiently (each retry reported, see :mod:`._retrying`) and its
+errors are mapped where they enter (:mod:`._apierrors`). A write is one
+:class:`ServiceChange` applied under the service's etag (AIP-154) and followed to the end of
+its long-running operation (AIP-151, ``WaitOperation``), with three rules that keep a single
+fault from turning into a false result:
+
+- a write whose answer was lost is recognised when its retry meets our own new etag: the
+  service is read again once Cloud Run has finished reconciling it, and the write counts as
+  applied only if it is there *and* Cloud Run applied it (``terminalCondition``);
+- an etag that moved without anyone touching what the change is about (Cloud Run settling the
+  service's status after an operation, Terraform changing a label) is not a conflict: the
+  change is applied again on the fresh service, under its etag;
+- an operation that finished with an error failed for good (``INTERNAL`` "Revision … does not
+  exist" included): it is never retried and never reported as applied.
+
+The sync GAPIC client is used from worker threads (the async client only speaks gRPC; REST is
+what works behind proxies and against a local double).
 """
 
 from __future__ import annotations
 
-import random
-import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
+import anyio.from_thread
 import anyio.to_thread
-import google.auth.exceptions
-import requests
 from google.api_core import exceptions as gexc
-from google.api_core import retry as gretry
 from google.api_core.client_options import ClientOptions
-from google.api_core.future import polling
 from google.auth.credentials import Credentials
 from google.cloud import run_v2
-from google.protobuf import field_mask_pb2
+from google.longrunning import operations_pb2
+from google.protobuf import duration_pb2, field_mask_pb2
+from google.rpc import code_pb2
 
-from ._auth import refresh_failure
-from ._errors import (
-    ConcurrentRollout,
-    ConfigError,
-    DeployError,
-    PermissionDenied,
-    ServiceUnreachable,
-)
+from ._apierrors import TRANSIENT, describe, map_error, status_of
+from ._errors import ConcurrentRollout, OperationFailed, PermissionDenied
+from ._retrying import Attempts, RetryNotice, RetryPolicy
 from .permissions import role_for
 
-__all__ = ["CloudRunApi", "OperationFailed", "RetryPolicy", "ServicePath"]
+__all__ = ["CloudRunApi", "RetryNotice", "RetryPolicy", "ServiceChange", "ServicePath"]
 
 T = TypeVar("T")
 
-_TRANSIENT: tuple[type[BaseException], ...] = (
-    gexc.TooManyRequests,
-    gexc.InternalServerError,
-    gexc.BadGateway,
-    gexc.ServiceUnavailable,
-    gexc.GatewayTimeout,
-    gexc.Unknown,
-    requests.ConnectionError,
-    requests.Timeout,
-    google.auth.exceptions.TransportError,
-)
-
-_PERMISSION = re.compile(r"(?:permission\s*'?|Permission ')([a-z]+\.[A-Za-z]+\.[A-Za-z]+)")
+_CALL_TIMEOUT = 30.0  # seconds one HTTP call may take
+_WAIT_SLICE = 30.0  # seconds one WaitOperation may block (it may return sooner: best effort)
+_REBASES = 3  # etag moves survived per write before it counts as a conflict
+_SUCCEEDED = run_v2.Condition.State.CONDITION_SUCCEEDED
 
 
 @dataclass(frozen=True)
@@ -72,22 +68,25 @@ class ServicePath:
         return f"{self}/revisions/{name}"
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Bounded exponential backoff with jitter for transient API failures."""
+class ServiceChange(Protocol):
+    """One write to a service: which fields it sets, and how to tell where it stands."""
 
-    attempts: int = 5
-    initial: float = 0.5
-    maximum: float = 8.0
-    multiplier: float = 2.0
+    @property
+    def fields(self) -> Sequence[str]:
+        """The update mask."""
+        ...
 
-    def delays(self) -> list[float]:
-        """The sleeps between attempts (``attempts - 1`` of them)."""
-        out, delay = [], self.initial
-        for _ in range(self.attempts - 1):
-            out.append(min(delay, self.maximum) * (0.8 + 0.4 * random.random()))  # noqa: S311  # nosec B311 - backoff jitter, not security
-            delay *= self.multiplier
-        return out
+    def apply(self, service: run_v2.Service) -> run_v2.Service:
+        """A copy of ``service`` with this change made (``service`` carries the etag to use)."""
+        ...
+
+    def landed(self, service: run_v2.Service) -> bool:
+        """Whether ``service`` (read back) already carries this change."""
+        ...
+
+    def conflict(self, base: run_v2.Service, fresh: run_v2.Service) -> str | None:
+        """Why ``fresh`` may not be written over (None: only fields nobody here owns moved)."""
+        ...
 
 
 class CloudRunApi:
@@ -105,6 +104,8 @@ class CloudRunApi:
         self._revisions = revisions
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
+        self.on_retry: Callable[[RetryNotice], None] | None = None
+        """Told of every retry, on the event loop's thread (the Deployer reports them)."""
 
     @classmethod
     def connect(
@@ -127,28 +128,31 @@ class CloudRunApi:
     # ------------------------------------------------------------------ reads
     async def get_service(self, path: ServicePath) -> run_v2.Service:
         """The service as it is now (with its etag)."""
-
-        def call() -> run_v2.Service:
-            return self._services.get_service(name=str(path))
-
-        return await self._run(call, f"read service {path.service}", path)
+        return await anyio.to_thread.run_sync(self._read_service, path)
 
     async def list_revisions(self, path: ServicePath) -> list[run_v2.Revision]:
         """Every revision of the service, newest first."""
 
         def call() -> list[run_v2.Revision]:
-            return list(self._revisions.list_revisions(parent=str(path)))
+            pager = self._revisions.list_revisions(
+                parent=str(path), retry=None, timeout=_CALL_TIMEOUT
+            )
+            return list(pager)
 
-        revisions = await self._run(call, f"list revisions of {path.service}", path)
+        revisions = await anyio.to_thread.run_sync(
+            self._call, call, f"list revisions of {path.service}", path
+        )
         return sorted(revisions, key=_created, reverse=True)
 
     async def get_revision(self, path: ServicePath, name: str) -> run_v2.Revision:
         """One revision, with its conditions."""
 
         def call() -> run_v2.Revision:
-            return self._revisions.get_revision(name=path.revision(name))
+            return self._revisions.get_revision(
+                name=path.revision(name), retry=None, timeout=_CALL_TIMEOUT
+            )
 
-        return await self._run(call, f"read revision {name}", path)
+        return await anyio.to_thread.run_sync(self._call, call, f"read revision {name}", path)
 
     async def require(self, path: ServicePath, permission: str) -> None:
         """PermissionDenied unless the caller holds ``permission`` on the service.
@@ -160,60 +164,138 @@ class CloudRunApi:
 
         def call() -> list[str]:
             request = {"resource": str(path), "permissions": [permission]}
-            answer = self._services.test_iam_permissions(request=request)
+            answer = self._services.test_iam_permissions(
+                request=request, retry=None, timeout=_CALL_TIMEOUT
+            )
             return [str(p) for p in answer.permissions]
 
-        if permission not in await self._run(call, f"check permissions on {path.service}", path):
+        what = f"check permissions on {path.service}"
+        if permission not in await anyio.to_thread.run_sync(self._call, call, what, path):
             msg = (
                 f"the deployer identity lacks permission {permission} on {path.service}, so Cloud Run "
-                f"would refuse its probes. Grant it {role_for(permission)}; "
-                "terraform/stack/run.tf grants it to the deployer."
+                "would refuse its probes"
             )
-            raise PermissionDenied(msg)
+            raise PermissionDenied(
+                msg,
+                advice=f"Grant it {role_for(permission)}; terraform/stack/run.tf grants it to the "
+                "deployer.",
+            )
 
     # ------------------------------------------------------------------ writes
     async def update_service(
-        self,
-        path: ServicePath,
-        service: run_v2.Service,
-        fields: list[str],
-        *,
-        timeout: float,
-        applied: Callable[[run_v2.Service], bool],
+        self, path: ServicePath, base: run_v2.Service, change: ServiceChange, *, timeout: float
     ) -> run_v2.Service:
-        """Write ``fields`` of ``service`` guarded by its etag and wait for the operation.
+        """Write ``change`` onto ``base`` under its etag; the service once Cloud Run applied it.
 
-        ``applied`` tells whether a service read back already carries this change: when a
-        transient failure hides a write that did land, the retry meets our own new etag, and
-        that must not be mistaken for another rollout's change.
+        Raises :class:`~._errors.ConcurrentRollout` when someone changed what the change is
+        about, :class:`~._errors.OperationFailed` when Cloud Run could not apply it, and the
+        mapped error of anything else.
         """
-        request = run_v2.UpdateServiceRequest(
-            service=service, update_mask=field_mask_pb2.FieldMask(paths=fields)
-        )
-        poll = gretry.Retry(
-            predicate=polling.POLLING_PREDICATE,
-            initial=0.1,
-            maximum=1.0,
-            multiplier=1.5,
-            timeout=timeout,
-        )
-        attempts = 0
+        return await anyio.to_thread.run_sync(self._update, path, base, change, timeout)
 
-        def call() -> run_v2.Service:
-            nonlocal attempts
-            attempts += 1
+    def _update(
+        self, path: ServicePath, base: run_v2.Service, change: ServiceChange, timeout: float
+    ) -> run_v2.Service:
+        what = f"update service {path.service}"
+        deadline = time.monotonic() + timeout
+        body = change.apply(base)
+        attempts = self._attempts(what)
+        rebased = 0
+        while True:
+            request = run_v2.UpdateServiceRequest(
+                service=body, update_mask=field_mask_pb2.FieldMask(paths=list(change.fields))
+            )
             try:
-                operation = self._services.update_service(request=request)
-                result: run_v2.Service = operation.result(timeout=timeout, polling=poll)
-            except gexc.Conflict:
-                if attempts > 1:
-                    current = self._services.get_service(name=str(path))
-                    if applied(current):
-                        return current
-                raise
+                operation = self._services.update_service(
+                    request=request, retry=None, timeout=_CALL_TIMEOUT
+                )
+            except gexc.Conflict as exc:
+                if status_of(exc) == "ALREADY_EXISTS":
+                    raise map_error(exc, what, path.service, path.project) from exc
+                fresh = self._settled(path, deadline)
+                if change.landed(fresh):
+                    return _applied(fresh, what)
+                reason = change.conflict(base, fresh)
+                if reason is None and rebased < _REBASES:
+                    base, body, rebased = fresh, change.apply(fresh), rebased + 1
+                    continue
+                msg = f"could not {what}: {reason or 'its etag kept moving'}"
+                raise ConcurrentRollout(
+                    msg, advice="Run `clarity-deploy status` to see who holds it."
+                ) from exc
+            except TRANSIENT as exc:
+                if attempts.retry_after(describe(exc)):
+                    continue
+                raise map_error(
+                    exc, what, path.service, path.project, attempts=attempts.made
+                ) from exc
+            except Exception as exc:
+                raise map_error(exc, what, path.service, path.project) from exc
+            return self._finished(operation.operation, path, what, deadline)
+
+    # ------------------------------------------------------------------ operations
+    def _finished(
+        self, operation: operations_pb2.Operation, path: ServicePath, what: str, deadline: float
+    ) -> run_v2.Service:
+        """Follow an operation to its end: the service it returned, or OperationFailed."""
+        waiting = True  # WaitOperation until the server says it has no such method
+        delay = 0.25
+        while not operation.done:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                msg = f"could not {what}: Cloud Run had not applied it after the wait ended"
+                raise OperationFailed(msg)
+            if waiting:
+                try:
+                    operation = self._call(self._wait_call(operation.name, left), what, path)
+                    continue
+                except OperationFailed as exc:
+                    if not isinstance(exc.__cause__, gexc.MethodNotImplemented):
+                        raise
+                    waiting = False
+            self._sleep(min(delay, left))
+            delay = min(delay * 1.5, 2.0)
+            operation = self._call(self._get_call(operation.name), what, path)
+        if operation.HasField("error"):
+            code = code_pb2.Code.Name(operation.error.code)
+            msg = f"could not {what}: Cloud Run could not apply it ({code}: {operation.error.message})"
+            raise OperationFailed(msg)
+        service: run_v2.Service = run_v2.Service.deserialize(operation.response.value)
+        return service
+
+    def _wait_call(self, name: str, left: float) -> Callable[[], operations_pb2.Operation]:
+        seconds = min(left, _WAIT_SLICE)
+        duration = duration_pb2.Duration(seconds=int(seconds), nanos=int(seconds % 1 * 1e9))
+
+        def call() -> operations_pb2.Operation:
+            request = operations_pb2.WaitOperationRequest(name=name, timeout=duration)
+            result: operations_pb2.Operation = self._services.wait_operation(
+                request=request, retry=None, timeout=seconds + _CALL_TIMEOUT
+            )
             return result
 
-        return await self._run(call, f"update service {path.service}", path)
+        return call
+
+    def _get_call(self, name: str) -> Callable[[], operations_pb2.Operation]:
+        def call() -> operations_pb2.Operation:
+            request = operations_pb2.GetOperationRequest(name=name)
+            result: operations_pb2.Operation = self._services.get_operation(
+                request=request, retry=None, timeout=_CALL_TIMEOUT
+            )
+            return result
+
+        return call
+
+    def _settled(self, path: ServicePath, deadline: float) -> run_v2.Service:
+        """The service once Cloud Run stopped reconciling it (or as it is at the deadline)."""
+        delay = 0.1
+        while True:
+            service = self._read_service(path)
+            left = deadline - time.monotonic()
+            if not service.reconciling or left <= 0:
+                return service
+            self._sleep(min(delay, left))
+            delay = min(delay * 1.5, 2.0)
 
     async def delete_revision(self, path: ServicePath, name: str, *, timeout: float = 60.0) -> bool:
         """Delete one revision and wait for the operation: True once deleted, False when it
@@ -227,77 +309,50 @@ class CloudRunApi:
                 return False
             return True
 
-        return await self._run(call, f"delete revision {name}", path)
+        return await anyio.to_thread.run_sync(self._call, call, f"delete revision {name}", path)
 
     # ------------------------------------------------------------------ plumbing
-    async def _run(self, call: Callable[[], T], what: str, path: ServicePath) -> T:
-        def with_retries() -> T:
-            delays = self._retry.delays()
-            while True:
-                try:
-                    return call()
-                except _TRANSIENT as exc:
-                    if not delays:
-                        raise _map_error(exc, what, path) from exc
-                    self._sleep(delays.pop(0))
-                except Exception as exc:
-                    raise _map_error(exc, what, path) from exc
+    def _read_service(self, path: ServicePath) -> run_v2.Service:
+        def call() -> run_v2.Service:
+            return self._services.get_service(name=str(path), retry=None, timeout=_CALL_TIMEOUT)
 
-        return await anyio.to_thread.run_sync(with_retries)
+        return self._call(call, f"read service {path.service}", path)
+
+    def _call(self, call: Callable[[], T], what: str, path: ServicePath) -> T:
+        """``call()``, retried while it fails transiently; its errors mapped."""
+        attempts = self._attempts(what)
+        while True:
+            try:
+                return call()
+            except TRANSIENT as exc:
+                if not attempts.retry_after(describe(exc)):
+                    raise map_error(
+                        exc, what, path.service, path.project, attempts=attempts.made
+                    ) from exc
+            except Exception as exc:
+                raise map_error(exc, what, path.service, path.project) from exc
+
+    def _attempts(self, what: str) -> Attempts:
+        return Attempts(what, self._retry, sleep=self._sleep, notify=self._notify)
+
+    def _notify(self, notice: RetryNotice) -> None:
+        if self.on_retry is not None:
+            anyio.from_thread.run_sync(self.on_retry, notice)
+
+
+def _applied(service: run_v2.Service, what: str) -> run_v2.Service:
+    """``service`` (settled, carrying our write) if Cloud Run applied the write."""
+    if service.reconciling:
+        msg = f"could not {what}: Cloud Run was still applying it when the wait ended"
+        raise OperationFailed(msg)
+    condition = service.terminal_condition
+    if condition.type_ and condition.state != _SUCCEEDED:
+        msg = f"could not {what}: Cloud Run could not apply it ({condition.message or condition.state.name})"
+        raise OperationFailed(msg)
+    return service
 
 
 def _created(revision: run_v2.Revision) -> float:
     # proto-plus hands timestamps out as datetimes, although the stubs say Timestamp.
     created = revision.create_time
     return float(created.timestamp()) if created else 0.0  # type: ignore[attr-defined]
-
-
-def _map_error(exc: BaseException, what: str, path: ServicePath) -> Exception:
-    """Translate a third-party failure into the delivery error tree."""
-    if isinstance(exc, DeployError):
-        return exc
-    detail = getattr(exc, "message", None) or str(exc)
-    if isinstance(exc, gexc.Forbidden):
-        match = _PERMISSION.search(detail)
-        permission = match.group(1) if match else None
-        role = role_for(permission) if permission else "roles/run.developer (on the project)"
-        missing = f"permission {permission}" if permission else "a permission"
-        return PermissionDenied(
-            f"could not {what}: the deployer identity lacks {missing} on project {path.project}. "
-            f"Grant it {role}; terraform/stack/iam.tf grants the deployer what it needs. "
-            f"API said: {detail}"
-        )
-    if isinstance(exc, google.auth.exceptions.RefreshError):
-        return refresh_failure(exc, what)
-    if isinstance(exc, gexc.Unauthorized):
-        return refresh_failure(google.auth.exceptions.RefreshError(detail), what)
-    if isinstance(exc, gexc.NotFound):
-        return ConfigError(
-            f"could not {what}: {path} does not exist. Services are created by Terraform "
-            f"(make plan/apply for this environment) before the first deploy. API said: {detail}"
-        )
-    if isinstance(exc, gexc.AlreadyExists):
-        return ConcurrentRollout(
-            f"could not {what}: a revision of that name was just created by someone else "
-            f"(another rollout of the same commit?). API said: {detail}"
-        )
-    if isinstance(exc, gexc.Conflict | gexc.PreconditionFailed):
-        return ConcurrentRollout(
-            f"could not {what}: another rollout changed the service {path.service} since we read it "
-            "(etag mismatch). Its traffic was left as that rollout set it; run `clarity-deploy status` "
-            f"and try again when it has finished. API said: {detail}"
-        )
-    if isinstance(exc, (_TRANSIENT, gexc.RetryError)):
-        return ServiceUnreachable(
-            f"could not {what}: the Cloud Run Admin API did not answer after retries ({detail}). "
-            "Check the network and https://status.cloud.google.com, then retry."
-        )
-    if isinstance(exc, gexc.GoogleAPICallError):
-        return OperationFailed(f"could not {what}: {detail}")
-    if isinstance(exc, TimeoutError | gexc.DeadlineExceeded):
-        return OperationFailed(f"could not {what}: the operation did not finish in time ({detail})")
-    return DeployError(f"could not {what}: unexpected {type(exc).__name__}: {detail}")
-
-
-class OperationFailed(DeployError):
-    """An API operation finished with an error the caller interprets (e.g. a revision not Ready)."""

@@ -56,3 +56,5 @@ class Released:
     svc: ServicePlan
     path: ServicePath
     previous: str
+    candidate: str
+    record_id: str

@@ -12,15 +12,19 @@
     ├── ServiceUnreachable (6)         the Admin API or a health endpoint could not be reached after retries
     ├── ConcurrentRollout (3)          another rollout changed the service (etag) or holds its lease
     ├── RolloutAborted (1)             the candidate never became Ready; traffic was not touched
+    │   └── RevisionNameTaken (1)      the candidate's name exists with another configuration
     ├── RolloutFailed (1)              health analysis failed; traffic went back to the previous stable
+    ├── OperationFailed (1)            Cloud Run accepted a write but its operation failed
     ├── HealthCheckFailed (1)          a health check (manual check, or after a rollback) failed
     ├── JourneyFailed (1)              a step of the user's journey through the deployed backend failed
     ├── CopyFailed (1)                 a registry did not take an image by digest as it was given
     └── RollbackFailed (5)             restoring traffic failed: a person must look now
 
-The CLI catches :class:`DeployError` once, prints ``error.message`` (what happened and what to
-do) and exits with ``error.exit_code``. Third-party errors (google-api-core, google-auth, httpx)
-are mapped where they enter, never leaked.
+An error says three things, joined into :attr:`DeployError.message`: what happened (``cause``),
+what production looks like now (``state``, once it is known: a rollout that fails sets it after
+restoring) and what to do (``advice``). The CLI catches :class:`DeployError` once, prints the
+message as its last line and exits with ``error.exit_code``. Third-party errors
+(google-api-core, google-auth, httpx) are mapped where they enter, never leaked.
 """
 
 from __future__ import annotations
@@ -34,8 +38,10 @@ __all__ = [
     "DeployError",
     "HealthCheckFailed",
     "JourneyFailed",
+    "OperationFailed",
     "PermissionDenied",
     "PromotionRefused",
+    "RevisionNameTaken",
     "RollbackFailed",
     "RolloutAborted",
     "RolloutFailed",
@@ -49,9 +55,26 @@ class DeployError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, advice: str = "") -> None:
         super().__init__(message)
-        self.message = message
+        self.cause = message
+        self.advice = advice
+        self.state = ""
+
+    @property
+    def message(self) -> str:
+        """One line: what happened, what production looks like now, what to do."""
+        if not self.state and not self.advice:
+            return self.cause
+        parts = [self.cause.rstrip(".") + "."]
+        if self.state:
+            parts.append(f"Production: {self.state.rstrip('.')}.")
+        if self.advice:
+            parts.append(self.advice)
+        return " ".join(parts)
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class ConfigError(DeployError):
@@ -100,8 +123,20 @@ class RolloutAborted(DeployError):
     """The candidate revision never became Ready; traffic was not touched."""
 
 
+class RevisionNameTaken(RolloutAborted):
+    """A revision of the candidate's name already exists with another configuration (409
+    ``ALREADY_EXISTS``): nothing was written, and it is not a concurrent rollout."""
+
+
 class RolloutFailed(DeployError):
     """Health analysis failed and traffic was returned to the previous stable revision."""
+
+    first_failure_at: float | None = None
+    """When the first failed round started (``time.monotonic``), for the time to rollback."""
+
+
+class OperationFailed(DeployError):
+    """Cloud Run accepted a write, but the operation that applies it failed (permanently)."""
 
 
 class HealthCheckFailed(DeployError):

@@ -7,11 +7,13 @@ turns a second concurrent rollout into a clear refusal instead of a tug of war o
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
 import socket
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from google.cloud import run_v2
@@ -24,9 +26,11 @@ from .plan import TrafficSplit, TrafficTarget
 __all__ = [
     "COMMIT_ANNOTATION",
     "HISTORY_ANNOTATION",
+    "HOST_ENV",
     "LEDGER_ANNOTATION",
     "ROLLOUT_ANNOTATION",
     "TEMPLATE_ANNOTATION",
+    "TEMPLATE_DIGEST_ANNOTATION",
     "VERSION_ANNOTATION",
     "VERSION_LABEL",
     "HistoryEntry",
@@ -36,11 +40,13 @@ __all__ = [
     "current_split",
     "desired_template",
     "history_of",
+    "host_id",
     "ledger_of",
     "owner_id",
     "short_name",
     "stable_revision",
     "tag_url",
+    "template_digest",
     "with_ledger",
 ]
 
@@ -51,17 +57,27 @@ VERSION_ANNOTATION = "clarity.dev/version"
 COMMIT_ANNOTATION = "clarity.dev/commit"
 # Terraform's wishes for the revision template (modules/cloud-run-service), in the API's JSON.
 TEMPLATE_ANNOTATION = "clarity.dev/template"
+# On a revision a rollout made: the digest of the TEMPLATE_ANNOTATION it was made from.
+TEMPLATE_DIGEST_ANNOTATION = "clarity.dev/template-digest"
 VERSION_LABEL = "clarity-version"
 COMMIT_LABEL = "clarity-commit"
 HISTORY_LIMIT = 20
 LEDGER_LIMIT = 20
 
+HOST_ENV = "CLARITY_DEPLOYER_HOST"
+
 _REVISION = run_v2.TrafficTargetAllocationType.TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION
+
+
+def host_id() -> str:
+    """The name this deployer's host goes by in leases: ``$CLARITY_DEPLOYER_HOST`` (a CI
+    runner's name, say), else the hostname."""
+    return os.environ.get(HOST_ENV) or socket.gethostname()
 
 
 def owner_id() -> str:
     """Who is rolling out: ``host:pid:nonce``, so a dead deployer on the same host is recognised."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+    return f"{host_id()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,14 +110,30 @@ class RolloutState:
         except (ValueError, TypeError):
             return None
 
+    @property
+    def expires_at(self) -> float:
+        """When the lease runs out unless it is renewed (epoch seconds)."""
+        return self.heartbeat + self.lease_seconds
+
+    def renewed(self, *, percent: int | None = None, lease_seconds: float) -> RolloutState:
+        """The same rollout with a fresh heartbeat (at ``percent`` of traffic, if it moved)."""
+        return replace(
+            self,
+            percent=self.percent if percent is None else percent,
+            heartbeat=time.time(),
+            lease_seconds=lease_seconds,
+        )
+
     def abandoned(self, now: float, *, host: str | None = None) -> bool:
         """True when the owner is gone: its lease ran out, or it was a process on this host that died."""
-        if now - self.heartbeat > self.lease_seconds:
+        if now > self.expires_at:
             return True
+        return self.dead_on(host or host_id())
+
+    def dead_on(self, host: str) -> bool:
+        """Whether the owner was a process on ``host`` that is no longer running."""
         owner_host, pid = ([*self.owner.split(":"), "", ""])[:2]
-        if owner_host == (host or socket.gethostname()) and pid.isdigit():
-            return not _pid_alive(int(pid))
-        return False
+        return owner_host == host and pid.isdigit() and not _pid_alive(int(pid))
 
 
 def _pid_alive(pid: int) -> bool:
@@ -236,6 +268,17 @@ def desired_template(service: run_v2.Service) -> run_v2.RevisionTemplate | None:
         raise ConfigError(msg) from None
     template: run_v2.RevisionTemplate = run_v2.RevisionTemplate.wrap(message)
     return template
+
+
+def template_digest(service: run_v2.Service) -> str:
+    """A digest of the template Terraform wants now (its annotation), "" when it says none.
+
+    A rollout writes it on the candidate's template, so a revision tells which of Terraform's
+    templates it was made from: a redeploy of the release that serves is a no-op only while
+    Terraform wants that same template.
+    """
+    raw = service.annotations.get(TEMPLATE_ANNOTATION, "")
+    return hashlib.sha256(raw.encode()).hexdigest()[:32] if raw else ""
 
 
 def audience_of(service: run_v2.Service) -> str:

@@ -5,9 +5,10 @@ annotation on the service: resources, env, probes, service account; the service'
 template where there is none) with the new image, ``CLARITY_VERSION`` and version labels,
 under a name derived from version and commit that is unique among the service's revisions
 (Flagger's workload controller, Argo's replica set). So a Terraform change to the template
-reaches traffic with the next release, through the same steps and analysis. Whether a
-candidate that never becomes Ready aborts the rollout is the engine's decision; this module
-only says so.
+reaches traffic with the next release, through the same steps and analysis. One write creates
+it, pins traffic to the stable revision by name, tags the candidate so it has its own URL, and
+writes the rollout lease. Whether a candidate that never becomes Ready aborts the rollout is
+the engine's decision; this module only says so.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from google.cloud import run_v2
 from . import _state as st
 from ._cloudrun import CloudRunApi, ServicePath
 from ._context import RolloutContext
-from .plan import ReleasePlan, ServicePlan, label_value, revision_name
+from .plan import ReleasePlan, ServicePlan, TrafficSplit, label_value, revision_name
 from .progress import Reporter
+from .traffic import TrafficChange
 
 __all__ = ["Revisions", "candidate_template", "is_ready"]
 
@@ -57,11 +59,16 @@ class Revisions:
         return name
 
     async def create(
-        self, ctx: RolloutContext, service: run_v2.Service, state: st.RolloutState
+        self,
+        ctx: RolloutContext,
+        service: run_v2.Service,
+        state: st.RolloutState,
+        split: TrafficSplit,
     ) -> run_v2.Service:
-        """Create the candidate at 0 %, traffic pinned to stable by name, and write the lease.
+        """Create the candidate, route ``split`` (stable pinned, the candidate tagged at 0 %)
+        and write the lease, in one write.
 
-        Raises :class:`~._cloudrun.OperationFailed` when Cloud Run refuses the revision.
+        Raises :class:`~._errors.OperationFailed` when Cloud Run refuses the revision.
         """
         self._report.event(
             "step",
@@ -71,15 +78,13 @@ class Revisions:
             stable=ctx.stable,
         )
         base = st.desired_template(service) or service.template
-        service.template = candidate_template(base, ctx.svc, ctx.candidate, ctx.plan)
-        st.apply_split(service, ctx.pinned())
-        service.annotations[st.ROLLOUT_ANNOTATION] = state.to_json()
+        template = candidate_template(base, ctx.svc, ctx.candidate, ctx.plan)
+        digest = st.template_digest(service)
+        if digest:
+            template.annotations[st.TEMPLATE_DIGEST_ANNOTATION] = digest
+        change = TrafficChange(split, state.to_json(), template=template)
         return await self._api.update_service(
-            ctx.path,
-            service,
-            ["template", "traffic", "annotations"],
-            timeout=ctx.plan.policy.ready_timeout_seconds + 30,
-            applied=lambda s: s.template.revision == ctx.candidate,
+            ctx.path, service, change, timeout=ctx.plan.policy.ready_timeout_seconds + 30
         )
 
     async def wait_ready(self, ctx: RolloutContext) -> str | None:

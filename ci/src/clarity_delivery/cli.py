@@ -9,15 +9,14 @@ failed (act now), 6 API unreachable.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import traceback
-from collections.abc import Sequence
-from dataclasses import asdict
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import anyio
+from google.auth.credentials import Credentials
 
 from ._auth import GoogleIdTokens, load_credentials
 from ._cli_prune import print_pruned, prune_after_release
@@ -27,11 +26,11 @@ from ._prune_settings import check_keep
 from .analysis import MonitoringApi, Prober
 from .analysis.journey import JourneyProbe
 from .deployment_log import DeploymentLog
-from .ledger import DeploymentRecord, Ledger, build_report
+from .ledger import Ledger
 from .plan import build_plan, parse_version
 from .progress import Reporter
 from .promotion import _commands as promotion
-from .render import figures_of, last_rollouts, markdown_summary, report_table, traffic_of
+from .render import markdown_summary, render_report
 from .rollout import Deployer
 from .settings import ENVIRONMENTS, EnvironmentSettings, load_settings
 
@@ -158,6 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="approve a release to an environment that requires it",
     )
+    deploy.add_argument(
+        "--allow-image-override",
+        action="store_true",
+        help="run an --image that is not pinned by digest in the environment's repository "
+        "(only where settings allow it: dev; logged)",
+    )
     deploy.add_argument("--dry-run", action="store_true", help="print the plan and change nothing")
 
     rollback = sub.add_parser(
@@ -237,11 +242,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``clarity-deploy``."""
+Connect = Callable[[Credentials, str | None], CloudRunApi]
+
+
+def main(argv: Sequence[str] | None = None, *, connect: Connect | None = None) -> int:
+    """Entry point of ``clarity-deploy``; ``connect`` makes the Admin API client (a seam for
+    tests that need another retry policy; by default :meth:`CloudRunApi.connect`)."""
     args = build_parser().parse_args(argv)
     try:
-        return anyio.run(_dispatch, args)
+        return anyio.run(_dispatch, args, connect or _connect)
     except DeployError as exc:
         if args.debug:
             traceback.print_exc()
@@ -255,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-async def _dispatch(args: argparse.Namespace) -> int:
+async def _dispatch(args: argparse.Namespace, connect: Connect) -> int:
     if args.command in promotion.COMMANDS:
         return await promotion.run_command(args)
     reporter = Reporter(
@@ -263,7 +272,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
         summary_path=args.summary,
     )
     if args.command == "report" and args.env is None:
-        return _report(Ledger(args.ledger).records(), as_json=args.json)
+        print(render_report(Ledger(args.ledger).records(), as_json=args.json))
+        return 0
     settings = load_settings(args.env, args.settings_dir)
     if args.command == "deploy":
         plan = build_plan(
@@ -273,6 +283,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
             images=_pairs(args.image, "--image"),
             only=tuple(args.service),
             strategy=args.strategy,
+            image_override=args.allow_image_override,
+            dry_run=args.dry_run,
         )
         if args.dry_run:
             print(plan.describe())
@@ -289,30 +301,40 @@ async def _dispatch(args: argparse.Namespace) -> int:
     keep = settings.rollout.prune.keep
     if args.command == "prune" and args.keep is not None:
         keep = check_keep(args.keep, "--keep")
-    deployer = _deployer(args, reporter, settings)
+    deployer = _deployer(args, reporter, settings, connect)
     if args.command == "report":
-        return _report(await deployer.recorded(settings), as_json=args.json)
+        print(render_report(await deployer.recorded(settings), as_json=args.json))
+        return 0
     if args.command == "deploy":
         try:
             record = await deployer.deploy(plan)
         finally:
             _summarise_last(reporter, args.ledger)
-        print(
-            f"release {record.version} is stable in {record.environment} ({record.duration_seconds:.1f}s)"
-        )
-        if plan.policy.prune.enabled:
-            await prune_after_release(deployer, settings, plan.services, keep, reporter)
+        if record is None:
+            print(f"release {plan.version} is stable in {args.env} already: nothing to do")
+        else:
+            if plan.policy.prune.enabled:
+                await prune_after_release(deployer, settings, plan.services, keep, reporter)
+            # Last, whatever the clean-up printed: the line that says what production runs.
+            print(
+                f"release {record.version} is stable in {record.environment} "
+                f"({record.duration_seconds:.1f}s)"
+            )
     elif args.command == "prune":
         pruned = await deployer.prune(settings, keep=keep, dry_run=args.dry_run)
         print_pruned(pruned, reporter)
     elif args.command == "rollback":
         try:
-            record = await deployer.rollback(settings, args.to)
+            rolled = await deployer.rollback(settings, args.to)
         finally:
             _summarise_last(reporter, args.ledger)
-        print(
-            f"rolled back {record.environment} to {record.version} in {record.duration_seconds:.1f}s"
-        )
+        if rolled is None:
+            print(f"nothing to roll back: every service of {args.env} already serves {args.to}")
+        else:
+            print(
+                f"rolled back {rolled.environment} to {rolled.version} "
+                f"in {rolled.duration_seconds:.1f}s"
+            )
     elif args.command == "status":
         for s in await deployer.status(settings):
             print(
@@ -321,10 +343,14 @@ async def _dispatch(args: argparse.Namespace) -> int:
             print(f"  traffic: {s.traffic}")
             warm = ", ".join(f"{name}={count}" for name, count in s.warm.items()) or "none"
             print(f"  warm instances: {warm} (service minimum {s.min_instances})")
-            if s.rollout is not None:
+            if s.rollout is not None and s.lease is not None:
                 print(
-                    f"  rollout in progress: {s.rollout.version} at {s.rollout.percent}% by {s.rollout.owner}"
+                    f"  rollout in progress: {s.rollout.version} (id {s.rollout.id}) at "
+                    f"{s.rollout.percent}% by {s.rollout.owner}"
                 )
+                print(f"  lease: {s.lease.describe_expiry()}")
+                print(f"  next deploy: {s.lease.next_deploy}")
+                print(f"  next rollback: {s.lease.next_rollback}")
             if s.resolved:
                 print(f"  resolved: {s.resolved}")
             if s.last is not None:
@@ -337,11 +363,18 @@ async def _dispatch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _connect(credentials: Credentials, endpoint: str | None) -> CloudRunApi:
+    return CloudRunApi.connect(credentials, endpoint=endpoint)
+
+
 def _deployer(
-    args: argparse.Namespace, reporter: Reporter, settings: EnvironmentSettings
+    args: argparse.Namespace,
+    reporter: Reporter,
+    settings: EnvironmentSettings,
+    connect: Connect,
 ) -> Deployer:
     credentials = load_credentials(args.credentials)
-    api = CloudRunApi.connect(credentials, endpoint=args.api_endpoint)
+    api = connect(credentials, args.api_endpoint)
     tokens = GoogleIdTokens(credentials, iam_endpoint=args.iam_endpoint)
     monitoring = None
     if settings.rollout.metrics is not None:
@@ -387,35 +420,3 @@ def _summarise_last(reporter: Reporter, ledger_path: Path) -> None:
     records = ledger.records()
     if records:
         reporter.summary(markdown_summary(records[-1]))
-
-
-def _report(records: list[DeploymentRecord], *, as_json: bool) -> int:
-    reports = build_report(records)
-    last = last_rollouts(records)
-    if as_json:
-        print(
-            json.dumps(
-                [
-                    {
-                        **asdict(r),
-                        "meets_targets": r.meets_targets(),
-                        "last_rollout": asdict(last[r.environment])
-                        if r.environment in last
-                        else None,
-                    }
-                    for r in reports
-                ],
-                indent=2,
-            )
-        )
-        return 0
-    print(report_table(reports))
-    for env, record in sorted(last.items()):
-        print(f"\nlast rollout in {env}: {record.version} {record.outcome} ({record.id})")
-        for s in record.steps:
-            print(
-                f"  {s.service} {traffic_of(s)}: {s.rounds} rounds, {s.failed_rounds} failed, "
-                f"{s.duration_seconds:.1f}s; candidate {figures_of(s.candidate)}; "
-                f"stable {figures_of(s.stable)}; decided by {s.decided_by or '-'}"
-            )
-    return 0

@@ -5,9 +5,8 @@ Pure data and pure functions, so the dry run prints exactly what a real run exec
 
 from __future__ import annotations
 
-import dataclasses
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from ._errors import ConfigError
@@ -20,6 +19,7 @@ __all__ = [
     "TrafficTarget",
     "Version",
     "build_plan",
+    "check_image",
     "label_value",
     "parse_commit",
     "parse_version",
@@ -31,6 +31,7 @@ _SEMVER = re.compile(
     r"(?:-(?P<pre>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+(?P<build>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$"
 )
 _COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _MAX_REVISION = 63
 
 
@@ -65,6 +66,43 @@ def parse_commit(text: str) -> str:
 def label_value(text: str) -> str:
     """A Google Cloud label value for ``text`` (lowercase letters, digits, ``_`` and ``-``; ≤ 63)."""
     return re.sub(r"[^a-z0-9_-]", "-", text.lower())[:63]
+
+
+def check_image(
+    settings: EnvironmentSettings, key: str, ref: str, *, override: bool = False
+) -> str | None:
+    """None when ``ref`` may run as ``key`` in the environment; else why not.
+
+    An environment runs only images of its own Artifact Registry repository, pinned by digest
+    (``{region}-docker.pkg.dev/{project}/{repository}/{service}[:tag]@sha256:…``, what
+    ``dagger call publish`` returns): a tag can be moved, another registry is not ours. Where
+    the settings allow it (dev) ``override`` accepts any other reference, and the returned
+    note says so (it is logged). Otherwise a :class:`ConfigError` says what to pass instead.
+    """
+    repository = settings.image_repository(key)
+    name, _, digest = ref.partition("@")
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name = name[: len(name) - len(last)] + last.split(":", 1)[0]
+    if name != repository:
+        problem = f"is not from this environment's repository {repository}"
+    elif not _DIGEST.match(digest):
+        problem = "is not pinned by digest (a tag can be moved)"
+    else:
+        return None
+    allowed = settings.rollout.allow_image_override
+    if override and allowed:
+        return (
+            f"image override: {key} runs {ref}, which {problem}; accepted because "
+            f"--allow-image-override was given and {settings.environment} allows it"
+        )
+    hint = " (or, in dev only, add --allow-image-override)" if allowed else ""
+    msg = (
+        f"image {ref!r} for {key} {problem}. {settings.environment} only runs images from "
+        f"{repository} pinned by digest: pass --image {key}={repository}@sha256:<digest> as "
+        f"`dagger call publish` printed it{hint}. Nothing was changed"
+    )
+    raise ConfigError(msg)
 
 
 def revision_name(service_name: str, version: Version, commit: str, attempt: int = 1) -> str:
@@ -169,6 +207,8 @@ class ReleasePlan:
     policy: RolloutPolicy
     services: tuple[ServicePlan, ...]
     notes: tuple[str, ...] = field(default=())
+    overrides: tuple[str, ...] = field(default=())
+    """Image policy overrides accepted for this release; each is logged when it runs."""
 
     @property
     def candidate_tag(self) -> str:
@@ -226,7 +266,7 @@ class ReleasePlan:
             if svc.transactions:
                 done = ", ".join(f"{c.method} {c.path} ({c.kind})" for c in svc.transactions)
                 lines.append(f"     transactions: {done}")
-        lines.extend(f"  note: {note}" for note in self.notes)
+        lines.extend(f"  note: {note}" for note in (*self.overrides, *self.notes))
         return "\n".join(lines)
 
 
@@ -238,8 +278,15 @@ def build_plan(
     images: dict[str, str] | None = None,
     only: tuple[str, ...] = (),
     strategy: Literal["canary", "blue-green"] | None = None,
+    image_override: bool = False,
+    dry_run: bool = False,
 ) -> ReleasePlan:
-    """Validate the inputs and compute the plan; raises :class:`ConfigError` on bad input."""
+    """Validate the inputs and compute the plan; raises :class:`ConfigError` on bad input.
+
+    Every image must pass :func:`check_image`. A dry run does not refuse an image (the Dagger
+    module previews a release before it has published, i.e. before any digest exists): the
+    plan notes that a real run would refuse it.
+    """
     parsed = parse_version(version)
     commit = parse_commit(commit) if commit.strip() else ""
     images = dict(images or {})
@@ -255,7 +302,7 @@ def build_plan(
             raise ConfigError(msg)
     policy = settings.rollout
     if strategy is not None and strategy != policy.strategy:
-        policy = dataclasses.replace(
+        policy = replace(
             policy, strategy=strategy, steps=policy.steps if strategy == "canary" else (100,)
         )
     order = [k for k in settings.rollout_order() if not only or k in only]
@@ -270,6 +317,18 @@ def build_plan(
         )
         for key in order
     )
+    overrides: list[str] = []
+    notes: list[str] = []
+    for svc in services:
+        try:
+            override = check_image(settings, svc.key, svc.image, override=image_override)
+        except ConfigError as exc:
+            if not dry_run:
+                raise
+            notes.append(f"a real run refuses this: {exc.message}")
+            continue
+        if override is not None:
+            overrides.append(override)
     return ReleasePlan(
         environment=settings.environment,
         project_id=settings.project_id,
@@ -278,4 +337,6 @@ def build_plan(
         commit=commit,
         policy=policy,
         services=services,
+        notes=tuple(notes),
+        overrides=tuple(overrides),
     )

@@ -62,6 +62,8 @@ _ICONS = {
     "ready": "●",
     "rollback": "↩",
     "resolve": "⚠",
+    "retry": "↻",
+    "override": "⚠",
     "done": "■",
     "error": "✗",
 }

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from google.cloud import run_v2
 
 from . import _state as st
-from ._cloudrun import CloudRunApi, OperationFailed, ServicePath
+from ._cloudrun import CloudRunApi, ServicePath
+from ._errors import OperationFailed
 from .progress import Reporter
 from .settings import EnvironmentSettings
 

@@ -7,9 +7,18 @@ A revision clean-up has its own summary: the revisions it deleted.
 
 from __future__ import annotations
 
+import json
 import time
+from dataclasses import asdict
 
-from .ledger import TARGETS, DeploymentRecord, EnvironmentReport, RevisionFigures, StepRecord
+from .ledger import (
+    TARGETS,
+    DeploymentRecord,
+    EnvironmentReport,
+    RevisionFigures,
+    StepRecord,
+    build_report,
+)
 from .prune import PruneReport
 
 __all__ = [
@@ -17,6 +26,7 @@ __all__ = [
     "last_rollouts",
     "markdown_summary",
     "prune_summary",
+    "render_report",
     "report_table",
     "traffic_of",
 ]
@@ -87,6 +97,35 @@ def last_rollouts(records: list[DeploymentRecord]) -> dict[str, DeploymentRecord
         if record.kind == "rollout":
             last[record.environment] = record
     return last
+
+
+def render_report(records: list[DeploymentRecord], *, as_json: bool) -> str:
+    """What ``clarity-deploy report`` prints: the figures per environment and each one's
+    last rollout step by step, as a table or as JSON."""
+    reports = build_report(records)
+    last = last_rollouts(records)
+    if as_json:
+        return json.dumps(
+            [
+                {
+                    **asdict(r),
+                    "meets_targets": r.meets_targets(),
+                    "last_rollout": asdict(last[r.environment]) if r.environment in last else None,
+                }
+                for r in reports
+            ],
+            indent=2,
+        )
+    lines = [report_table(reports)]
+    for env, record in sorted(last.items()):
+        lines.append(f"\nlast rollout in {env}: {record.version} {record.outcome} ({record.id})")
+        lines += [
+            f"  {s.service} {traffic_of(s)}: {s.rounds} rounds, {s.failed_rounds} failed, "
+            f"{s.duration_seconds:.1f}s; candidate {figures_of(s.candidate)}; "
+            f"stable {figures_of(s.stable)}; decided by {s.decided_by or '-'}"
+            for s in record.steps
+        ]
+    return "\n".join(lines)
 
 
 def report_table(reports: list[EnvironmentReport]) -> str:

@@ -10,7 +10,6 @@ either of them reads, and ignores the keys only Terraform uses.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,10 +31,12 @@ from ._analysis_settings import (
     parse_transaction,
 )
 from ._errors import ConfigError
+from ._names import ROLLOUT_TAGS, check_name_fits, valid
 from ._prune_settings import PrunePolicy, parse_prune
 
 __all__ = [
     "ENVIRONMENTS",
+    "ROLLOUT_TAGS",
     "SERVICE_ORDER",
     "EnvironmentSettings",
     "HealthCheck",
@@ -62,19 +63,6 @@ SERVICE_ORDER = ("ml-service", "api-gateway")
 """Known services; the rollout order comes from each service's ``depends_on``."""
 
 Strategy = Literal["canary", "blue-green"]
-_NAME_CHARACTERS = "use lowercase letters, digits and hyphens"
-_FORMATS = {  # what a value must look like, and what to say when it does not
-    "project_id": (
-        re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$"),
-        "not a valid Google Cloud project id",
-    ),
-    "region": (
-        re.compile(r"^[a-z]+-[a-z]+[1-9][0-9]*$"),
-        "not a Cloud Run region such as us-central1",
-    ),
-    "repository": (re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$"), _NAME_CHARACTERS),
-    "service name": (re.compile(r"^[a-z][a-z0-9-]{0,62}$"), _NAME_CHARACTERS),
-}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,33 +84,23 @@ class RolloutPolicy:
     """The load test of candidate against stable before traffic; None: no performance gate."""
     prune: PrunePolicy = field(default_factory=PrunePolicy)
     """Revision clean-up after each successful deploy, and how many revisions it keeps."""
-
-    @property
-    def longest_step_seconds(self) -> float:
-        """The longest a step's analysis can take, without the time its rounds spend measuring."""
-        interval = self.analysis_interval_seconds
-        longest = self.probes_per_step * interval
-        lag = 0.0
-        if self.metrics is not None:
-            lag = self.metrics.delay_seconds
-            longest = max(longest, self.metrics.step_limit_seconds + interval)
-        if self.bake_seconds:
-            longest = max(longest, self.bake_seconds + lag + interval)
-        if self.journey.before_traffic:
-            # one journey, bounded by its timeout, and the requests around it
-            longest = max(longest, self.journey.timeout_seconds + 30)
-        if self.performance is not None:
-            # The load, then its slowest answers (a health check or transaction times out).
-            longest = max(longest, self.performance.duration_seconds + 30)
-        return longest
-
     journey: JourneyPolicy = field(default_factory=JourneyPolicy)
     """The user's journey against the gateway's candidate before it takes traffic."""
+    lease_seconds: float = 60.0
+    """How long a rollout holds a service after its last renewal. Every wait of a rollout
+    (the Ready wait, analysis rounds, the bake, the journey's polls) renews it once a quarter
+    of it has gone by, so it does not grow with the analysis: a deployer that dies holds
+    production for at most this long after its last renewal."""
+    allow_image_override: bool = False
+    """Whether ``deploy --allow-image-override`` may run an image that is not pinned by digest
+    in the environment's repository (dev only)."""
 
     @property
-    def lease_seconds(self) -> float:
-        """How long a rollout may go without writing to the service before it counts as abandoned."""
-        return self.ready_timeout_seconds + 2 * self.longest_step_seconds + 60
+    def creation_lease_seconds(self) -> float:
+        """The lease written with the candidate: Cloud Run's operation that creates it lasts
+        until the revision is Ready, and no renewal can be written meanwhile. The candidate
+        serves no traffic yet, so the longer hold costs production nothing."""
+        return self.ready_timeout_seconds + self.lease_seconds
 
     @property
     def worst_case_detection_seconds(self) -> float:
@@ -198,9 +176,12 @@ class EnvironmentSettings:
 
     def image_for(self, service: str, version: str) -> str:
         """The Artifact Registry reference a release of ``service`` is published under."""
+        return f"{self.image_repository(service)}:{version}"
+
+    def image_repository(self, service: str) -> str:
+        """``{region}-docker.pkg.dev/{project}/{repository}/{service}``: where its images live."""
         return (
-            f"{registry_host(self.region)}/{self.project_id}/{self.artifact_repository}/"
-            f"{service}:{version}"
+            f"{registry_host(self.region)}/{self.project_id}/{self.artifact_repository}/{service}"
         )
 
 
@@ -227,7 +208,7 @@ def check_environment(environment: str) -> str:
 
 def check_region(region: str) -> str:
     """Return ``region`` if it is a Google Cloud region name (``us-central1``), else ConfigError."""
-    return _valid("region", region)
+    return valid("region", region)
 
 
 def registry_host(region: str) -> str:
@@ -267,10 +248,10 @@ def parse_settings(text: str, environment: str, *, where: str) -> EnvironmentSet
     if declared != environment:
         msg = f"{where} declares environment {declared!r}, expected {environment!r}"
         raise ConfigError(msg)
-    project_id = _valid("project_id", _required(raw, "project_id", where), where)
-    region = _valid("region", _required(raw, "region", where), where)
+    project_id = valid("project_id", _required(raw, "project_id", where), where)
+    region = valid("region", _required(raw, "region", where), where)
     repository = _required(raw, "artifact_registry.repository", where)
-    repository = _valid("repository", repository, where)
+    repository = valid("repository", repository, where)
     monitoring = _required(raw, "monitoring_enabled", where)
     if not isinstance(monitoring, bool):
         msg = f"{where}: monitoring_enabled must be true or false"
@@ -281,7 +262,9 @@ def parse_settings(text: str, environment: str, *, where: str) -> EnvironmentSet
         project_id=project_id,
         region=region,
         services=services,
-        rollout=_rollout(mapping(_required(raw, "rollout", where), f"{where}: rollout"), where),
+        rollout=_rollout(
+            mapping(_required(raw, "rollout", where), f"{where}: rollout"), where, environment
+        ),
         health_checks=tuple(
             parse_health_check(c, f"{where}: health_checks", services)
             for c in raw.get("health_checks", [])
@@ -302,7 +285,11 @@ def _services(raw: Any, where: str) -> dict[str, ServiceSettings]:  # noqa: ANN4
         msg = f"{where}: 'services' must name at least one service"
         raise ConfigError(msg)
     for key in raw:
-        _valid("service name", key, where)
+        valid("service name", key, where)
+    for key, value in raw.items():
+        name = value.get("name") if isinstance(value, Mapping) else None
+        if isinstance(name, str) and name:
+            check_name_fits(name, f"{where}: services.{key}.name")
     services = {
         key: ServiceSettings(
             key=key,
@@ -321,7 +308,7 @@ def _services(raw: Any, where: str) -> dict[str, ServiceSettings]:  # noqa: ANN4
     return services
 
 
-def _rollout(data: Mapping[str, Any], where: str) -> RolloutPolicy:
+def _rollout(data: Mapping[str, Any], where: str, environment: str) -> RolloutPolicy:
     strategy = data.get("strategy")
     if strategy not in ("canary", "blue-green"):
         msg = f"{where}: rollout: strategy must be 'canary' or 'blue-green', not {strategy!r}"
@@ -335,6 +322,10 @@ def _rollout(data: Mapping[str, Any], where: str) -> RolloutPolicy:
     ):
         msg = f"{where}: rollout: steps must be increasing percentages ending at 100, not {list(steps)}"
         raise ConfigError(msg)
+    override = data.get("allow_image_override", False)
+    if not isinstance(override, bool):
+        msg = f"{where}: rollout: allow_image_override must be true or false"
+        raise ConfigError(msg)
     policy = RolloutPolicy(
         strategy=strategy,
         steps=steps if strategy == "canary" else (100,),
@@ -346,11 +337,22 @@ def _rollout(data: Mapping[str, Any], where: str) -> RolloutPolicy:
         bake_seconds=float(data.get("bake_seconds", 0)),
         metrics=parse_metric_analysis(data.get("metric_analysis"), where),
         journey=parse_journey(data.get("journey", {}), where),
+        lease_seconds=float(data.get("lease_seconds", 60)),
+        allow_image_override=override,
         performance=parse_performance_gate(data.get("performance_gate"), where),
         prune=parse_prune(data.get("prune"), where),
     )
     if policy.bake_seconds < 0:
         msg = f"{where}: rollout: bake_seconds must be 0 or more"
+        raise ConfigError(msg)
+    if policy.lease_seconds <= 0:
+        msg = f"{where}: rollout: lease_seconds must be > 0 (60 is a good value)"
+        raise ConfigError(msg)
+    if policy.allow_image_override and environment != "dev":
+        msg = (
+            f"{where}: rollout: allow_image_override may only be true for dev: {environment} "
+            "runs only images pinned by digest in its own Artifact Registry repository"
+        )
         raise ConfigError(msg)
     if policy.probes_per_step < 1 or not 1 <= policy.failure_threshold <= policy.probes_per_step:
         msg = f"{where}: rollout: need probes_per_step >= 1 and 1 <= failure_threshold <= probes_per_step"
@@ -369,14 +371,4 @@ def _required(data: Mapping[str, Any], dotted: str, where: str) -> object:
             msg = f"{where} has no '{dotted}': add it"
             raise ConfigError(msg)
         value = value[part]
-    return value
-
-
-def _valid(name: str, value: object, where: str = "") -> str:
-    """``value`` if it is a string in the format of ``name``; else ConfigError saying why."""
-    pattern, hint = _FORMATS[name]
-    if not isinstance(value, str) or not pattern.match(value):
-        prefix = f"{where}: " if where else ""
-        msg = f"{prefix}invalid {name} {value!r}: {hint}"
-        raise ConfigError(msg)
     return value

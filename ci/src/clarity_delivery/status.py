@@ -1,14 +1,16 @@
 """Status and health of an environment: what serves, what is rolling out, whether it is healthy.
 
-``status`` reports each service's stable revision, version, traffic, rollout state and the
-revisions Cloud Run keeps warm instances for (``scalingStatus.desiredMinInstanceCount``, what
-the minimum instances bill while idle), and resolves a rollout whose deployer is gone (as every
-command that meets one does), with the current health verdict of each stable revision: its
-health checks (read-only ``GET``s) and, where metric analysis is on, its real traffic in the
-latest metrics window against the absolute limits. The health checks probe each service's own
-URL once, against whichever revision serves it: the manual ``health-check`` (which also sends
-the business transactions and reads the metrics, and names the rollback command when anything
-fails) and the verification after a rollback.
+``status`` reports each service's stable revision, version, traffic and rollout state (for a
+rollout in progress its owner, when its lease expires and what the next deploy and the next
+rollback will do about it), the revisions Cloud Run keeps warm instances for
+(``scalingStatus.desiredMinInstanceCount``, what the minimum instances bill while idle), and
+resolves a rollout whose deployer is gone (as every command that meets one does), with the
+current health verdict of each stable revision: its health checks (read-only ``GET``s) and,
+where metric analysis is on, its real traffic in the latest metrics window against the absolute
+limits. The health checks probe each service's own URL once, against whichever revision serves
+it: the manual ``health-check`` (which also sends the business transactions and reads the
+metrics, and names the rollback command when anything fails) and the verification after a
+rollback.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from ._cloudrun import CloudRunApi, ServicePath
 from ._errors import DeployError, HealthCheckFailed
 from .analysis import MonitoringApi, Prober, RoundResult, judge, report_round
 from .progress import Reporter
-from .recovery import Recovery
+from .recovery import LeaseOutlook, Recovery, outlook
 from .settings import EnvironmentSettings
 
 __all__ = ["HealthChecks", "HealthVerdict", "ServiceStatus", "read_status"]
@@ -56,6 +58,7 @@ class ServiceStatus:
     version: str | None
     traffic: str
     rollout: st.RolloutState | None
+    lease: LeaseOutlook | None
     last: st.HistoryEntry | None
     resolved: str | None
     warm: Mapping[str, int]
@@ -97,6 +100,7 @@ async def read_status(
                 version=version,
                 traffic=split.describe() if split else "no traffic",
                 rollout=state,
+                lease=outlook(state, time.time()) if state is not None else None,
                 last=history[-1] if history else None,
                 resolved=resolved,
                 uri=str(service.uri),
@@ -248,6 +252,7 @@ async def read_status_quietly(
                 version=None,
                 traffic="",
                 rollout=None,
+                lease=None,
                 last=None,
                 resolved=None,
                 warm={},

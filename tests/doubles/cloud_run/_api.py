@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from ._errors import ApiError
 
-__all__ = ["ApiRecord", "ApiServer", "Request", "Route", "route_request"]
+__all__ = ["Answer", "ApiRecord", "ApiServer", "NoAnswer", "Request", "Route", "route_request"]
 
 _LOC = r"^/v2/(?P<parent>projects/[^/]+/locations/[^/]+)"
 
@@ -129,6 +129,22 @@ def route_request(
 
 
 @dataclass(frozen=True)
+class Answer:
+    """What a call is answered with: an HTTP status and the JSON body."""
+
+    status: int
+    payload: dict[str, Any]
+
+    @classmethod
+    def of(cls, error: ApiError) -> Answer:
+        return cls(error.http_status, error.body())
+
+
+class NoAnswer(Exception):
+    """Close the connection without answering: what a caller sees when an answer is lost."""
+
+
+@dataclass(frozen=True)
 class ApiRecord:
     """One call the double answered, for introspection in tests."""
 
@@ -137,11 +153,12 @@ class ApiRecord:
     path: str
     query: dict[str, str]
     status: int
+    """The HTTP status answered; 0 when the connection was closed without an answer."""
     at: float
     body: bytes = b""  # the request body as sent
 
 
-Dispatcher = Callable[[Route, Request], tuple[int, dict[str, Any]]]
+Dispatcher = Callable[[Route, Request], Answer]
 
 
 class ApiServer:
@@ -199,12 +216,18 @@ class ApiServer:
         try:
             route, call = route_request(request.command, request.path, body, request.headers)
             rpc = route.rpc
-            status, payload = self._dispatch(route, call)
+            answer = self._dispatch(route, call)
         except ApiError as error:
-            status, payload = error.http_status, error.body()
+            answer = Answer.of(error)
+        except NoAnswer:
+            self._record(
+                ApiRecord(rpc, request.command, unquote(split.path), query, 0, time.time())
+            )
+            request.close_connection = True  # the caller reads an empty reply: answer lost
+            return
         except Exception as error:  # a bug in the double must answer, not hang
-            status = 500
-            payload = ApiError(500, "INTERNAL", f"Cloud Run double bug: {error!r}").body()
+            answer = Answer.of(ApiError(500, "INTERNAL", f"Cloud Run double bug: {error!r}"))
+        status, payload = answer.status, answer.payload
         # Recorded before answering, so a test that got the answer also sees the record.
         self._record(
             ApiRecord(

@@ -1,10 +1,14 @@
-"""Every API call runs through here: the request policies in order, then the RPC's handler.
+"""Every API call runs through here: the request policies, the RPC's handler, the answer policies.
 
-A :class:`RequestPolicy` is the extension point for anything that decides, per call, whether
-an RPC runs at all: injected faults and permission denials (:class:`~._faults.FaultInjector`)
-today. A policy sees the matched route (RPC name, HTTP rule, the IAM permission it needs)
-and the request (path parameters, query, body, headers, the resource it names); raising an
-:class:`~._errors.ApiError` answers the call with that error and nothing is written.
+A :class:`RequestPolicy` decides, per call, whether an RPC runs at all: injected faults and
+permission denials (:class:`~._faults.FaultInjector`) today. It sees the matched route (RPC
+name, HTTP rule, the IAM permission it needs) and the request (path parameters, query, body,
+headers, the resource it names); raising :class:`~._errors.ApiError` answers the call with
+that error and nothing is written, raising :class:`~._api.NoAnswer` closes the connection.
+
+An :class:`AnswerPolicy` runs after the handler, whatever it answered (an error too): it may
+replace the answer or drop it (:class:`~._api.NoAnswer`), which is how a write that landed
+but whose answer was lost is made, for every RPC alike.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from ._api import Request, Route
+from ._api import Answer, Request, Route
+from ._errors import ApiError
 
 __all__ = ["AnswerPolicy", "Handler", "RequestPolicy", "RpcDispatcher"]
 
@@ -28,16 +33,15 @@ class RequestPolicy(Protocol):
 
 
 class AnswerPolicy(Protocol):
-    """Decides whether the answer of a call that took effect reaches the caller."""
+    """Sees every answer before it is sent."""
 
-    def answered(self, route: Route, request: Request) -> None:
-        """Return to send the answer; raise :class:`~._errors.ApiError` to send it instead
-        (the write stays done: an answer lost on the way back)."""
+    def answer(self, route: Route, request: Request, answer: Answer) -> Answer:
+        """The answer to send (``answer`` itself to leave it); raise NoAnswer to send none."""
         ...
 
 
 class RpcDispatcher:
-    """Runs the policies, then the handler the RPC table names, then the answer policies."""
+    """Runs the request policies, the handler the RPC table names, then the answer policies."""
 
     def __init__(
         self,
@@ -49,10 +53,13 @@ class RpcDispatcher:
         self.policies: list[RequestPolicy] = list(policies)
         self.answer_policies: list[AnswerPolicy] = list(answer_policies)
 
-    def __call__(self, route: Route, request: Request) -> tuple[int, dict[str, Any]]:
+    def __call__(self, route: Route, request: Request) -> Answer:
         for policy in self.policies:
             policy.check(route, request)
-        answer = self._handlers[route.rpc](request)
+        try:
+            answer = Answer(200, self._handlers[route.rpc](request))
+        except ApiError as error:
+            answer = Answer.of(error)
         for after in self.answer_policies:
-            after.answered(route, request)
-        return 200, answer
+            answer = after.answer(route, request, answer)
+        return answer

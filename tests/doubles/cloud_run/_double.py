@@ -7,8 +7,8 @@ operations to each service's worker, which switches the proxies.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Mapping
+import itertools
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -17,6 +17,7 @@ from google.cloud import run_v2
 
 from ._api import ApiRecord, ApiServer
 from ._dispatch import RequestPolicy, RpcDispatcher
+from ._fault_hooks import FaultHooks
 from ._faults import FaultInjector
 from ._iam import IamEnforcer, Identity
 from ._journal import ApiLog, ProxyLog
@@ -39,7 +40,7 @@ from ._state import Settings, State
 __all__ = ["CloudRunDouble"]
 
 
-class CloudRunDouble:
+class CloudRunDouble(FaultHooks):
     """A local Cloud Run Admin API v2 that runs each revision as a real process.
 
     Point the real client at :attr:`endpoint`::
@@ -63,6 +64,8 @@ class CloudRunDouble:
             and ``run.routes.invoke``, and each revision gets a metadata server that mints
             its runtime account's ID tokens; without it, the API is open and the URLs only
             want a bearer token.
+        restamp_etag: the etag changes once more after each operation finished, so the
+            etag in the service an operation returned is stale (see README, "Etags").
     """
 
     def __init__(
@@ -76,6 +79,7 @@ class CloudRunDouble:
         require_auth: bool = True,
         metrics_delay: float = 0.0,
         identity: Identity | None = None,
+        restamp_etag: bool = False,
     ) -> None:
         self._settings = Settings(
             workdir=Path(workdir),
@@ -84,14 +88,14 @@ class CloudRunDouble:
             require_auth=require_auth,
             image_command=image_command or default_image_command,
             platform_env=dict(platform_env or {}),
+            restamp_etag=restamp_etag,
         )
         self._state = State(self._settings)
         self._api_log = ApiLog()
         self._proxy_log = ProxyLog()
-        self._faults = FaultInjector()
         self._metrics = RequestMetrics()
         self.metrics_delay = metrics_delay
-        operations = OperationStore()
+        self._operations = OperationStore()
         hooks = ProxyHooks(observers=[self._proxy_log, self._metrics])
         self._metadata: MetadataServers | None = None
         if identity is not None:
@@ -99,10 +103,16 @@ class CloudRunDouble:
             self._metadata = MetadataServers(identity.mint_id_token)
             self._settings.instance_env = self._metadata.env_for
         self._router = Router(self._settings, hooks)
-        revisions = Revisions(self._state, operations)
-        reconciler = Reconciler(self._state, operations, self._router)
-        self._services = Services(self._state, operations, revisions, self._router, reconciler)
-        rpcs = Rpcs(self._state, operations, self._services, revisions, identity)
+        revisions = Revisions(self._state, self._operations)
+        self._reconciler = Reconciler(self._state, self._operations, self._router, revisions)
+        self._services = Services(
+            self._state, self._operations, revisions, self._router, self._reconciler
+        )
+        self._faults = FaultInjector(
+            fail_operation=self._reconciler.fail_next_operation, interleave=self._interleave
+        )
+        self._writer_count = itertools.count(1)
+        rpcs = Rpcs(self._state, self._operations, self._services, revisions, identity)
         policies: list[RequestPolicy] = [self._faults]
         if identity is not None:
             policies.append(IamEnforcer(identity))
@@ -145,6 +155,14 @@ class CloudRunDouble:
     @require_auth.setter
     def require_auth(self, value: bool) -> None:
         self._settings.require_auth = value
+
+    @property
+    def restamp_etag(self) -> bool:
+        return self._settings.restamp_etag
+
+    @restamp_etag.setter
+    def restamp_etag(self, value: bool) -> None:
+        self._settings.restamp_etag = value
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -245,44 +263,7 @@ class CloudRunDouble:
     ) -> None:
         self.stop()
 
-    # ------------------------------------------------------------------ test hooks
-
-    def fail_next(
-        self, method: str, *, status: int = 503, times: int = 1, message: str | None = None
-    ) -> None:
-        """Answer the next ``times`` matching calls with ``status``.
-
-        ``method`` is an RPC name (``UpdateService``, ``GetOperation``...) or a regular
-        expression searched in ``"<HTTP method> <path>"``.
-        """
-        self._faults.fail_next(method, status=status, times=times, message=message)
-
-    def lose_answer(self, method: str, *, times: int = 1) -> None:
-        """Carry out the next ``times`` matching calls, then answer 503 instead of their result
-        (a write that landed while its answer was lost on the way back)."""
-        self._faults.lose_next(method, times=times)
-
-    def before_next(self, method: str, action: Callable[[], None], *, times: int = 1) -> None:
-        """Run ``action`` just before the next ``times`` matching calls are handled (another
-        client that gets in first: a concurrent writer between a read and a write)."""
-        self._faults.before_next(method, action, times=times)
-
-    def deny(self, permission: str, *, times: int | None = None) -> None:
-        """Answer calls that need ``permission`` (``run.services.update``...) with 403."""
-        self._faults.deny(permission, times=times)
-
-    def allow(self, permission: str) -> None:
-        """Lift a :meth:`deny`."""
-        self._faults.allow(permission)
-
-    @contextlib.contextmanager
-    def slow_operations(self, seconds: float) -> Iterator[None]:
-        """Add ``seconds`` to every operation started inside the block."""
-        self._settings.extra_delay += seconds
-        try:
-            yield
-        finally:
-            self._settings.extra_delay -= seconds
+    # ------------------------------------------------------------------ revision hooks
 
     def stop_revision(self, name: str) -> None:
         """Stop a revision's process (SIGTERM to its group) as if its instance went away."""

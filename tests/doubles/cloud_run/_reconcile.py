@@ -3,7 +3,9 @@
 Like the real one, each operation waits the operation delay, then for every revision its
 traffic names (and the new one) to be Ready or failed; then it either switches the proxies
 and finishes with the service, or finishes with the error the real API reports and leaves
-the effective traffic alone.
+the effective traffic alone. A revision that traffic or a tag reaches again after it scaled
+to zero gets an instance before the switch; one that nothing reaches any more scales to zero
+after it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 
 from ._errors import ApiError
 from ._operations import Operation, OperationStore
+from ._revisions import Revisions
 from ._routing import Router, resolve_targets
 from ._state import (
     FAILED,
@@ -40,15 +43,30 @@ class Job:
     targets: tuple[Target, ...]
     new_revision: str | None
     delay: float
+    forced_error: ApiError | None = None
 
 
 class Reconciler:
     """Queues operations per service and runs each service's worker thread."""
 
-    def __init__(self, state: State, operations: OperationStore, router: Router) -> None:
+    def __init__(
+        self, state: State, operations: OperationStore, router: Router, revisions: Revisions
+    ) -> None:
         self._state = state
         self._operations = operations
         self._router = router
+        self._revisions = revisions
+
+    def fail_next_operation(self, service_name: str, error: ApiError) -> None:
+        """The operation of the next write to ``service_name`` finishes with ``error``.
+
+        The write itself is accepted (the service keeps what was asked for), the effective
+        traffic stays as it was: what an operation that fails on the server side leaves.
+        """
+        with self._state.lock:
+            svc = self._state.services.get(service_name)
+            if svc is not None:
+                svc.failing_operations.append(error)
 
     def enqueue(self, svc: ServiceRecord, new_revision: str | None) -> Operation:
         """The operation of the write just applied to ``svc``; the caller holds the lock."""
@@ -63,6 +81,7 @@ class Reconciler:
                 targets=resolve_targets(svc, svc.pb.traffic),
                 new_revision=new_revision,
                 delay=settings.operation_delay + settings.extra_delay,
+                forced_error=svc.failing_operations.pop(0) if svc.failing_operations else None,
             )
         )
         return operation
@@ -113,11 +132,18 @@ class Reconciler:
                 if state.stopping.is_set() or time.monotonic() > deadline:
                     break
         with state.lock:
-            error = route_error(svc, job)
+            reached = {t.revision for t in job.targets if t.percent or t.tag}
+            cold = [svc.revisions[name] for name in reached if name in svc.revisions]
+        for revision in cold:
+            self._revisions.scale_from_zero(svc, revision)
+        with state.lock:
+            error = job.forced_error or route_error(svc, job)
             pb = svc.pb
             latest = job.generation >= pb.generation
+            idle = []
             if error is None:
                 self._router.apply(svc, job.targets)
+                idle = self._revisions.take_idle(svc)
             ready = [r for r in svc.revisions.values() if r.state == "ready"]
             if ready:
                 pb.latest_ready_revision = ready[-1].pb.name
@@ -135,10 +161,15 @@ class Reconciler:
             pb.etag = new_etag()
             result = ServicePb()
             result.CopyFrom(pb)
+            if state.settings.restamp_etag:
+                # Status settles a moment after the operation: the etag it returned is stale.
+                pb.etag = new_etag()
         if error is None:
             job.operation.finish(response=result)
         else:
             job.operation.finish(error=error)
+        for revision in idle:
+            self._revisions.scale_to_zero(revision)
 
 
 def route_error(svc: ServiceRecord, job: Job) -> ApiError | None:

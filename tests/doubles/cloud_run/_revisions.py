@@ -1,7 +1,9 @@
-"""Revisions: made from a service's template, each run as a real process until deleted.
+"""Revisions: made from a service's template, each run as a real process.
 
 A revision is ``Ready`` once its process accepts TCP on ``PORT`` (Cloud Run's default
-startup probe), failed if the process exits first or does not listen in time.
+startup probe), failed if the process exits first or does not listen in time. A Ready revision
+that no traffic and no tag reaches scales to zero (its process stops; it stays Ready), and
+gets a process again when traffic or a tag reaches it (a cold start).
 """
 
 from __future__ import annotations
@@ -104,21 +106,80 @@ class Revisions:
         return operation.to_json()
 
     @staticmethod
+    def take_idle(svc: ServiceRecord) -> list[RevisionRecord]:
+        """Mark the Ready revisions nothing routes to as scaled to zero; the caller holds the lock
+        and stops them (:meth:`scale_to_zero`) after releasing it."""
+        reachable = {t.revision for t in svc.routing if t.percent or t.tag}
+        idle = [
+            rev
+            for name, rev in svc.revisions.items()
+            if name not in reachable
+            and rev.state == "ready"
+            and not rev.scaled_to_zero
+            and rev.process is not None
+        ]
+        for rev in idle:
+            rev.scaled_to_zero = True
+        return idle
+
+    @staticmethod
+    def scale_to_zero(revision: RevisionRecord) -> None:
+        """Stop the instance of a revision nothing routes to."""
+        if revision.process is not None:
+            revision.process.stop(grace=2.0)
+
+    def scale_from_zero(self, svc: ServiceRecord, revision: RevisionRecord) -> None:
+        """Start an instance of a scaled-to-zero revision and wait until it listens.
+
+        A start that fails leaves the revision Ready (as Cloud Run reports it) with a dead
+        instance: the proxies answer 503 for it, as for a crashed one.
+        """
+        with self._state.lock:
+            if not revision.scaled_to_zero:
+                return
+            revision.scaled_to_zero = False
+            template = revision.template
+        process = self._start_process(svc, revision, template)
+        if process is not None:
+            process.wait_ready(
+                timeout=self._state.settings.ready_timeout, cancelled=self._state.stopping
+            )
+
+    @staticmethod
     def stop_processes(svc: ServiceRecord) -> None:
         for revision in list(svc.revisions.values()):
             if revision.process is not None:
                 revision.process.stop(grace=3.0)
 
     def _launch(self, svc: ServiceRecord, revision: RevisionRecord, template: Any) -> None:
+        try:
+            process = self._start_process(svc, revision, template)
+        except UnknownImageError as error:
+            self._settle(revision, failure=str(error))
+            return
+        if process is None:
+            return
+        threading.Thread(
+            target=self._await_ready,
+            args=(revision,),
+            name=f"ready-{process.revision}",
+            daemon=True,
+        ).start()
+
+    def _start_process(
+        self, svc: ServiceRecord, revision: RevisionRecord, template: Any
+    ) -> RevisionProcess | None:
+        """A new process for ``revision`` on a fresh port (None if the image cannot run)."""
         settings = self._state.settings
         short = short_name(revision.pb.name)
         container = template.containers[0]
         port = RevisionProcess.allocate_port()
         try:
             argv = settings.image_command(container.image, port)
-        except UnknownImageError as error:
-            self._settle(revision, failure=str(error))
-            return
+        except UnknownImageError:
+            if revision.process is None:
+                raise
+            return None
         env = revision_environment(
             template_env={env.name: env.value for env in container.env},
             platform_env={
@@ -138,9 +199,7 @@ class Revisions:
         )
         revision.process = process
         process.start()
-        threading.Thread(
-            target=self._await_ready, args=(revision,), name=f"ready-{short}", daemon=True
-        ).start()
+        return process
 
     def _await_ready(self, revision: RevisionRecord) -> None:
         assert revision.process is not None

@@ -115,6 +115,7 @@ class Settings:
     image_command: ImageCommand
     platform_env: Mapping[str, str]
     extra_delay: float = 0.0  # what slow_operations() adds
+    restamp_etag: bool = False  # the etag changes again once an operation has finished
     # Environment of an instance running as a service account (its metadata server).
     instance_env: Callable[[str], Mapping[str, str]] = lambda _account: {}
 
@@ -127,6 +128,7 @@ class RevisionRecord:
     state: str = "pending"  # pending | ready | failed
     failure: str = ""
     settled: threading.Event = field(default_factory=threading.Event)
+    scaled_to_zero: bool = False  # Ready, but no instance: no traffic and no tag routes to it
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,7 @@ class ServiceRecord:
     history: list[dict[str, int]] = field(default_factory=list)
     jobs: queue.Queue[Job | None] = field(default_factory=queue.Queue)
     worker: threading.Thread | None = None
+    failing_operations: list[Any] = field(default_factory=list)  # ApiErrors for the next writes
 
 
 class State:

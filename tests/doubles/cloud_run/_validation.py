@@ -12,6 +12,7 @@ __all__ = ["validate_service_id", "validate_spec", "validate_traffic"]
 
 _RESERVED_ENV = ("PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION")
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_TAG_AND_SERVICE = 46  # the two make one DNS label of the tag URL ({tag}---{service}-{hash}...)
 
 
 def validate_service_id(service_id: str) -> None:
@@ -50,10 +51,10 @@ def validate_spec(service: Any) -> None:
             "use lowercase letters, digits and hyphens, and be at most 63 characters."
         )
         raise ApiError.invalid(msg)
-    validate_traffic(service.traffic)
+    validate_traffic(service.traffic, service_id=service_id)
 
 
-def validate_traffic(traffic: Any) -> None:
+def validate_traffic(traffic: Any, *, service_id: str = "") -> None:
     """Synchronous checks of traffic targets (400 INVALID_ARGUMENT)."""
     total = 0
     tags: set[str] = set()
@@ -77,6 +78,13 @@ def validate_traffic(traffic: Any) -> None:
         if target.tag:
             if not _DNS_LABEL.match(target.tag) or len(target.tag) > 46:
                 msg = f"{where}.tag {target.tag!r} must be lowercase letters, digits or hyphens."
+                raise ApiError.invalid(msg)
+            if len(target.tag) + len(service_id) > _TAG_AND_SERVICE:
+                msg = (
+                    f"{where}.tag: traffic tag {target.tag!r} and service name {service_id!r} "
+                    f"together are too long. Combined traffic tag and service name cannot "
+                    f"exceed {_TAG_AND_SERVICE} characters."
+                )
                 raise ApiError.invalid(msg)
             if target.tag in tags:
                 msg = f"{where}.tag {target.tag!r} is used more than once."

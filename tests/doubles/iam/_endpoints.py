@@ -2,7 +2,8 @@
 
 * ``POST /token``: OAuth 2.0 JWT-bearer grant of a service-account key file: an access token,
   or an ID token when the assertion carries ``target_audience`` (the key holder may always
-  mint its own, as with Google).
+  mint its own, as with Google); or the refresh-token grant of an ``authorized_user`` file
+  (what ``gcloud auth application-default login`` writes): an access token of that user.
 * ``POST /v1/token``: the Security Token Service's token exchange for workload identity
   federation: a GitHub Actions OIDC token for a federated access token, refused unless the
   provider's attribute condition holds (``repository_id``, ``repository_owner_id``).
@@ -12,6 +13,8 @@
   EMAIL, or the answer is 403 ``PERMISSION_DENIED`` with an ``ErrorInfo``, as Google's.
 * ``GET /github-actions/token?audience=``: what GitHub's ``ACTIONS_ID_TOKEN_REQUEST_URL``
   serves a job (``{"value": <JWT>}``), for the credential file's ``credential_source.url``.
+* the metadata server of a Google compute instance running as a service account: its access
+  tokens and ID tokens (:meth:`IdentityEndpoints.metadata_token`, ``metadata_id_token``).
 
 References: https://cloud.google.com/iam/docs/reference/credentials/rest,
 https://cloud.google.com/iam/docs/reference/sts/rest/v1/TopLevel/token,
@@ -33,6 +36,7 @@ from ._tokens import GITHUB_ISSUER, InvalidToken, TokenAuthority
 __all__ = ["Answer", "IdentityEndpoints", "WorkloadIdentityProvider", "parse_json"]
 
 _JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+_REFRESH = "refresh_token"
 _TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 _GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 
@@ -85,13 +89,19 @@ class IdentityEndpoints:
     policy: IamPolicy | None = None
     providers: list[WorkloadIdentityProvider] = field(default_factory=list)
     github_request_tokens: dict[str, dict[str, str]] = field(default_factory=dict)
+    refresh_tokens: dict[str, str] = field(default_factory=dict)
+    """An ``authorized_user`` file's refresh token → the IAM member it stands for."""
     issued: list[dict[str, Any]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # ------------------------------------------------------------------ OAuth 2.0
     def oauth_token(self, form: Mapping[str, str]) -> Answer:
+        if form.get("grant_type") == _REFRESH:
+            return self._refresh(form)
         if form.get("grant_type") != _JWT_BEARER:
-            return _oauth_error("unsupported_grant_type", "grant_type must be jwt-bearer")
+            return _oauth_error(
+                "unsupported_grant_type", "grant_type must be jwt-bearer or refresh_token"
+            )
         try:
             # Google's ID-token grant is signed for Google's own token endpoint whatever
             # token_uri says; access-token grants use token_uri. Accept both, as Google does.
@@ -106,6 +116,14 @@ class IdentityEndpoints:
         if audience:
             return 200, {"id_token": self.authority.mint_id_token(email, str(audience))}
         token, lifetime = self.authority.issue_access_token({f"serviceAccount:{email}"})
+        return 200, {"access_token": token, "expires_in": lifetime, "token_type": "Bearer"}
+
+    def _refresh(self, form: Mapping[str, str]) -> Answer:
+        member = self.refresh_tokens.get(form.get("refresh_token", ""))
+        if member is None:
+            return _oauth_error("invalid_grant", "Token has been expired or revoked.")
+        self._record({"sub": member, "audience": None, "via": "refresh_token"})
+        token, lifetime = self.authority.issue_access_token({member})
         return 200, {"access_token": token, "expires_in": lifetime, "token_type": "Bearer"}
 
     # ------------------------------------------------------------------ STS
@@ -159,6 +177,20 @@ class IdentityEndpoints:
             return _google_error(400, "INVALID_ARGUMENT", "audience is required")
         self._record({"sub": email, "audience": audience, "via": "generateIdToken"})
         return 200, {"token": self.authority.mint_id_token(email, audience)}
+
+    # ------------------------------------------------------------------ metadata server
+    def metadata_token(self, email: str) -> Answer:
+        """An access token of the instance's service account ``email``."""
+        self._record({"sub": email, "audience": None, "via": "metadata"})
+        token, lifetime = self.authority.issue_access_token({f"serviceAccount:{email}"})
+        return 200, {"access_token": token, "expires_in": lifetime, "token_type": "Bearer"}
+
+    def metadata_id_token(self, email: str, audience: str) -> tuple[int, str]:
+        """An ID token of the instance's service account (no IAM check: its own identity)."""
+        if not audience:
+            return 400, "non-empty audience parameter required"
+        self._record({"sub": email, "audience": audience, "via": "metadata"})
+        return 200, self.authority.mint_id_token(email, audience)
 
     # ------------------------------------------------------------------ GitHub
     def github_token(self, authorization: str, audience: str) -> Answer:

@@ -10,6 +10,8 @@ import pytest
 from clarity_delivery import ConfigError, build_plan, load_settings, parse_settings
 from clarity_delivery.settings import LatencyLimits, MetricAnalysis, RolloutPolicy, TransactionCheck
 
+from tests.unit.delivery.images import pinned
+
 pytestmark = pytest.mark.unit
 
 SETTINGS = Path(__file__).resolve().parents[3] / "terraform" / "environments"
@@ -61,14 +63,19 @@ def test_worst_case_from_fault_onset_to_rollback_decision() -> None:
     assert dev.worst_case_detection_seconds == 2 * 10
 
 
-def test_step_durations_and_the_lease_cover_the_longest_wait() -> None:
+def test_step_durations_and_a_lease_that_does_not_grow_with_them() -> None:
     prod = load_settings("prod", SETTINGS).rollout
     assert prod.metrics is not None
     assert prod.metrics.first_verdict_seconds == 240  # a window of the step's own traffic
     assert prod.metrics.step_limit_seconds == 60 * 2 + 180  # then the probes decide
-    # The bake holds for 300 s of traffic, read 180 s late, plus a round.
-    assert prod.longest_step_seconds == 300 + 180 + 30
-    assert prod.lease_seconds == 300 + 2 * 510 + 60
+    # A step lasts minutes, the bake 300 s of traffic read 180 s late; the lease stays a
+    # minute, renewed by every wait (tests/delivery/test_failures.py: a lease renewed during
+    # a long analysis), so a dead deployer holds production for a minute, not for 27.
+    assert prod.lease_seconds == 60
+    assert prod.lease_seconds < prod.metrics.first_verdict_seconds < prod.bake_seconds
+    # Only the write that creates the candidate (no renewal while Cloud Run makes it Ready,
+    # and no traffic on it yet) holds for the ready timeout as well.
+    assert prod.creation_lease_seconds == 300 + 60
     no_analysis = RolloutPolicy(
         strategy="canary",
         steps=(100,),
@@ -78,7 +85,7 @@ def test_step_durations_and_the_lease_cover_the_longest_wait() -> None:
         ready_timeout_seconds=300,
         require_approval=False,
     )
-    assert no_analysis.lease_seconds == 300 + 2 * 3 * 10 + 60
+    assert no_analysis.lease_seconds == prod.lease_seconds
 
 
 def test_transactions_are_declared_beside_the_health_checks() -> None:
@@ -91,13 +98,14 @@ def test_transactions_are_declared_beside_the_health_checks() -> None:
             timeout_seconds=10,
         ),
     )
-    plan = build_plan(settings, version="1.0.0")
+    plan = build_plan(settings, version="1.0.0", images=pinned(settings))
     by_key = {s.key: s for s in plan.services}
     assert [t.kind for t in by_key["ml-service"].transactions] == ["analyze-fixed-payload"]
 
 
 def test_a_strategy_override_keeps_the_analysis() -> None:
-    plan = build_plan(load_settings("staging", SETTINGS), version="1.0.0", strategy="blue-green")
+    staging = load_settings("staging", SETTINGS)
+    plan = build_plan(staging, version="1.0.0", strategy="blue-green", images=pinned(staging))
     assert plan.policy.metrics == load_settings("staging", SETTINGS).rollout.metrics
     assert plan.policy.bake_seconds == 120
 

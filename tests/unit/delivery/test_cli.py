@@ -14,6 +14,16 @@ pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[3]
 SETTINGS = str(REPO / "terraform" / "environments")
+DIGEST = "sha256:" + "ab" * 32
+
+
+def pinned(env: str) -> list[str]:
+    """``--image`` arguments an environment accepts: its own repository, pinned by digest."""
+    project = {"dev": "clarity-loop-dev", "prod": "clarity-loop-production"}[env]
+    return [
+        f"--image={svc}=us-central1-docker.pkg.dev/{project}/clarity/{svc}@{DIGEST}"
+        for svc in ("ml-service", "api-gateway")
+    ]
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -108,9 +118,15 @@ def test_dry_run_prints_the_plan_and_needs_no_credentials(
             "--image expects SERVICE=VALUE",
         ),
         (
-            ["deploy", "--env", "prod", "--version", "1.0.0"],
+            ["deploy", "--env", "prod", "--version", "1.0.0", *pinned("prod")],
             2,
             "prod requires approval: re-run with --approve",
+        ),
+        (
+            ["deploy", "--env", "prod", "--version", "1.0.0", "--approve"],
+            2,
+            "only runs images from us-central1-docker.pkg.dev/clarity-loop-production/clarity/"
+            "ml-service pinned by digest",
         ),
         (
             [
@@ -119,6 +135,7 @@ def test_dry_run_prints_the_plan_and_needs_no_credentials(
                 "dev",
                 "--version",
                 "1.0.0",
+                *pinned("dev"),
                 "--credentials",
                 "/nonexistent/sa.json",
             ],

@@ -19,7 +19,7 @@ SETTINGS = REPO / "terraform" / "environments"
 
 
 def test_a_blue_green_plan_without_a_commit_reads_as_such() -> None:
-    plan = build_plan(load_settings("prod", SETTINGS), version="2.0.0", images={})
+    plan = build_plan(load_settings("prod", SETTINGS), version="2.0.0", dry_run=True)
     lines = plan.describe().splitlines()
     assert lines[0] == (
         "Release 2.0.0 (no commit) to prod [clarity-loop-production/us-central1], strategy blue-green"
@@ -33,7 +33,9 @@ def test_a_blue_green_plan_without_a_commit_reads_as_such() -> None:
 
 
 def test_a_canary_plan_lists_its_steps() -> None:
-    plan = build_plan(load_settings("dev", SETTINGS), version="1.0.0", commit="abcdef1")
+    plan = build_plan(
+        load_settings("dev", SETTINGS), version="1.0.0", commit="abcdef1", dry_run=True
+    )
     assert plan.describe().splitlines()[1] == (
         "  traffic steps: 50% → 100%, then the candidate is tagged 'stable'"
     )

@@ -20,6 +20,7 @@ from clarity_delivery import ConfigError, CredentialsError, parse_settings
 from clarity_delivery.analysis.journey import JourneyProbe
 from clarity_delivery.analysis.providers import Subject
 from clarity_delivery.journey import JOURNEY_USER, Journey, JourneyResult
+from clarity_delivery.lease import Heartbeat
 from clarity_delivery.plan import ServicePlan
 from clarity_delivery.settings import JourneyPolicy
 
@@ -280,15 +281,43 @@ def test_the_journey_is_off_unless_settings_turn_it_on() -> None:
     assert on.rollout.journey == JourneyPolicy(before_traffic=True, timeout_seconds=90.0)
     off = parse_settings(_settings({}), "staging", where="x")
     assert off.rollout.journey == JourneyPolicy()
-    # The lease outlasts the journey, so no one takes a rollout over while it runs: the
-    # journey is a step of its own, as long as its timeout and the requests around it.
-    assert on.rollout.longest_step_seconds >= 90 + 30
-    assert on.rollout.lease_seconds >= off.rollout.lease_seconds
-    long = parse_settings(
-        _settings({"before_traffic": True, "timeout_seconds": 600}), "staging", where="x"
-    )
-    assert long.rollout.longest_step_seconds == 600 + 30
-    assert long.rollout.lease_seconds > on.rollout.lease_seconds
+    # The lease does not grow with the journey: its polls renew it (next test).
+    assert on.rollout.lease_seconds == off.rollout.lease_seconds == 60
+
+
+def test_a_journey_waiting_for_its_insight_renews_the_rollouts_lease() -> None:
+    """A journey may wait up to its timeout (600 s at most) for the insight: every poll goes
+    through the rollout's heartbeat, so a short lease outlives a long journey."""
+
+    @dataclass
+    class Hold:
+        renewals: int = 0
+
+        def due_in(self) -> float:
+            return 0.0  # always due: every wait renews
+
+        async def renew(self) -> None:
+            self.renewals += 1
+
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    gateway, hold, heartbeat = GatewayDouble(process_after_polls=4), Hold(), Heartbeat(sleep)
+    probe = JourneyProbe(
+        Tokens(), timeout_seconds=60, transport=httpx.MockTransport(gateway), poll_interval=2
+    ).waiting_with(heartbeat.sleep)
+
+    async def measure() -> JourneyResult:
+        with heartbeat.keeping(hold):
+            return await probe.measure(SUBJECT, 0.0)
+
+    result = anyio.run(measure)
+
+    assert result.phase == "successful"
+    assert sum(slept) == pytest.approx(3 * 2)  # the polls before the batch was processed
+    assert hold.renewals >= 3
 
 
 @pytest.mark.parametrize(

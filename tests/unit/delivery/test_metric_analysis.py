@@ -43,6 +43,7 @@ from google.api_core import exceptions as gexc
 from google.auth.credentials import AnonymousCredentials
 
 from clarity_common.samples import BATCH_ID_PATTERN, SYNTHETIC_ID_PREFIX, USER_ID_PATTERN
+from tests.unit.delivery.images import pinned
 
 pytestmark = pytest.mark.unit
 
@@ -315,7 +316,7 @@ class Probes:
 def run(
     percent: int, windows: list[MetricsMeasurement], clock: list[float]
 ) -> tuple[list[dict[str, object]], str]:
-    plan = build_plan(PROD, version="1.0.0")
+    plan = build_plan(PROD, version="1.0.0", images=pinned(PROD))
     subject = Subject(
         service=plan.services[0],
         candidate="new",

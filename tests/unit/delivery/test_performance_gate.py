@@ -21,6 +21,7 @@ from clarity_delivery.analysis import (
     judge_load,
 )
 from clarity_delivery.analysis.verdict import Round, Window, assess
+from clarity_delivery.lease import Heartbeat
 from clarity_delivery.plan import ServicePlan
 from clarity_delivery.settings import HealthCheck, RolloutPolicy, TransactionCheck, load_settings
 
@@ -134,8 +135,14 @@ def _transport(candidate_delay: float, seen: Counter[tuple[str, str]]) -> httpx.
     return httpx.MockTransport(handler)
 
 
-async def _measure(candidate_delay: float, seen: Counter[tuple[str, str]]) -> LoadMeasurement:
-    provider = LoadComparison(StaticTokens(), transport=_transport(candidate_delay, seen))
+async def _measure(
+    candidate_delay: float, seen: Counter[tuple[str, str]], heartbeat: Heartbeat | None = None
+) -> LoadMeasurement:
+    provider = LoadComparison(
+        StaticTokens(),
+        transport=_transport(candidate_delay, seen),
+        wait=heartbeat.sleep if heartbeat is not None else None,
+    )
     # Latency is measured on the wall clock from each request's due time, so a loaded CI
     # machine adds scheduling jitter to both sides: a noise floor of 40 ms keeps the healthy
     # run's verdict about the code, and the slow candidate's 150 ms is well above it.
@@ -167,3 +174,31 @@ async def test_the_same_mix_reaches_both_alternately_and_a_slow_candidate_fails(
     assert slow.phase == "failed"
     assert "load test p95" in slow.failures()[0]
     assert (slow.candidate.latency_ms(95) or 0) >= 150 > (slow.baseline.latency_ms(95) or 0)
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_the_lease_is_renewed_while_the_load_runs_without_slowing_it(
+    anyio_backend: str,
+) -> None:
+    """A load test lasts ``duration_seconds`` (a minute in staging), as long as a lease: the
+    rollout's heartbeat runs beside it, renewing the lease whenever it falls due, while the
+    requests keep their schedule; it stops with the load."""
+    renewals: list[float] = []
+
+    class Hold:
+        def due_in(self) -> float:
+            return 0.1 - (anyio.current_time() - renewals[-1]) if renewals else 0.0
+
+        async def renew(self) -> None:
+            renewals.append(anyio.current_time())
+            await anyio.sleep(0.2)  # a lease write takes an operation: the load does not wait
+
+    heartbeat = Heartbeat()
+    with heartbeat.keeping(Hold()):
+        measured = await _measure(0.0, Counter(), heartbeat)
+        after = len(renewals)
+        await anyio.sleep(0.3)
+    assert measured.phase == "successful", measured.describe()
+    assert measured.candidate.requests == measured.baseline.requests == 60
+    assert after >= 2  # 0.5 s of load, a renewal due every 0.1 s, each taking 0.2 s
+    assert len(renewals) == after  # nothing renews once the load is over

@@ -10,6 +10,8 @@ from clarity_delivery import ConfigError, build_plan, load_settings, parse_versi
 from clarity_delivery.plan import TrafficSplit, TrafficTarget, label_value
 from clarity_delivery.settings import ENVIRONMENTS
 
+from tests.unit.delivery.images import DIGEST, pinned
+
 pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[3]
@@ -135,13 +137,16 @@ def test_traffic_split_must_add_up_to_100() -> None:
     )
 
 
-def test_plan_orders_services_and_derives_images() -> None:
+STAGING_REPO = "us-central1-docker.pkg.dev/clarity-loop-staging/clarity"
+
+
+def test_plan_orders_services_and_takes_the_pinned_images() -> None:
     settings = load_settings("staging", SETTINGS)
-    plan = build_plan(settings, version="1.4.0", commit="ABCDEF1234")
+    plan = build_plan(settings, version="1.4.0", commit="ABCDEF1234", images=pinned(settings))
     assert [s.key for s in plan.services] == ["ml-service", "api-gateway"]
     assert plan.commit == "abcdef1234"
     ml = plan.services[0]
-    assert ml.image == "us-central1-docker.pkg.dev/clarity-loop-staging/clarity/ml-service:1.4.0"
+    assert ml.image == f"{STAGING_REPO}/ml-service@{DIGEST}"
     assert ml.revision == "clarity-ml-service-1-4-0-abcdef1"
     assert [c.path for c in plan.services[1].checks] == [
         "/health",
@@ -154,6 +159,7 @@ def test_plan_orders_services_and_derives_images() -> None:
     assert "worst case from a fault's onset to the rollback decision: 240s" in text
     assert "transactions: POST /v1/healthkit/samples (ingest-synthetic-batch)" in text
     assert "clarity-ml-service-1-4-0-abcdef1" in text
+    assert plan.overrides == ()
 
 
 def test_plan_strategy_override_and_service_filter() -> None:
@@ -163,13 +169,72 @@ def test_plan_strategy_override_and_service_filter() -> None:
         version="1.0.0",
         only=("api-gateway",),
         strategy="blue-green",
-        images={"api-gateway": "reg/api-gateway@sha256:" + "a" * 64},
+        images={"api-gateway": f"{STAGING_REPO}/api-gateway:1.0.0@{DIGEST}"},
     )
     assert [s.key for s in plan.services] == ["api-gateway"]
     assert plan.policy.strategy == "blue-green"
     assert plan.policy.steps == (100,)
+    assert plan.policy.lease_seconds == settings.rollout.lease_seconds
     assert plan.candidate_tag == "green"
-    assert plan.services[0].image.endswith("a" * 64)
+    assert plan.services[0].image.endswith(DIGEST)
+
+
+@pytest.mark.parametrize(
+    ("image", "problem"),
+    [
+        ("docker.io/someone/ml-service:latest", "is not from this environment's repository"),
+        (f"docker.io/someone/ml-service@{DIGEST}", "is not from this environment's repository"),
+        (f"{STAGING_REPO}/ml-service:1.4.0", "is not pinned by digest"),
+        (f"{STAGING_REPO}/api-gateway@{DIGEST}", "is not from this environment's repository"),
+        (
+            f"us-central1-docker.pkg.dev/clarity-loop-production/clarity/ml-service@{DIGEST}",
+            "is not from this environment's repository",
+        ),
+        (f"{STAGING_REPO}/ml-service@sha256:abc", "is not pinned by digest"),
+    ],
+)
+def test_images_not_pinned_in_the_environments_repository_are_refused(
+    image: str, problem: str
+) -> None:
+    settings = load_settings("staging", SETTINGS)
+    with pytest.raises(ConfigError, match=problem) as caught:
+        build_plan(settings, version="1.4.0", images={"ml-service": image}, only=("ml-service",))
+    assert f"pass --image ml-service={STAGING_REPO}/ml-service@sha256:<digest>" in str(caught.value)
+    assert "--allow-image-override" not in str(caught.value)  # staging allows no override
+    with pytest.raises(ConfigError, match=problem):  # nor does the flag change that
+        build_plan(
+            settings,
+            version="1.4.0",
+            images={"ml-service": image},
+            only=("ml-service",),
+            image_override=True,
+        )
+
+
+def test_without_an_image_the_tag_settings_derive_is_refused_but_a_dry_run_notes_it() -> None:
+    settings = load_settings("staging", SETTINGS)
+    with pytest.raises(ConfigError, match="is not pinned by digest"):
+        build_plan(settings, version="1.4.0")
+    plan = build_plan(settings, version="1.4.0", dry_run=True)
+    assert plan.services[0].image == f"{STAGING_REPO}/ml-service:1.4.0"
+    assert len(plan.notes) == 2
+    assert "note: a real run refuses this: image" in plan.describe()
+
+
+def test_dev_accepts_another_image_only_with_the_explicit_override_and_says_so() -> None:
+    settings = load_settings("dev", SETTINGS)
+    assert settings.rollout.allow_image_override
+    image = {"ml-service": "docker.io/someone/ml-service:latest"}
+    with pytest.raises(ConfigError, match="or, in dev only, add --allow-image-override"):
+        build_plan(settings, version="1.4.0", images=image, only=("ml-service",))
+    plan = build_plan(
+        settings, version="1.4.0", images=image, only=("ml-service",), image_override=True
+    )
+    (override,) = plan.overrides
+    assert override.startswith(
+        "image override: ml-service runs docker.io/someone/ml-service:latest"
+    )
+    assert "note: image override: ml-service" in plan.describe()
 
 
 @pytest.mark.parametrize(

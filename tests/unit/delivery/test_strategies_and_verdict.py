@@ -46,11 +46,13 @@ CHECK = HealthCheck(service="ml-service", path="/health")
 
 
 def _ctx(strategy: str = "canary", held: dict[str, str] | None = None) -> RolloutContext:
+    settings = load_settings("staging", SETTINGS)
     plan = build_plan(
-        load_settings("staging", SETTINGS),
+        settings,
         version="1.4.0",
         commit="abcdef1",
         strategy=strategy,  # type: ignore[arg-type]
+        images={k: f"{settings.image_repository(k)}@sha256:{'ab' * 32}" for k in settings.services},
     )
     svc = plan.services[0]
     return RolloutContext(

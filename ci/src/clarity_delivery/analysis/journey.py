@@ -9,7 +9,9 @@ measurement; the rollout engine asks for it on the API gateway's candidate where
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 
+import anyio
 import anyio.to_thread
 import httpx
 
@@ -37,11 +39,24 @@ class JourneyProbe:
         timeout_seconds: float,
         transport: httpx.AsyncBaseTransport | None = None,
         poll_interval: float = 1.0,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
         self._tokens = tokens
         self._timeout = timeout_seconds
         self._transport = transport
         self._poll_interval = poll_interval
+        self._sleep = sleep
+
+    def waiting_with(self, sleep: Callable[[float], Awaitable[None]]) -> JourneyProbe:
+        """The same probe, waiting between its polls through ``sleep`` (a rollout's heartbeat,
+        so that a journey as long as its timeout does not outlive the rollout's lease)."""
+        return JourneyProbe(
+            self._tokens,
+            timeout_seconds=self._timeout,
+            transport=self._transport,
+            poll_interval=self._poll_interval,
+            sleep=sleep,
+        )
 
     async def is_online(self) -> bool:
         """Always: the candidate's URL is what is measured."""
@@ -69,5 +84,6 @@ class JourneyProbe:
             timeout_seconds=self._timeout,
             poll_interval=self._poll_interval,
             transport=self._transport,
+            sleep=self._sleep,
         )
         return await journey.run()

@@ -144,11 +144,16 @@ class LoadComparison:
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        wait: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
+        """``wait``: a rollout's heartbeat (:class:`~..lease.Heartbeat`), run beside the load
+        for as long as it lasts so that the rollout's lease is renewed meanwhile, without
+        delaying any request of the load (``sleep`` paces those)."""
         self._tokens = tokens
         self._transport = transport
         self._clock = clock
         self._sleep = sleep
+        self._wait = wait
 
     async def is_online(self) -> bool:
         """Always: the revisions' own URLs are what is measured."""
@@ -190,17 +195,21 @@ class LoadComparison:
 
             sides = ((urls[0], candidate), (urls[1], baseline))
             checks = itertools.cycle(mix)
-            async with anyio.create_task_group() as tg:
-                for pair in range(gate.requests // 2):
-                    check = next(checks)
-                    # The same request to both, candidate first in every other pair.
-                    order = sides if pair % 2 == 0 else sides[::-1]
-                    for n, (url, stats) in enumerate(order):
-                        k = 2 * pair + n
-                        wait = began + k / gate.rate_per_second - self._clock()
-                        if wait > 0:
-                            await self._sleep(wait)
-                        tg.start_soon(one, k, check, url, stats)
+            async with anyio.create_task_group() as beside:
+                if self._wait is not None:
+                    beside.start_soon(_keep_waiting, self._wait, gate.duration_seconds)
+                async with anyio.create_task_group() as tg:
+                    for pair in range(gate.requests // 2):
+                        check = next(checks)
+                        # The same request to both, candidate first in every other pair.
+                        order = sides if pair % 2 == 0 else sides[::-1]
+                        for n, (url, stats) in enumerate(order):
+                            k = 2 * pair + n
+                            wait = began + k / gate.rate_per_second - self._clock()
+                            if wait > 0:
+                                await self._sleep(wait)
+                            tg.start_soon(one, k, check, url, stats)
+                beside.cancel_scope.cancel()
         phase, reasons = judge_load(candidate, baseline, gate)
         return LoadMeasurement(
             at=started,
@@ -210,6 +219,12 @@ class LoadComparison:
             phase=phase,
             reasons=reasons,
         )
+
+
+async def _keep_waiting(wait: Callable[[float], Awaitable[None]], seconds: float) -> None:
+    """``wait`` over and over until cancelled (when the load is over)."""
+    while True:
+        await wait(max(seconds, 1.0))
 
 
 async def _send(client: httpx.AsyncClient, base_url: str, check: Check) -> bool:

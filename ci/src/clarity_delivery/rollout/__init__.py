@@ -10,9 +10,10 @@ Admin API and of Monitoring, with real revision processes. Where each concern li
 ``rollout/_engine``    the numbered steps of a rollout, across services
 ``strategies/``        canary and blue-green: the splits to walk, how each is analysed
 ``candidate``          the candidate revision: name, creation, Ready wait
-``traffic``            etag-guarded traffic writes, verified
+``traffic``            etag-guarded traffic writes, verified; a rollout's hold on a service
+``lease``              the heartbeat: the lease renewed while a rollout waits
 ``analysis/``          providers measure, a pure verdict judges, a runner loops
-``rollback``           restore, abort, fail, restore the released; rollback targets
+``rollback``           restore, unwind, restore the released; rollback targets
 ``recovery``           rollouts left behind by a deployer that is gone (the lease)
 ``status``             status of services, health checks of what serves
 ``rollout/_manual``    ``rollback --to VERSION|previous``
@@ -29,7 +30,7 @@ import anyio
 
 from .. import _state as st
 from .._analysis_settings import MIN_MONITORING_WINDOW
-from .._cloudrun import CloudRunApi
+from .._cloudrun import CloudRunApi, RetryNotice
 from .._errors import ConfigError
 from ..analysis import (
     AnalysisRunner,
@@ -41,8 +42,10 @@ from ..analysis import (
     RequestMetrics,
     RoundResult,
 )
+from ..analysis.journey import JourneyProbe
 from ..candidate import Revisions
 from ..deployment_log import DeploymentLog
+from ..lease import Heartbeat
 from ..ledger import DeploymentRecord, Ledger
 from ..plan import ReleasePlan
 from ..progress import Reporter
@@ -72,14 +75,17 @@ class Deployer:
         owner: str | None = None,
         ledger: Ledger | None = None,
         monitoring: MonitoringApi | None = None,
-        journey: MetricProvider | None = None,
+        journey: JourneyProbe | None = None,
         log: DeploymentLog | None = None,
     ) -> None:
         """``journey``: the user's journey, run once on the API gateway's candidate before it
-        takes traffic (``rollout.journey.before_traffic``); None leaves it out."""
+        takes traffic (``rollout.journey.before_traffic``); None leaves it out. Its polls, like
+        every wait of a rollout, renew the rollout's lease."""
         owner = owner or st.owner_id()
         router = CloudRunRouter(api)
         rollbacks = Rollbacks(api, router, reporter)
+        heartbeat = Heartbeat(sleep)
+        api.on_retry = lambda notice: _report_retry(reporter, notice)
         self._api = api
         self._monitoring = monitoring
         self._recovery = Recovery(api, rollbacks, reporter, owner=owner)
@@ -87,21 +93,26 @@ class Deployer:
         self._health = HealthChecks(api, prober, reporter, monitoring=monitoring)
         providers: list[MetricProvider] = [
             HttpProbes(prober),
-            LoadComparison(prober.tokens, transport=prober.transport),
+            LoadComparison(prober.tokens, transport=prober.transport, wait=heartbeat.sleep),
         ]
         if monitoring is not None:
             providers.append(RequestMetrics(monitoring))
         self._engine = Engine(
             api=api,
             router=router,
-            revisions=Revisions(api, reporter, sleep=sleep),
-            analysis=AnalysisRunner(providers, reporter, sleep=sleep),
+            revisions=Revisions(api, reporter, sleep=heartbeat.sleep),
+            analysis=AnalysisRunner(providers, reporter, sleep=heartbeat.sleep),
             rollbacks=rollbacks,
             recovery=self._recovery,
             records=self._records,
             reporter=reporter,
+            heartbeat=heartbeat,
             owner=owner,
-            journey=AnalysisRunner([journey], reporter, sleep=sleep) if journey else None,
+            journey=(
+                AnalysisRunner([journey.waiting_with(heartbeat.sleep)], reporter, sleep=sleep)
+                if journey
+                else None
+            ),
         )
         self._pruner = Pruner(api, reporter)
         self._manual = ManualRollback(
@@ -113,8 +124,9 @@ class Deployer:
             reporter=reporter,
         )
 
-    async def deploy(self, plan: ReleasePlan) -> DeploymentRecord:
-        """Roll ``plan`` out; on failure restore every service touched, then raise."""
+    async def deploy(self, plan: ReleasePlan) -> DeploymentRecord | None:
+        """Roll ``plan`` out; on failure restore every service touched, then raise; None when
+        every service already serves it."""
         await self._check_metrics(plan)
         return await self._engine.deploy(plan)
 
@@ -135,8 +147,9 @@ class Deployer:
             raise ConfigError(msg)
         await self._monitoring.check_access(plan.project_id)
 
-    async def rollback(self, settings: EnvironmentSettings, to: str) -> DeploymentRecord:
-        """Send 100 % of every service to the revision of version ``to`` (or ``previous``), then verify."""
+    async def rollback(self, settings: EnvironmentSettings, to: str) -> DeploymentRecord | None:
+        """Send 100 % of every service to the revision of version ``to`` (or ``previous``), then
+        verify; None when every service already serves it (nothing to do)."""
         return await self._manual.run(settings, to)
 
     async def prune(
@@ -166,3 +179,14 @@ class Deployer:
     ) -> list[RoundResult]:
         """Run every configured check once against each service's URL; raise if any fails."""
         return await self._health.check(settings, base_urls)
+
+
+def _report_retry(reporter: Reporter, notice: RetryNotice) -> None:
+    reporter.event(
+        "retry",
+        notice.describe(),
+        attempt=notice.attempt,
+        attempts=notice.attempts,
+        wait_seconds=round(notice.wait_seconds, 3),
+        error=notice.error,
+    )

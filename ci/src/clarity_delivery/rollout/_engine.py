@@ -3,18 +3,25 @@
 Per service, in dependency order (:meth:`Engine.run_service`):
 
 1. read the service; roll back a rollout whose deployer is gone, or refuse one that is alive,
-2. create the candidate at 0 % with traffic pinned to stable by name, and write the lease,
-3. wait for the candidate's Ready condition (a failure or the timeout aborts: traffic untouched),
-4. tag the candidate so that it can be probed at its own URL,
-5. walk the strategy's steps: write the step's split, analyse (probes, transactions, before
+2. in one write: create the candidate, pin traffic to stable by name, tag the candidate so it
+   can be probed at its own URL, and write the lease,
+3. wait for the candidate's Ready condition (a failure or the timeout aborts: no traffic moved),
+4. walk the strategy's steps: write the step's split, analyse (probes, transactions, before
    traffic the performance gate's load test where it is on and, where the candidate takes
    traffic, metrics), roll back on a failed verdict; where ``rollout.journey.before_traffic``
    is on, the API gateway's candidate must also pass the user's journey
    (:mod:`~..analysis.journey`) once its pre-traffic checks passed; then the bake,
-6. make the candidate stable, the old stable revision kept tagged at 0 %.
+5. make the candidate stable, the old stable revision kept tagged at 0 %.
+
+While the rollout holds a service, every wait (the Ready wait, the rounds of analysis, the
+bake, the journey's polls, the performance gate's load) renews its lease when due
+(:mod:`~..lease`).
 
 This is the only place where a verdict becomes a rollback, and where a later service's failure
-restores the services already released.
+restores the services already released. Whatever stops a service mid-way (a failed verdict, an
+API error that outlived its retries, a credentials failure, a takeover) goes through the same
+exit, :meth:`~..rollback.Rollbacks.unwind`, so every service ends on its previous stable
+revision or released, and the error says which.
 """
 
 from __future__ import annotations
@@ -23,29 +30,32 @@ import time
 import uuid
 from dataclasses import replace
 
+from google.cloud import run_v2
+
 from .. import _state as st
-from .._cloudrun import CloudRunApi, OperationFailed, ServicePath
+from .._cloudrun import CloudRunApi, ServicePath
 from .._context import Released, RolloutContext
 from .._errors import (
-    ConcurrentRollout,
     ConfigError,
     CredentialsError,
     DeployError,
+    OperationFailed,
     PermissionDenied,
-    RolloutAborted,
     RolloutFailed,
 )
 from ..analysis import AnalysisRunner, LoadStats, Subject, Verdict, Window, load_evidence
 from ..analysis.limits import RevisionStats
 from ..candidate import Revisions
 from ..journey import JOURNEY_SERVICE
-from ..ledger import DeploymentRecord, Outcome, RevisionFigures, StepRecord
+from ..lease import Heartbeat
+from ..ledger import DeploymentRecord, RevisionFigures, StepRecord
 from ..plan import ReleasePlan, ServicePlan, TrafficSplit, TrafficTarget
 from ..progress import Reporter
 from ..recovery import Recovery
 from ..rollback import Rollbacks, held_revisions
-from ..strategies import PRE_TRAFFIC_FAILURE, Step, strategy_for
-from ..traffic import TrafficRouter
+from ..strategies import PRE_TRAFFIC_FAILURE, Step, Strategy, strategy_for
+from ..traffic import Hold, TrafficRouter
+from ._conclusion import already_served, conclude
 from ._records import Records
 
 __all__ = ["JOURNEY_FAILURE", "Engine"]
@@ -67,6 +77,7 @@ class Engine:
         recovery: Recovery,
         records: Records,
         reporter: Reporter,
+        heartbeat: Heartbeat,
         owner: str,
         journey: AnalysisRunner | None = None,
     ) -> None:
@@ -79,10 +90,15 @@ class Engine:
         self._recovery = recovery
         self._records = records
         self._report = reporter
+        self._heartbeat = heartbeat
         self._owner = owner
 
-    async def deploy(self, plan: ReleasePlan) -> DeploymentRecord:
-        """Roll ``plan`` out; on failure restore every service touched, then raise."""
+    async def deploy(self, plan: ReleasePlan) -> DeploymentRecord | None:
+        """Roll ``plan`` out; on failure restore every service touched, then raise.
+
+        None when every service already serves the release (a deploy run again after the one
+        that released it died before it could say so): nothing is changed or recorded.
+        """
         record = DeploymentRecord(
             id=uuid.uuid4().hex[:12],
             kind="rollout",
@@ -95,33 +111,41 @@ class Engine:
             images={s.key: s.image for s in plan.services},
         )
         self._report.event("plan", plan.describe(), rollout=record.id, environment=plan.environment)
+        for override in plan.overrides:
+            self._report.event("override", override, rollout=record.id)
         released: list[Released] = []
+        touched: list[ServicePath] = []
         try:
+            served = await already_served(self._api, plan)
+            if served is not None:
+                self._report.event(
+                    "done",
+                    f"release {plan.version} already serves every service: {served}; nothing to do",
+                    outcome="unchanged",
+                )
+                return None
             for svc in plan.services:
                 path = ServicePath(plan.project_id, plan.region, svc.name)
-                released.append(await self.run_service(plan, svc, path, record))
+                released.append(await self.run_service(plan, svc, path, record, touched))
         except DeployError as exc:
-            record.error = exc.message
-            record.outcome = _outcome_of(exc)
-            if released:
-                started = time.monotonic()
-                await self._rollbacks.restore_released(
-                    released, str(plan.version), reason=exc.message
-                )
-                record.time_to_rollback_seconds = (record.time_to_rollback_seconds or 0.0) + (
-                    time.monotonic() - started
-                )
-                record.outcome = "rolled_back"
+            error = await conclude(
+                self._rollbacks, plan, record, released=released, touched=touched, exc=exc
+            )
+            record.error = error.message
             record.ended_at = time.time()
-            # Refusals (bad input, credentials, permissions) changed nothing: not deployments.
-            if released or not isinstance(exc, ConfigError | CredentialsError | PermissionDenied):
+            # Refusals before anything reached Cloud Run (bad input, credentials, permissions)
+            # are not deployments.
+            refusal = isinstance(exc, ConfigError | CredentialsError | PermissionDenied)
+            if touched or not refusal:
                 await self._records.append(record, _paths(plan))
             self._report.event(
                 "done",
                 f"release {plan.version} to {plan.environment}: {record.outcome}",
                 outcome=record.outcome,
             )
-            raise
+            if error is exc:
+                raise
+            raise error from exc
         record.outcome = "succeeded"
         record.ended_at = time.time()
         await self._records.append(record, _paths(plan))
@@ -134,9 +158,14 @@ class Engine:
         return record
 
     async def run_service(
-        self, plan: ReleasePlan, svc: ServicePlan, path: ServicePath, record: DeploymentRecord
+        self,
+        plan: ReleasePlan,
+        svc: ServicePlan,
+        path: ServicePath,
+        record: DeploymentRecord,
+        touched: list[ServicePath],
     ) -> Released:
-        """Steps 1 to 6 for one service; raises after rolling this service back."""
+        """Steps 1 to 5 for one service; raises after unwinding this service."""
         strategy = strategy_for(plan.policy.strategy)
 
         # 1. The service as it is, free of any rollout whose deployer is gone.
@@ -167,44 +196,76 @@ class Engine:
             percent=0,
             owner=self._owner,
             heartbeat=time.time(),
-            lease_seconds=plan.policy.lease_seconds,
+            lease_seconds=plan.policy.creation_lease_seconds,
+        )
+        hold: Hold | None = None
+        try:
+            hold = await self._create(ctx, service, state, strategy.candidate_tag)
+            touched.append(path)
+            with self._heartbeat.keeping(hold):
+                await self._walk(ctx, hold, strategy)
+        except DeployError as exc:
+            error, reached = await self._rollbacks.unwind(ctx, exc, held=hold is not None)
+            if reached and path not in touched:
+                touched.append(path)
+            if isinstance(error, RolloutFailed) and error.first_failure_at is not None:
+                record.time_to_rollback_seconds = time.monotonic() - error.first_failure_at
+            if error is exc:
+                raise
+            raise error from exc
+        self._report.event(
+            "done",
+            f"{svc.key}: {ctx.candidate} is stable at 100% ({strategy.previous_tag}: {stable})",
+            service=svc.key,
+            revision=ctx.candidate,
+        )
+        return Released(
+            svc=svc, path=path, previous=stable, candidate=ctx.candidate, record_id=record.id
         )
 
-        # 2. The candidate at 0 %, traffic pinned to stable by name, the lease written.
+    async def _create(
+        self, ctx: RolloutContext, service: run_v2.Service, state: st.RolloutState, tag: str
+    ) -> Hold:
+        """2 and 3: the candidate at 0 %, tagged, the lease written; then Ready, or abort."""
+        split = TrafficSplit((*ctx.pinned().targets, TrafficTarget(ctx.candidate, 0, tag)))
         try:
-            service = await self._revisions.create(ctx, service, state)
+            service = await self._revisions.create(ctx, service, state, split)
         except OperationFailed as exc:
-            await self._rollbacks.abort(ctx, exc.message)
-
-        # 3. Ready, or abort with traffic untouched.
-        not_ready = await self._revisions.wait_ready(ctx)
+            # The operation fails when the candidate cannot serve: say why, if that is why.
+            not_ready = await self._revisions.wait_ready(ctx)
+            if not_ready is not None:
+                raise self._rollbacks.aborted(ctx, not_ready) from exc
+            raise
+        hold = self._router.hold(
+            ctx.path, service, state, lease_seconds=ctx.plan.policy.lease_seconds
+        )
+        with self._heartbeat.keeping(hold):
+            not_ready = await self._revisions.wait_ready(ctx)
         if not_ready is not None:
-            await self._rollbacks.abort(ctx, not_ready)
+            raise self._rollbacks.aborted(ctx, not_ready)
+        return hold
 
-        # 4. A tag gives the candidate its own URL.
+    async def _walk(self, ctx: RolloutContext, hold: Hold, strategy: Strategy) -> None:
+        """4 and 5: the strategy's steps (the journey after the pre-traffic checks, the bake
+        last), then the candidate stable."""
         tag = strategy.candidate_tag
-        tagged = TrafficSplit((*ctx.pinned().targets, TrafficTarget(ctx.candidate, 0, tag)))
-        service = await self._router.set_split(path, service, tagged, state=state)
-        url = st.tag_url(service, tag)
+        url = st.tag_url(hold.service, tag)
         if url is None:
-            await self._rollbacks.fail(ctx, None, f"Cloud Run gave the '{tag}' tag no URL")
-        audience = st.audience_of(service)
-        baseline_url = st.tag_url(service, "stable") or ""  # stable's own URL, for the load test
-
-        # 5. The strategy's steps, the bake last.
+            raise self._rollbacks.failed(ctx, None, f"Cloud Run gave the '{tag}' tag no URL")
+        audience = st.audience_of(hold.service)
+        baseline_url = st.tag_url(hold.service, "stable") or ""  # for the performance gate
         moved = time.time()
         for step in strategy.steps(ctx):
             if step.split is not None:
-                state = _beat(state, step.percent)
-                service = await self._router.set_split(path, service, step.split, state=state)
+                await hold.route(step.split, percent=step.percent)
                 moved = time.time()
             if step.announce:
-                self._report.event("traffic", step.announce, service=svc.key, percent=step.percent)
+                self._report.event("traffic", step.announce, service=ctx.key, percent=step.percent)
             verdict = await self._analyse(
                 ctx, step, url, audience, moved=moved, baseline_url=baseline_url
             )
             if not verdict.passed:
-                await self._rollbacks.fail(ctx, verdict, step.failure)
+                raise self._rollbacks.failed(ctx, verdict, step.failure)
             # Once, after the candidate's own checks passed at 0 % (not after the load test).
             pre_traffic = step.split is None and step.failure == PRE_TRAFFIC_FAILURE
             if pre_traffic and self._journey is not None and ctx.key == JOURNEY_SERVICE:
@@ -212,22 +273,11 @@ class Engine:
                     ctx, step, url, audience, moved=moved, runner=self._journey
                 )
                 if not verdict.passed:
-                    await self._rollbacks.fail(ctx, verdict, JOURNEY_FAILURE)
-
-        # 6. The candidate becomes stable.
+                    raise self._rollbacks.failed(ctx, verdict, JOURNEY_FAILURE)
         entry = st.HistoryEntry(
             version=ctx.version, revision=ctx.candidate, outcome="succeeded", at=time.time()
         )
-        await self._router.set_split(
-            path, service, strategy.promoted(ctx), state=None, history=entry
-        )
-        self._report.event(
-            "done",
-            f"{svc.key}: {ctx.candidate} is stable at 100% ({strategy.previous_tag}: {stable})",
-            service=svc.key,
-            revision=ctx.candidate,
-        )
-        return Released(svc=svc, path=path, previous=stable)
+        await hold.release(strategy.promoted(ctx), history=entry)
 
     async def _analyse(
         self,
@@ -311,18 +361,3 @@ def _figures(stats: RevisionStats | LoadStats) -> RevisionFigures:
 
 def _paths(plan: ReleasePlan) -> list[ServicePath]:
     return [ServicePath(plan.project_id, plan.region, s.name) for s in plan.services]
-
-
-def _beat(state: st.RolloutState, percent: int) -> st.RolloutState:
-    """The lease renewed, at the candidate's new share of traffic."""
-    return st.RolloutState(**{**state.__dict__, "percent": percent, "heartbeat": time.time()})
-
-
-def _outcome_of(exc: DeployError) -> Outcome:
-    if isinstance(exc, RolloutAborted):
-        return "aborted"
-    if isinstance(exc, RolloutFailed):
-        return "rolled_back"
-    if isinstance(exc, ConcurrentRollout):
-        return "conflict"
-    return "failed"

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from google.cloud import run_v2
+
 from .. import _state as st
 from .._cloudrun import CloudRunApi, ServicePath
 from .._errors import DeployError
@@ -18,10 +20,38 @@ from ..deployment_log import DeploymentLog
 from ..ledger import DeploymentRecord, Ledger
 from ..progress import Reporter
 from ..settings import EnvironmentSettings
+from ..traffic import copy_of
 
-__all__ = ["Records"]
+__all__ = ["LedgerChange", "Records"]
 
 _WRITE_TIMEOUT = 60.0
+
+
+class LedgerChange:
+    """Append one record to the ledger annotation of a service (bounded, one entry per id)."""
+
+    fields: Sequence[str] = ("annotations",)
+
+    def __init__(self, record: DeploymentRecord) -> None:
+        self._record = record
+
+    def apply(self, service: run_v2.Service) -> run_v2.Service:
+        """``service`` with the record appended to its ledger."""
+        new = copy_of(service)
+        new.annotations[st.LEDGER_ANNOTATION] = st.with_ledger(service, self._record)
+        return new
+
+    def landed(self, service: run_v2.Service) -> bool:
+        """Whether the record is on ``service``."""
+        return any(r.id == self._record.id for r in st.ledger_of(service))
+
+    def conflict(self, base: run_v2.Service, fresh: run_v2.Service) -> str | None:
+        """A rollout took the service meanwhile: leave it to that rollout."""
+        if base.annotations.get(st.ROLLOUT_ANNOTATION) != fresh.annotations.get(
+            st.ROLLOUT_ANNOTATION
+        ):
+            return f"a rollout holds {st.short_name(fresh.name)} now"
+        return None
 
 
 class Records:
@@ -57,13 +87,11 @@ class Records:
         for path in paths:
             try:
                 service = await self._api.get_service(path)
-                service.annotations[st.LEDGER_ANNOTATION] = st.with_ledger(service, record)
+                holder = st.RolloutState.from_service(service)
+                if holder is not None and holder.id != record.id:
+                    continue  # another rollout owns it now: writing to it would break that one
                 await self._api.update_service(
-                    path,
-                    service,
-                    ["annotations"],
-                    timeout=_WRITE_TIMEOUT,
-                    applied=lambda s: any(r.id == record.id for r in st.ledger_of(s)),
+                    path, service, LedgerChange(record), timeout=_WRITE_TIMEOUT
                 )
             except DeployError as exc:  # bookkeeping must not turn a result into another one
                 self._report.event(
