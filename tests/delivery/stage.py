@@ -87,10 +87,13 @@ def write_settings(
             "failure_threshold": 2,
             "ready_timeout_seconds": 30,
             "require_approval": False,
-            # The stage runs local/... images, which only an explicit override may deploy.
-            "allow_image_override": True,
         }
     )
+    if env == "dev":
+        # The stage runs local/... images, which only dev's explicit override may deploy;
+        # staging and prod (the settings parser refuses the override there) get digests in
+        # their own repository.
+        data["rollout"]["allow_image_override"] = True
     data["rollout"].update(rollout or {})
     (directory / env).mkdir(parents=True, exist_ok=True)
     (directory / env / "settings.json").write_text(json.dumps(data, indent=2))

@@ -261,18 +261,21 @@ def test_promote_refuses_what_staging_did_not_pass_and_prod_is_untouched(
     assert all(_prod_tags(registry, service) == [] for service in SERVICES)
 
 
-def test_a_release_staging_ran_by_tag_is_not_promoted(
+def test_a_release_by_tag_never_reaches_staging_so_it_is_not_promoted(
     promoted_stage: Stage,
     registry: LocalRegistry,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """Staging runs only digests in its own repository (the rollout's image policy), so no
+    release by tag is ever recorded there; the record check in ``staged`` (a tag-only
+    reference is refused) is unit-tested in test_promotion_decisions.py."""
     stage = promoted_stage
     images = _images(Pusher(registry), "1.4.0")
     tagged = {service: ref.split("@", 1)[0] + ":1.4.0" for service, ref in images.items()}
-    assert _deploy_staging(stage, "1.4.0", tagged) == 0
-    capsys.readouterr()
+    assert _deploy_staging(stage, "1.4.0", tagged) == 2
+    assert "pinned by digest" in capsys.readouterr().err
     assert _staged(stage, "1.4.0", tmp_path / "staged.json") == 2
-    assert "not an image pinned by digest" in capsys.readouterr().err
+    capsys.readouterr()
     assert _promote(stage, registry, "1.4.0", images, tmp_path / "p.json") == 2
     assert all(_prod_tags(registry, service) == [] for service in SERVICES)
