@@ -20,6 +20,7 @@ from ._auth import refresh_failure
 from ._errors import (
     ConcurrentRollout,
     ConfigError,
+    CredentialsError,
     DeployError,
     OperationFailed,
     PermissionDenied,
@@ -28,7 +29,7 @@ from ._errors import (
 )
 from .permissions import role_for
 
-__all__ = ["TRANSIENT", "describe", "map_error", "status_of"]
+__all__ = ["TRANSIENT", "describe", "map_client_error", "map_error", "status_of"]
 
 TRANSIENT: tuple[type[BaseException], ...] = (
     gexc.TooManyRequests,
@@ -117,3 +118,35 @@ def map_error(
     if isinstance(exc, gexc.GoogleAPICallError):
         return OperationFailed(f"could not {what}: {detail}")
     return DeployError(f"could not {what}: unexpected {type(exc).__name__}: {detail}")
+
+
+def map_client_error(
+    exc: BaseException, *, what: str, api: str, project: str, permission: str
+) -> DeployError:
+    """Translate a failure of a gRPC client call (Cloud Monitoring, Cloud Logging) of ``what``,
+    which needs ``permission`` on ``project``; ``api`` names the service in the message."""
+    if isinstance(exc, DeployError):
+        return exc
+    detail = getattr(exc, "message", None) or str(exc)
+    if isinstance(exc, gexc.PermissionDenied | gexc.Forbidden):
+        return PermissionDenied(
+            f"could not {what}: the deployer identity lacks permission {permission} on project "
+            f"{project} (API said: {detail})",
+            advice=f"Grant it {role_for(permission)}; terraform/stack/iam.tf gives the deployer "
+            "that role.",
+        )
+    if isinstance(
+        exc, gexc.Unauthenticated | gexc.Unauthorized | google.auth.exceptions.RefreshError
+    ):
+        return CredentialsError(
+            f"could not {what}: the credentials were rejected or could not be refreshed ({detail})"
+        )
+    if isinstance(
+        exc,
+        gexc.ServiceUnavailable
+        | gexc.DeadlineExceeded
+        | gexc.RetryError
+        | google.auth.exceptions.TransportError,
+    ):
+        return ServiceUnreachable(f"could not {what}: {api} did not answer ({detail})")
+    return DeployError(f"could not {what}: {type(exc).__name__}: {detail}")

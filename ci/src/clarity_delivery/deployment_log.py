@@ -34,7 +34,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import anyio.to_thread
-import google.auth.exceptions
 import grpc
 from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
@@ -46,15 +45,11 @@ from google.cloud.logging_v2.services.logging_service_v2.transports.grpc import 
 )
 from google.cloud.logging_v2.types import LogEntry, WriteLogEntriesRequest
 
+from ._apierrors import map_client_error
 from ._errors import (
     ConfigError,
-    CredentialsError,
-    DeployError,
-    PermissionDenied,
-    ServiceUnreachable,
 )
 from .ledger import DeploymentRecord, Outcome
-from .permissions import role_for
 
 __all__ = ["LOG_ID", "PERMISSION", "SEVERITY", "DeploymentLog", "deployment_entry", "log_name"]
 
@@ -162,35 +157,12 @@ class DeploymentLog:
                     request=request, retry=self._retry, timeout=self._timeout
                 )
             except Exception as exc:
-                raise _map_error(exc, project) from exc
+                raise map_client_error(
+                    exc,
+                    what=f"write the deployment entry to Cloud Logging ({log_name(project)})",
+                    api="Cloud Logging",
+                    project=project,
+                    permission=PERMISSION,
+                ) from exc
 
         await anyio.to_thread.run_sync(call)
-
-
-def _map_error(exc: BaseException, project: str) -> DeployError:
-    """A google-api-core or google-auth failure, in the delivery error tree."""
-    if isinstance(exc, DeployError):
-        return exc
-    what = f"write the deployment entry to Cloud Logging ({log_name(project)})"
-    detail = getattr(exc, "message", None) or str(exc)
-    if isinstance(exc, gexc.PermissionDenied | gexc.Forbidden):
-        return PermissionDenied(
-            f"could not {what}: the deployer identity lacks permission {PERMISSION} on project "
-            f"{project}. Grant it {role_for(PERMISSION)}; terraform/stack/iam.tf gives the "
-            f"deployer that role. API said: {detail}"
-        )
-    if isinstance(
-        exc, gexc.Unauthenticated | gexc.Unauthorized | google.auth.exceptions.RefreshError
-    ):
-        return CredentialsError(
-            f"could not {what}: the credentials were rejected or could not be refreshed ({detail})"
-        )
-    if isinstance(
-        exc,
-        gexc.ServiceUnavailable
-        | gexc.DeadlineExceeded
-        | gexc.RetryError
-        | google.auth.exceptions.TransportError,
-    ):
-        return ServiceUnreachable(f"could not {what}: Cloud Logging did not answer ({detail})")
-    return DeployError(f"could not {what}: {type(exc).__name__}: {detail}")

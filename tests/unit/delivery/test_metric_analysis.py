@@ -12,9 +12,11 @@ from pathlib import Path
 import anyio
 import pytest
 from clarity_delivery import build_plan, load_settings
+from clarity_delivery._apierrors import map_client_error
 from clarity_delivery._errors import (
     ConfigError,
     CredentialsError,
+    DeployError,
     PermissionDenied,
     ServiceUnreachable,
 )
@@ -32,7 +34,7 @@ from clarity_delivery.analysis import (
     assess,
     judge,
 )
-from clarity_delivery.analysis.monitoring import _map_error, monitoring_client
+from clarity_delivery.analysis.monitoring import monitoring_client
 from clarity_delivery.analysis.transactions import SYNTHETIC_PREFIX, transaction_for
 from clarity_delivery.ledger import DeploymentRecord, RevisionFigures, StepRecord
 from clarity_delivery.progress import Reporter
@@ -485,10 +487,25 @@ def test_the_monitoring_endpoint_is_plain_only_on_loopback() -> None:
     )
 
 
+def _monitoring_error(exc: BaseException, project: str) -> DeployError:
+    return map_client_error(
+        exc,
+        what="read Cloud Run's request metrics from Cloud Monitoring",
+        api="Cloud Monitoring",
+        project=project,
+        permission="monitoring.timeSeries.list",
+    )
+
+
 def test_monitoring_errors_enter_the_delivery_error_tree() -> None:
-    denied = _map_error(gexc.PermissionDenied("Permission denied"), "clarity-loop-production")
+    denied = _monitoring_error(gexc.PermissionDenied("Permission denied"), "clarity-loop-prod")
     assert isinstance(denied, PermissionDenied)
-    assert "monitoring.timeSeries.list" in denied.message
-    assert "roles/monitoring.viewer" in denied.message
-    assert isinstance(_map_error(gexc.ServiceUnavailable("down"), "p"), ServiceUnreachable)
-    assert isinstance(_map_error(gexc.Unauthenticated("no"), "p"), CredentialsError)
+    assert "lacks permission monitoring.timeSeries.list on project clarity-loop-prod" in (
+        denied.message
+    )
+    assert "roles/monitoring.viewer (on the project)" in denied.message
+    down = _monitoring_error(gexc.ServiceUnavailable("down"), "p")
+    assert isinstance(down, ServiceUnreachable)
+    assert "Cloud Monitoring did not answer" in down.message
+    assert isinstance(_monitoring_error(gexc.Unauthenticated("no"), "p"), CredentialsError)
+    assert type(_monitoring_error(ValueError("odd"), "p")) is DeployError

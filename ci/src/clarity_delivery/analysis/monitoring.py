@@ -28,7 +28,6 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import anyio.to_thread
-import google.auth.exceptions
 import grpc
 from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
@@ -39,12 +38,9 @@ from google.cloud.monitoring_v3.services.metric_service.transports.grpc import (
     MetricServiceGrpcTransport,
 )
 
+from .._apierrors import map_client_error
 from .._errors import (
     ConfigError,
-    CredentialsError,
-    DeployError,
-    PermissionDenied,
-    ServiceUnreachable,
 )
 from .distribution import Histogram
 from .limits import RevisionStats
@@ -55,7 +51,6 @@ REQUEST_COUNT = "run.googleapis.com/request_count"
 REQUEST_LATENCIES = "run.googleapis.com/request_latencies"
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 _PERMISSION = "monitoring.timeSeries.list"
-_ROLE = "roles/monitoring.viewer"
 
 
 def monitoring_client(
@@ -187,7 +182,13 @@ class MonitoringApi:
                 )
                 return list(pages)
             except Exception as exc:
-                raise _map_error(exc, project) from exc
+                raise map_client_error(
+                    exc,
+                    what="read Cloud Run's request metrics from Cloud Monitoring",
+                    api="Cloud Monitoring",
+                    project=project,
+                    permission=_PERMISSION,
+                ) from exc
 
         return await anyio.to_thread.run_sync(call)
 
@@ -227,32 +228,3 @@ def _interval(start: float, end: float) -> monitoring_v3.TimeInterval:
         start_time=datetime.fromtimestamp(start, tz=UTC),
         end_time=datetime.fromtimestamp(end, tz=UTC),
     )
-
-
-def _map_error(exc: BaseException, project: str) -> DeployError:
-    """A google-api-core or google-auth failure, in the delivery error tree."""
-    if isinstance(exc, DeployError):
-        return exc
-    what = "read Cloud Run's request metrics from Cloud Monitoring"
-    detail = getattr(exc, "message", None) or str(exc)
-    if isinstance(exc, gexc.PermissionDenied | gexc.Forbidden):
-        return PermissionDenied(
-            f"could not {what}: the deployer identity lacks permission {_PERMISSION} on project "
-            f"{project}. Grant it {_ROLE} (terraform/stack/iam.tf gives the deployer account "
-            f"that role). API said: {detail}"
-        )
-    if isinstance(
-        exc, gexc.Unauthenticated | gexc.Unauthorized | google.auth.exceptions.RefreshError
-    ):
-        return CredentialsError(
-            f"could not {what}: the credentials were rejected or could not be refreshed ({detail})"
-        )
-    if isinstance(
-        exc,
-        gexc.ServiceUnavailable
-        | gexc.DeadlineExceeded
-        | gexc.RetryError
-        | google.auth.exceptions.TransportError,
-    ):
-        return ServiceUnreachable(f"could not {what}: Cloud Monitoring did not answer ({detail})")
-    return DeployError(f"could not {what}: {type(exc).__name__}: {detail}")
