@@ -48,6 +48,7 @@ __all__ = [
     "parse_metric_analysis",
     "parse_performance_gate",
     "parse_transaction",
+    "switched_section",
 ]
 
 TransactionKind = Literal["ingest-synthetic-batch", "analyze-fixed-payload"]
@@ -170,15 +171,7 @@ def parse_metric_analysis(raw: object, where: str) -> MetricAnalysis | None:
     if raw is None:
         return None
     here = f"{where}: rollout.metric_analysis"
-    data = mapping(raw, here)
-    unknown = sorted(set(data) - _METRIC_KEYS)
-    if unknown:
-        msg = f"{here}: unknown key(s) {', '.join(unknown)}; known keys are {', '.join(sorted(_METRIC_KEYS))}"
-        raise ConfigError(msg)
-    enabled = data.get("enabled")
-    if not isinstance(enabled, bool):
-        msg = f"{here}: 'enabled' must be true or false"
-        raise ConfigError(msg)
+    data, enabled = switched_section(raw, here, _METRIC_KEYS)
     if not enabled:
         return None
     latency = mapping(data.get("max_latency_ms", {}), f"{here}.max_latency_ms")
@@ -224,15 +217,7 @@ def parse_performance_gate(raw: object, where: str) -> PerformanceGate | None:
     if raw is None:
         return None
     here = f"{where}: rollout.performance_gate"
-    data = mapping(raw, here)
-    unknown = sorted(set(data) - _GATE_KEYS)
-    if unknown:
-        msg = f"{here}: unknown key(s) {', '.join(unknown)}; known keys are {', '.join(sorted(_GATE_KEYS))}"
-        raise ConfigError(msg)
-    enabled = data.get("enabled")
-    if not isinstance(enabled, bool):
-        msg = f"{here}: 'enabled' must be true or false"
-        raise ConfigError(msg)
+    data, enabled = switched_section(raw, here, _GATE_KEYS)
     if not enabled:
         return None
     noise = mapping(data.get("noise_floor", {}), f"{here}.noise_floor")
@@ -297,6 +282,21 @@ def parse_transaction(raw: object, where: str, services: Mapping[str, Any]) -> T
         path=path,
         timeout_seconds=_number(data, "timeout_seconds", 10, where, positive=True),
     )
+
+
+def switched_section(raw: object, here: str, known: set[str]) -> tuple[Mapping[str, Any], bool]:
+    """A settings object with an ``enabled`` switch: its keys (all ``known``) and the switch;
+    ConfigError naming ``here`` for anything else."""
+    data = mapping(raw, here)
+    unknown = sorted(set(data) - known)
+    if unknown:
+        msg = f"{here}: unknown key(s) {', '.join(unknown)}; known keys are {', '.join(sorted(known))}"
+        raise ConfigError(msg)
+    enabled = data.get("enabled")
+    if not isinstance(enabled, bool):
+        msg = f"{here}: 'enabled' must be true or false"
+        raise ConfigError(msg)
+    return data, enabled
 
 
 def mapping(value: object, where: str) -> Mapping[str, Any]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._analysis_settings import mapping
+from ._analysis_settings import switched_section
 from ._errors import ConfigError
 
 __all__ = ["DEFAULT_KEEP", "PrunePolicy", "parse_prune"]
@@ -36,15 +36,7 @@ def parse_prune(raw: object, where: str) -> PrunePolicy:
     if raw is None:
         return PrunePolicy()
     here = f"{where}: rollout.prune"
-    data = mapping(raw, here)
-    unknown = sorted(set(data) - _KEYS)
-    if unknown:
-        msg = f"{here}: unknown key(s) {', '.join(unknown)}; known keys are enabled, keep"
-        raise ConfigError(msg)
-    enabled = data.get("enabled")
-    if not isinstance(enabled, bool):
-        msg = f"{here}: 'enabled' must be true or false"
-        raise ConfigError(msg)
+    data, enabled = switched_section(raw, here, _KEYS)
     return PrunePolicy(enabled=enabled, keep=check_keep(data.get("keep", DEFAULT_KEEP), here))
 
 
