@@ -29,8 +29,14 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"  # pragma: allowlist secret
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 COSIGN_SIGNATURE = "application/vnd.dev.cosign.simplesigning.v1+json"
-# What the test rollouts need: no soak, no metric windows (the fixture app has no traffic).
-FAST = {"bake_seconds": 0, "metric_analysis": {"enabled": False}}
+# What the test rollouts need: no soak, no metric windows (the fixture app has no traffic), and
+# no performance gate (staging's is a minute of load per service; its own tests are in
+# test_performance_gate.py, and what promotion reads is the record, not how it was earned).
+FAST = {
+    "bake_seconds": 0,
+    "metric_analysis": {"enabled": False},
+    "performance_gate": {"enabled": False},
+}
 
 
 def _digest(content: bytes) -> str:
