@@ -31,6 +31,7 @@ import anyio
 import httpx
 
 from ._errors import JourneyFailed
+from ._tls import tls_context
 from .analysis.providers import Phase
 
 __all__ = [
@@ -276,6 +277,7 @@ class Journey:
                 transport=self._transport,
                 headers=self._headers,
                 follow_redirects=False,
+                verify=tls_context(),
                 timeout=15.0,
             ) as client:
                 return await client.request(method, f"{self.base_url}{path}", **kwargs)

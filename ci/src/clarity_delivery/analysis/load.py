@@ -30,6 +30,7 @@ import anyio.to_thread
 import httpx
 
 from .._auth import IdTokenSource
+from .._tls import tls_context
 from ..ledger import percentile
 from ..settings import HealthCheck, PerformanceGate, TransactionCheck
 from .providers import Measurement, Phase, Subject, Unmeasured
@@ -178,6 +179,7 @@ class LoadComparison:
             transport=self._transport,
             headers={"Authorization": f"Bearer {token}"},
             follow_redirects=False,
+            verify=tls_context(),
             limits=httpx.Limits(max_connections=gate.max_in_flight),
         ) as client:
             for check in mix:  # warm-up, not counted

@@ -19,6 +19,7 @@ import anyio.to_thread
 import httpx
 
 from .._auth import IdTokenSource
+from .._tls import tls_context
 from ..settings import HealthCheck, TransactionCheck
 from .providers import Phase, Subject
 from .transactions import transaction_for
@@ -109,6 +110,7 @@ class Prober:
             transport=self._transport,
             headers={"Authorization": f"Bearer {token}"},
             follow_redirects=False,
+            verify=tls_context(),
         ) as client:
 
             async def one(check: HealthCheck) -> None:
