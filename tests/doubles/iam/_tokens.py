@@ -16,6 +16,7 @@ with another key is refused, as Google refuses it.
 
 from __future__ import annotations
 
+import functools
 import secrets
 import threading
 import time
@@ -63,9 +64,14 @@ class KeyPair:
         )
         return cls(key_id, private, public)
 
+    @functools.cached_property
+    def _signer(self) -> crypt.RSASigner:
+        # Parsing the PEM checks the RSA key, which costs more than signing: once per key.
+        signer: crypt.RSASigner = crypt.RSASigner.from_string(self.private_pem, key_id=self.key_id)
+        return signer
+
     def sign(self, claims: Mapping[str, Any]) -> str:
-        signer = crypt.RSASigner.from_string(self.private_pem, key_id=self.key_id)
-        token: bytes = jwt.encode(signer, dict(claims))
+        token: bytes = jwt.encode(self._signer, dict(claims))
         return token.decode()
 
     def verify(self, token: str, *, audience: str | list[str] | None = None) -> dict[str, Any]:
