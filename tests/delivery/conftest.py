@@ -36,6 +36,16 @@ def fixture_stage(tmp_path: Path, token_endpoint: TokenEndpoint) -> Iterator[Sta
 
 
 @pytest.fixture
+def quick_fixture_stage(tmp_path: Path, token_endpoint: TokenEndpoint) -> Iterator[Stage]:
+    """The fixture stage with operations of 50 ms (see ``quick_stage``): for decisions that
+    take several releases to set up (which earlier release, which revision name)."""
+    with open_fixture_stage(
+        tmp_path, token_endpoint, operation_delay=QUICK_OPERATION_SECONDS
+    ) as world:
+        yield world
+
+
+@pytest.fixture
 def quick_stage(
     tmp_path: Path, token_endpoint: TokenEndpoint, emulators: Emulators
 ) -> Iterator[Stage]:

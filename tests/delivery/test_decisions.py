@@ -4,7 +4,8 @@ Each test pins one choice that a mutation of the code flips: which earlier relea
 previous`` means, that a named rollback skips a failed revision, that revision names stay unique
 past the second attempt, that a write whose answer was lost is recognised, and that a concurrent
 writer is stopped by the etag itself. They run against the Cloud Run double with its fixture app
-as every revision (the backend's contract, no emulators), through the real CLI.
+as every revision (the backend's contract, no emulators), through the real CLI; those whose
+subject is which release or name is chosen, not a write in flight, with 50 ms operations.
 """
 
 from __future__ import annotations
@@ -42,33 +43,33 @@ def updates(stage: Stage) -> list[int]:
     return [r.status for r in stage.double.api_log if r.rpc == "UpdateService"]
 
 
-def test_rollback_to_previous_picks_the_newest_earlier_release(fixture_stage: Stage) -> None:
+def test_rollback_to_previous_picks_the_newest_earlier_release(quick_fixture_stage: Stage) -> None:
     for version in ("1.1.0", "1.2.0", "1.3.0"):
-        assert fixture_stage.deploy(version) == 0
-    assert fixture_stage.cli("rollback", "--env", "dev", "--to", "previous") == 0
+        assert quick_fixture_stage.deploy(version) == 0
+    assert quick_fixture_stage.cli("rollback", "--env", "dev", "--to", "previous") == 0
     for svc, name in SERVICES.items():
-        assert stable_of(fixture_stage, svc) == f"{name}-1-2-0-c0ffee1"
+        assert stable_of(quick_fixture_stage, svc) == f"{name}-1-2-0-c0ffee1"
 
 
-def test_a_named_rollback_skips_a_revision_whose_release_failed(fixture_stage: Stage) -> None:
+def test_a_named_rollback_skips_a_revision_whose_release_failed(quick_fixture_stage: Stage) -> None:
     good, bad = f"{ML}-1-1-0-aaaaaaa", f"{ML}-1-1-0-bbbbbbb"
-    assert deploy(fixture_stage, "1.1.0", "aaaaaaa") == 0
+    assert deploy(quick_fixture_stage, "1.1.0", "aaaaaaa") == 0
     # A rebuild of 1.1.0 that fails: its revision is newer, Ready, carries 1.1.0, and failed.
-    assert deploy(fixture_stage, "1.1.0", "bbbbbbb", fault="health-500") == 1
-    history = st.history_of(fixture_stage.service("ml-service"))
+    assert deploy(quick_fixture_stage, "1.1.0", "bbbbbbb", fault="health-500") == 1
+    history = st.history_of(quick_fixture_stage.service("ml-service"))
     assert (history[-1].revision, history[-1].outcome) == (bad, "rolled_back")
-    assert deploy(fixture_stage, "1.2.0", "ccccccc") == 0
-    assert fixture_stage.cli("rollback", "--env", "dev", "--to", "1.1.0") == 0
-    assert stable_of(fixture_stage, "ml-service") == good
+    assert deploy(quick_fixture_stage, "1.2.0", "ccccccc") == 0
+    assert quick_fixture_stage.cli("rollback", "--env", "dev", "--to", "1.1.0") == 0
+    assert stable_of(quick_fixture_stage, "ml-service") == good
 
 
-def test_revision_names_stay_unique_after_two_failed_attempts(fixture_stage: Stage) -> None:
+def test_revision_names_stay_unique_after_two_failed_attempts(quick_fixture_stage: Stage) -> None:
     first = f"{ML}-1-1-0-c0ffee1"
     for _ in range(2):
-        assert deploy(fixture_stage, "1.1.0", "c0ffee1", fault="crash-on-start") == 1
-    assert deploy(fixture_stage, "1.1.0", "c0ffee1") == 0
-    assert stable_of(fixture_stage, "ml-service") == f"{first}-r3"
-    names = {r.rsplit("/", 1)[-1] for r in fixture_stage.double.revision_processes()}
+        assert deploy(quick_fixture_stage, "1.1.0", "c0ffee1", fault="crash-on-start") == 1
+    assert deploy(quick_fixture_stage, "1.1.0", "c0ffee1") == 0
+    assert stable_of(quick_fixture_stage, "ml-service") == f"{first}-r3"
+    names = {r.rsplit("/", 1)[-1] for r in quick_fixture_stage.double.revision_processes()}
     assert {first, f"{first}-r2", f"{first}-r3"} <= names
 
 
