@@ -128,7 +128,12 @@ def test_a_healthy_release_under_load_passes_on_metrics(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    with metric_stage(tmp_path, token_endpoint, emulators) as stage:
+    # 4-second windows and two extensions: the subject is that a healthy release is judged on
+    # its metrics, and on a machine whose cores the other test workers share, the load reaches
+    # about two thirds of its rate (31 candidate requests in a 3 s window at 25 % were seen,
+    # under the 40 asked): then the probes, not the metrics, would decide.
+    metrics = {**METRICS, "window_seconds": 4, "max_extensions": 2}
+    with metric_stage(tmp_path, token_endpoint, emulators, metric_analysis=metrics) as stage:
         summary = stage.workdir / "summary.md"
         monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
         with load(stage, *SERVICES) as traffic:
