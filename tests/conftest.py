@@ -115,12 +115,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+# The order work is handed to xdist workers (lowest first; unlisted tiers last): the serial
+# tiers' groups, each minutes long on its one worker, then the delivery tier's end-to-end tests
+# (tens of seconds each), then the Dagger tier, and the many short tests last, where they fill
+# the workers' ends instead of one long test keeping the run open alone.
+_SCHEDULE = {"terraform": 0, "containers": 0, "dast": 0, "e2e": 0, "delivery": 1, "dagger": 2}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Group the tests of each serial tier onto one xdist worker (``--dist loadgroup``)."""
+    """Group the tests of each serial tier onto one xdist worker (``--dist loadgroup``), and
+    hand out the longest work first (:data:`_SCHEDULE`; the order within a tier is kept)."""
     for item in items:
-        tier = item.path.parent.name
+        tier = _tier(item.nodeid)
         if tier in _SERIAL_TIERS:
             item.add_marker(pytest.mark.xdist_group(_SERIAL_TIERS[tier]))
+    items.sort(key=lambda item: _SCHEDULE.get(_tier(item.nodeid), len(_SCHEDULE)))
+
+
+def _tier(nodeid: str) -> str:
+    """``tests/<tier>/...``'s tier (``unit`` for ``tests/unit/delivery/...``)."""
+    parts = nodeid.split("/")
+    return parts[1] if len(parts) > 2 and parts[0] == "tests" else "other"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -142,8 +157,7 @@ _TIER_TESTS: defaultdict[str, set[str]] = defaultdict(set)
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """Add each phase's duration to its tier (``tests/<tier>/...``)."""
-    parts = report.nodeid.split("/")
-    tier = parts[1] if len(parts) > 2 and parts[0] == "tests" else "other"
+    tier = _tier(report.nodeid)
     _TIER_SECONDS[tier] += report.duration
     _TIER_TESTS[tier].add(report.nodeid)
 
