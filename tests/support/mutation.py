@@ -35,11 +35,13 @@ REPO = Path(__file__).resolve().parents[2]
 STAGING = REPO / "build" / "mutation"
 REPORTS = REPO / "reports" / "mutation"
 PACKAGES = ("clarity_delivery", "clarity_release")
-# The issue's targets: killed share per module.
+# The targets: killed share per module, or per package for every module in it. "Health" is
+# the verdict (the pure rule that judges a step's probes and metrics: analysis/verdict.py);
+# "rollout" is the engine's package (rollout/), "the Cloud Run seam" _cloudrun.py.
 TARGETS = {
     "clarity_delivery.settings": 0.90,
     "clarity_delivery.plan": 0.90,
-    "clarity_delivery.health": 0.90,
+    "clarity_delivery.analysis.verdict": 0.90,
     "clarity_delivery._state": 0.90,
     "clarity_delivery.rollout": 0.80,
     "clarity_delivery._cloudrun": 0.80,
@@ -86,21 +88,41 @@ def _stage() -> None:
 
 
 def _patterns(paths: Sequence[str]) -> list[str]:
-    """Mutant-name globs for module names or files (``settings``, ``ci/src/.../plan.py``)."""
+    """Mutant-name globs for modules, packages or files (``settings``, ``verdict``,
+    ``rollout``, ``ci/src/clarity_delivery/plan.py``)."""
     patterns = []
     for path in paths:
-        stem = Path(path).stem
-        package = next((p for p in PACKAGES if p in Path(path).parts), None)
-        packages = (
-            [package]
-            if package
-            else [p for p in PACKAGES if (REPO / "ci" / "src" / p / f"{stem}.py").is_file()]
-        )
-        if not packages:
-            msg = f"no module {path!r} in {', '.join(PACKAGES)}"
+        modules = _modules(path)
+        if not modules:
+            msg = f"no module or package {path!r} in {', '.join(PACKAGES)}"
             raise SystemExit(msg)
-        patterns += [f"{p}.{stem}.*" for p in packages]
+        patterns += [f"{m}.*" for m in modules]
     return patterns
+
+
+def _modules(path: str) -> list[str]:
+    """The dotted names ``path`` means: a file, or every module or package of that name."""
+    root = REPO / "ci" / "src"
+    given = (REPO / path).resolve()
+    if given.is_file() and given.suffix == ".py":
+        return [".".join(given.relative_to(root).with_suffix("").parts)]
+    name = Path(path).stem
+    found = [
+        p
+        for package in PACKAGES
+        for p in sorted((root / package).rglob(name + "*"))
+        if "__pycache__" not in p.parts
+        and ((p.is_file() and p.name == f"{name}.py") or (p.is_dir() and p.name == name))
+    ]
+    return [".".join(p.relative_to(root).with_suffix("").parts) for p in found]
+
+
+def _target(module: str) -> float | None:
+    """The target of ``module``: its own, or its package's."""
+    for name, target in TARGETS.items():
+        if module == name or module.startswith(name + "."):
+            return target
+    return None
 
 
 def _results() -> dict[str, str]:
@@ -145,7 +167,7 @@ def _report(results: dict[str, str], seconds: float, patterns: Sequence[str]) ->
     for module in sorted(per_module):
         counts = per_module[module]
         total += counts
-        lines.append(_row(module, counts, TARGETS.get(module)))
+        lines.append(_row(module, counts, _target(module)))
     lines.append(_row("**all**", total, None))
     return "\n".join(lines) + "\n"
 
