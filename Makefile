@@ -9,6 +9,9 @@ TOOLS := .tools
 UV ?= $(TOOLS)/bin/uv
 PYTEST := $(UV) run --locked pytest
 REPORTS := reports
+# Test workers: most end-to-end tests wait on operations and windows, not on the CPU, so the
+# 2-core machine runs four at once (`make test WORKERS=2` for a quieter machine).
+WORKERS ?= 4
 
 .PHONY: help bootstrap sync provision test unit ci lint typecheck security fmt bench mutation release clean
 
@@ -30,7 +33,7 @@ provision: sync ## Prepare the host once: Debian packages, dockerd, local base i
 
 test: sync provision ## The whole suite, then the coverage gates per package (starts its own daemons).
 	@mkdir -p $(REPORTS)
-	$(PYTEST) -n 2 --dist loadgroup --cov --cov-report=term --cov-report=xml:$(REPORTS)/coverage.xml \
+	$(PYTEST) -n $(WORKERS) --dist loadgroup --cov --cov-report=term --cov-report=xml:$(REPORTS)/coverage.xml \
 		--junitxml=$(REPORTS)/junit.xml
 	$(UV) run --locked python -m tests.support.coverage_gates
 

@@ -22,7 +22,20 @@ REQUEST_TOKEN = "the-jobs-oidc-request-token"  # pragma: allowlist secret
 REQUEST_URL = "https://pipelines.actions.githubusercontent.com/abc/idtoken?api-version=2.0"
 CD_ON_MAIN = "https://github.com/clarity-loop/backend/.github/workflows/cd.yml@refs/heads/main"
 #: Never copied into a repository fixture: environments, caches, VCS data, local artefacts.
-_NOT_COPIED = (".git", ".venv", ".tools", ".mypy_cache", ".ruff_cache", ".pytest_cache", "reports")
+# Not the repository's files: tool state, and what runs in progress write (coverage's data files
+# of other test processes come and go while the copy is made).
+_NOT_COPIED = (
+    ".git",
+    ".venv",
+    ".tools",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    "reports",
+    ".coverage*",
+    "build",
+    "mutants",
+)
 
 
 @pytest.fixture(scope="session")

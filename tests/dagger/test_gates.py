@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -59,8 +60,11 @@ def test_the_gates_and_their_order() -> None:
 def test_the_test_gate_matches_make_test_on_the_host() -> None:
     (step,) = GATES["test"].steps
     makefile = (ROOT / "Makefile").read_text()
+    workers = re.search(r"^WORKERS \?= (\d+)$", makefile, re.MULTILINE)
+    assert workers is not None, "the Makefile sets no default WORKERS"
+    recipe = makefile.replace("\\\n\t\t", "").replace("$(WORKERS)", workers[1])
     host_argv = step.command(pipeline=False)
-    assert " ".join(host_argv[1:7]) in makefile.replace("\\\n\t\t", "")
+    assert " ".join(host_argv[1:7]) in recipe
     assert "--junitxml=$(REPORTS)/junit.xml" in makefile
     assert host_argv[-1] == "--junitxml=reports/junit.xml"
     assert step.command(pipeline=True) == (*host_argv, "-m", PIPELINE_TIERS)

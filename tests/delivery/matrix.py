@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -160,16 +161,29 @@ class Matrix:
     def _kill_at(self, cell: Cell, argv: list[str]) -> str | None:
         """Run the deploy as its own process, SIGKILL it at the cell's call; its rollout id."""
         killed: list[int] = []
+        spawned: list[int] = []
+        known = threading.Event()
 
         def kill(_request: object) -> None:
-            os.kill(pid, 9)
-            killed.append(pid)
+            # The deployer can reach the call before spawn() has returned its pid here (this
+            # process busy, the fork quick): wait for the pid rather than miss the kill.
+            if not known.wait(timeout=30):
+                return
+            os.kill(spawned[0], 9)
+            killed.append(spawned[0])
 
         self.stage.double.intercept(CallStep(cell.step.n), kill)
         env = {st.HOST_ENV: HOST_A}
-        pid = self.forks.spawn(argv, env=env, log=self.workdir / "killed.log", retry=RETRY)
+        spawned.append(
+            self.forks.spawn(argv, env=env, log=self.workdir / "killed.log", retry=RETRY)
+        )
+        known.set()
+        pid = spawned[0]
         DeployerForks.wait_gone(pid, timeout=60)
-        assert killed == [pid], f"{cell.describe()}: the deployer ended before the call"
+        seen = [f"{s.n} {s.rpc}" for s in self.stage.double.call_steps]
+        assert killed == [pid], (
+            f"{cell.describe()}: the deployer ended before the call (calls seen: {seen})"
+        )
         states = [st.RolloutState.from_service(self.stage.service(s)) for s in cell.services]
         return next((s.id for s in states if s is not None), None)
 

@@ -92,10 +92,10 @@ GATES: Final[dict[str, Gate]] = {
                     name="pytest",
                     argv=(
                         "pytest",
-                        # Two workers, the docker and terraform tiers each kept on one
-                        # (tests/conftest.py): as `make test` runs it.
+                        # Four workers (most end-to-end tests wait, not compute), the serial
+                        # tiers each kept on one (tests/conftest.py): as `make test` runs it.
                         "-n",
-                        "2",
+                        "4",
                         "--dist",
                         "loadgroup",
                         "--cov",
