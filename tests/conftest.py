@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -122,14 +123,34 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 _SCHEDULE = {"terraform": 0, "containers": 0, "dast": 0, "e2e": 0, "delivery": 1, "dagger": 2}
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Group the tests of each serial tier onto one xdist worker (``--dist loadgroup``), and
-    hand out the longest work first (:data:`_SCHEDULE`; the order within a tier is kept)."""
+    hand out the longest work first (:data:`_SCHEDULE`; the order within a tier is kept).
+
+    First among the plugins: xdist's worker reads the ``xdist_group`` marks in its own
+    ``pytest_collection_modifyitems``, and this conftest is loaded before xdist's worker plugin
+    is registered, so without ``tryfirst`` its marks would come after they were read (and every
+    worker would build its own images and run its own checkov)."""
     for item in items:
         tier = _tier(item.nodeid)
         if tier in _SERIAL_TIERS:
             item.add_marker(pytest.mark.xdist_group(_SERIAL_TIERS[tier]))
     items.sort(key=lambda item: _SCHEDULE.get(_tier(item.nodeid), len(_SCHEDULE)))
+    delivery = [i for i, item in enumerate(items) if _tier(item.nodeid) == "delivery"]
+    if delivery:
+        items[delivery[0] : delivery[-1] + 1] = _interleaved(items[delivery[0] : delivery[-1] + 1])
+
+
+def _interleaved(items: list[pytest.Item]) -> list[pytest.Item]:
+    """One test of each module in turn (the delivery tier has no module-scoped fixture): the
+    tests that load the machine (metric analysis, the performance gate) are spread over the
+    run instead of running all at once on every worker."""
+    modules: dict[Path, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(item.path, []).append(item)
+    queues = list(modules.values())
+    return [q[k] for k in range(max(map(len, queues))) for q in queues if k < len(q)]
 
 
 def _tier(nodeid: str) -> str:

@@ -162,7 +162,7 @@ class Matrix:
         """Run the deploy as its own process, SIGKILL it at the cell's call; its rollout id."""
         killed: list[int] = []
         spawned: list[int] = []
-        known = threading.Event()
+        known, fired = threading.Event(), threading.Event()
 
         def kill(_request: object) -> None:
             # The deployer can reach the call before spawn() has returned its pid here (this
@@ -171,6 +171,7 @@ class Matrix:
                 return
             os.kill(spawned[0], 9)
             killed.append(spawned[0])
+            fired.set()
 
         self.stage.double.intercept(CallStep(cell.step.n), kill)
         env = {st.HOST_ENV: HOST_A}
@@ -180,6 +181,9 @@ class Matrix:
         known.set()
         pid = spawned[0]
         DeployerForks.wait_gone(pid, timeout=60)
+        # The deployer is gone the moment the callback's kill lands, before the callback (in the
+        # double's request thread) has noted it: wait for the note, not only for the death.
+        fired.wait(timeout=10)
         seen = [f"{s.n} {s.rpc}" for s in self.stage.double.call_steps]
         assert killed == [pid], (
             f"{cell.describe()}: the deployer ended before the call (calls seen: {seen})"
