@@ -69,18 +69,12 @@ def _load(stage: Stage) -> Load:
     return Load(
         [
             Target(
-                "POST",
-                lambda: ml + "/v1/analyze",
-                lambda: analyze,
-                weight=5,
-                headers=stage.bearer("ml-service"),
+                "POST", ml + "/v1/analyze", analyze, weight=5, headers=stage.bearer("ml-service")
             ),
-            Target(
-                "GET", lambda: gateway + "/health", weight=4, headers=stage.bearer("api-gateway")
-            ),
+            Target("GET", gateway + "/health", weight=4, headers=stage.bearer("api-gateway")),
             Target(
                 "POST",
-                lambda: gateway + "/v1/healthkit/samples",
+                gateway + "/v1/healthkit/samples",
                 batch_payload,
                 headers=stage.bearer("api-gateway"),
             ),

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -82,27 +81,17 @@ def load(stage: Stage, *services: str) -> Load:
     requests a window besides the probes, above ``min_requests``."""
     targets: list[Target] = []
     if "ml-service" in services:
-        url = str(stage.service("ml-service").uri)
         body = {"user_id": "load-user", "samples": [sample_payload(value=2000)]}
+        url = str(stage.service("ml-service").uri) + "/v1/analyze"
         auth = stage.bearer("ml-service")
-        targets.append(
-            Target(
-                "POST", lambda: url + "/v1/analyze", lambda: body, weight=PER_SERVICE, headers=auth
-            )
-        )
+        targets.append(Target("POST", url, body, weight=PER_SERVICE, headers=auth))
     if "api-gateway" in services:
         gateway = str(stage.service("api-gateway").uri)
         bearer = stage.bearer("api-gateway")
+        targets.append(Target("GET", gateway + "/health", weight=PER_SERVICE - 1, headers=bearer))
+        # A fresh batch id each time (batch_payload's default): every ingestion is new.
         targets.append(
-            Target("GET", lambda: gateway + "/health", weight=PER_SERVICE - 1, headers=bearer)
-        )
-        targets.append(
-            Target(
-                "POST",
-                lambda: gateway + "/v1/healthkit/samples",
-                lambda: batch_payload(batch_id=uuid.uuid4().hex),
-                headers=bearer,
-            )
+            Target("POST", gateway + "/v1/healthkit/samples", batch_payload, headers=bearer)
         )
     return Load(targets, rate=60.0 * len(services), max_requests=20_000, max_seconds=150)
 
