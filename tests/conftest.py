@@ -86,6 +86,13 @@ def _unmeasured_terraform_workers(request: pytest.FixtureRequest) -> Iterator[No
 # The DAST tier runs its services in order on one project (gateway, then ML service); the e2e
 # tier shares one local stack across its journey and times its fault cases on one worker.
 _SERIAL_TIERS = {"containers": "docker", "terraform": "terraform", "dast": "dast", "e2e": "e2e"}
+# The delivery tests that measure latency and request counts under a load of their own run one
+# at a time: two of them at once, with six workers on two cores, hid a 400 ms fault in both
+# revisions' 3 s p95 and left windows short of requests.
+_SERIAL_MODULES = {
+    "tests/delivery/test_metric_analysis.py": "load",
+    "tests/delivery/test_performance_gate.py": "load",
+}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -120,7 +127,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 # tiers' groups, each minutes long on its one worker, then the delivery tier's end-to-end tests
 # (tens of seconds each), then the Dagger tier, and the many short tests last, where they fill
 # the workers' ends instead of one long test keeping the run open alone.
-_SCHEDULE = {"terraform": 0, "containers": 0, "dast": 0, "e2e": 0, "delivery": 1, "dagger": 2}
+_SCHEDULE = {
+    "terraform": 0,
+    "containers": 0,
+    "dast": 0,
+    "e2e": 0,
+    "load": 0,
+    "delivery": 1,
+    "dagger": 2,
+}
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -136,8 +151,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         tier = _tier(item.nodeid)
         if tier in _SERIAL_TIERS:
             item.add_marker(pytest.mark.xdist_group(_SERIAL_TIERS[tier]))
-    items.sort(key=lambda item: _SCHEDULE.get(_tier(item.nodeid), len(_SCHEDULE)))
-    delivery = [i for i, item in enumerate(items) if _tier(item.nodeid) == "delivery"]
+        module = item.nodeid.split("::", 1)[0]
+        if module in _SERIAL_MODULES:
+            item.add_marker(pytest.mark.xdist_group(_SERIAL_MODULES[module]))
+    items.sort(key=_scheduled)
+    delivery = [i for i, item in enumerate(items) if _scheduled(item) == _SCHEDULE["delivery"]]
     if delivery:
         items[delivery[0] : delivery[-1] + 1] = _interleaved(items[delivery[0] : delivery[-1] + 1])
 
@@ -151,6 +169,12 @@ def _interleaved(items: list[pytest.Item]) -> list[pytest.Item]:
         modules.setdefault(item.path, []).append(item)
     queues = list(modules.values())
     return [q[k] for k in range(max(map(len, queues))) for q in queues if k < len(q)]
+
+
+def _scheduled(item: pytest.Item) -> int:
+    """An item's place in :data:`_SCHEDULE`: its group's, else its tier's."""
+    group = _SERIAL_MODULES.get(item.nodeid.split("::", 1)[0])
+    return _SCHEDULE.get(group or _tier(item.nodeid), len(_SCHEDULE))
 
 
 def _tier(nodeid: str) -> str:
