@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,12 +23,38 @@ import httpx
 __all__ = ["ManagedProcess", "free_port", "wait_for", "wait_for_http", "wait_for_port"]
 
 
+# Ports handed to child processes (a revision, an emulator, a registry) are free when chosen and
+# bound by the child a moment later. A port the kernel picks (bind to 0) comes from the ephemeral
+# range, where any other process's next connection or bind(0) may take it in that moment; with
+# six test workers starting processes at once, one revision in a few thousand lost its port so.
+# Ports are therefore taken below the ephemeral range (32768-60999 on Linux), from a block of
+# their own per xdist worker, counting up: no other worker, and no kernel choice, hands them out.
+_PORT_BASE = 20_000
+_PORT_BLOCK = 1_500
+_port_lock = threading.Lock()
+_next_port: int | None = None
+
+
 def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A TCP port on 127.0.0.1 that is free now and that no other test worker hands out."""
+    global _next_port  # noqa: PLW0603 - one counter per process
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    block = _PORT_BASE + (int(worker) % 8 if worker.isdigit() else 0) * _PORT_BLOCK
+    with _port_lock:
+        if _next_port is None:
+            # Start where an earlier process of this worker (a test's subprocess) would not.
+            _next_port = block + (os.getpid() * 7) % _PORT_BLOCK
+        for _ in range(_PORT_BLOCK):
+            port = _next_port
+            _next_port = block + (_next_port - block + 1) % _PORT_BLOCK
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    msg = f"no free port in {block}-{block + _PORT_BLOCK - 1}"
+    raise OSError(msg)
 
 
 def wait_for(
