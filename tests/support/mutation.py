@@ -65,8 +65,12 @@ def _stage() -> None:
     for package in PACKAGES:
         shutil.copytree(REPO / "ci" / "src" / package, STAGING / "src" / package, ignore=ignore)
     shutil.copytree(REPO / "tests", STAGING / "tests", ignore=ignore)
+    # The whole Terraform tree: the delivery tests' stage evaluates what environments/dev
+    # grants and declares (tfparse reads the stack and the modules it calls).
     shutil.copytree(
-        REPO / "terraform" / "environments", STAGING / "terraform" / "environments", ignore=ignore
+        REPO / "terraform",
+        STAGING / "terraform",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".terraform", "*.tfstate*"),
     )
     pyproject = (REPO / "pyproject.toml").read_text()
     pyproject = pyproject.replace(
@@ -76,7 +80,7 @@ def _stage() -> None:
     pyproject += (
         "\n[tool.mutmut]\n"
         f"source_paths = [{', '.join(f'{chr(34)}src/{p}{chr(34)}' for p in PACKAGES)}]\n"
-        'also_copy = ["terraform/environments"]\n'
+        'also_copy = ["terraform"]\n'
         f"pytest_add_cli_args_test_selection = [{selection}]\n"
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q"]\n'
     )
