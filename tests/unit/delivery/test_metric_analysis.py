@@ -246,6 +246,15 @@ def test_a_step_waits_for_a_window_of_its_own_traffic() -> None:
     assert evidence.candidate.requests == 500
 
 
+def test_a_window_that_begins_as_the_step_opens_is_the_steps_own() -> None:
+    # The first window of the step's own traffic starts at the very moment the step opened.
+    at_opening = rounds(*(window_read(OPENED, 500) for _ in range(3)))
+    verdict = assess(at_opening, gated(), now=OPENED + 100)
+    assert (verdict.phase, verdict.decided_by) == ("passed", "metrics")
+    a_moment_before = rounds(*(window_read(OPENED - 0.001, 500) for _ in range(3)))
+    assert assess(a_moment_before, gated(), now=OPENED + 100).phase == "pending"
+
+
 def test_without_enough_requests_the_step_extends_then_the_probes_decide() -> None:
     # Windows of 60 s: the first wholly in the step ends at +61, the extension reaches +120.
     thin = rounds(*(window_read(OPENED + 1 + 20 * n, 12) for n in range(3)))
