@@ -92,10 +92,10 @@ GATES: Final[dict[str, Gate]] = {
                     name="pytest",
                     argv=(
                         "pytest",
-                        # Six workers (most end-to-end tests wait, not compute), the serial
+                        # Four workers (most end-to-end tests wait, not compute), the serial
                         # tiers each kept on one (tests/conftest.py): as `make test` runs it.
                         "-n",
-                        "6",
+                        "4",
                         "--dist",
                         "loadgroup",
                         "--cov",
