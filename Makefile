@@ -13,6 +13,12 @@ REPORTS := reports
 # 2-core machine runs four at once (`make test WORKERS=2` for a quieter machine). Six finish
 # about a minute sooner, but the tests that compare latencies under load fail there too often.
 WORKERS ?= 4
+# Bytecode: uv compiles the installed packages once, at sync, and every process of the suite may
+# cache what it compiles. Where PYTHONDONTWRITEBYTECODE is set, each of the suite's thousands of
+# Python processes (test workers, revisions, CLIs, scanners) compiled the same sources again, and
+# pytest rewrote every test module's asserts again in every worker.
+export UV_COMPILE_BYTECODE := 1
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: help bootstrap sync provision test unit ci lint typecheck security fmt bench mutation release clean
 
