@@ -92,10 +92,10 @@ GATES: Final[dict[str, Gate]] = {
                     name="pytest",
                     argv=(
                         "pytest",
-                        # Four workers (most end-to-end tests wait, not compute), the serial
+                        # Five workers (most end-to-end tests wait, not compute), the serial
                         # tiers each kept on one (tests/conftest.py): as `make test` runs it.
                         "-n",
-                        "4",
+                        "5",
                         "--dist",
                         "loadgroup",
                         "--cov",
