@@ -5,9 +5,12 @@ relative to the directory it runs in, less a leading ``src.``; our packages live
 ``ci/src``, so mutmut runs in a staging copy (``build/mutation``) whose ``src/`` holds the
 backend and both packages, with ``ci/src`` pointing back at it so subprocesses started by the
 tests (``python -m clarity_delivery``, ``python -m clarity_release``) import the mutated code
-too. The tests are the unit tier of both packages and the delivery tests that run on the Cloud
-Run double's fixture app (seconds each); ``tests/delivery/test_rollouts.py`` (the real backend on
-the emulators, minutes for the tier) is left out, or a surviving mutant would cost minutes.
+too. Two passes, because a mutant killed by any test is killed by the suite and the cheap tests
+kill most of them: first the unit tier of both packages and the release workflows (a mutant
+costs about a second), then, for what that pass left alive only, the delivery tests that run
+on the Cloud Run double's fixture app (seconds a test). ``tests/delivery/test_rollouts.py``
+(the real backend on the emulators, minutes for the tier) is left out of both, or a surviving
+mutant would cost minutes. The score is therefore a lower bound for the whole suite.
 
 Writes ``reports/mutation/score.md`` (killed / total per module, with the targets) and
 ``reports/mutation/survivors.txt`` (every surviving mutant and its diff). ``PATHS`` narrows
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -32,7 +36,7 @@ from pathlib import Path
 __all__ = ["PACKAGES", "TARGETS", "main"]
 
 REPO = Path(__file__).resolve().parents[2]
-STAGING = REPO / "build" / "mutation"
+BUILD = REPO / "build" / "mutation"
 REPORTS = REPO / "reports" / "mutation"
 PACKAGES = ("clarity_delivery", "clarity_release")
 # The targets: killed share per module, or per package for every module in it. "Health" is
@@ -46,37 +50,43 @@ TARGETS = {
     "clarity_delivery.rollout": 0.80,
     "clarity_delivery._cloudrun": 0.80,
 }
-TESTS = (
+UNIT_TESTS = (
     "tests/unit/delivery",
-    "tests/delivery/test_decisions.py",
-    "tests/delivery/test_failure_paths.py",
-    "tests/delivery/test_credentials.py",
     "tests/workflows/test_release.py",
     "tests/workflows/test_release_edges.py",
 )
+DOUBLE_TESTS = (
+    *UNIT_TESTS,
+    "tests/delivery/test_decisions.py",
+    "tests/delivery/test_failure_paths.py",
+    "tests/delivery/test_credentials.py",
+)
+# (name, what it runs): each pass has its own staging copy, build/mutation/<name>.
+PASSES = (("unit", UNIT_TESTS), ("double", DOUBLE_TESTS))
 KILLED = {"killed", "timeout"}
+SAMPLE_SEED = 19
 
 
-def _stage() -> None:
+def _stage(staging: Path, tests: Sequence[str]) -> None:
     """A fresh staging copy: src/ (backend and both packages), tests/, settings, pyproject."""
-    shutil.rmtree(STAGING, ignore_errors=True)
+    shutil.rmtree(staging, ignore_errors=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    shutil.copytree(REPO / "src", STAGING / "src", ignore=ignore)
+    shutil.copytree(REPO / "src", staging / "src", ignore=ignore)
     for package in PACKAGES:
-        shutil.copytree(REPO / "ci" / "src" / package, STAGING / "src" / package, ignore=ignore)
-    shutil.copytree(REPO / "tests", STAGING / "tests", ignore=ignore)
+        shutil.copytree(REPO / "ci" / "src" / package, staging / "src" / package, ignore=ignore)
+    shutil.copytree(REPO / "tests", staging / "tests", ignore=ignore)
     # The whole Terraform tree: the delivery tests' stage evaluates what environments/dev
     # grants and declares (tfparse reads the stack and the modules it calls).
     shutil.copytree(
         REPO / "terraform",
-        STAGING / "terraform",
+        staging / "terraform",
         ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".terraform", "*.tfstate*"),
     )
     pyproject = (REPO / "pyproject.toml").read_text()
     pyproject = pyproject.replace(
         'pythonpath = ["src", "ci/src", "."]', 'pythonpath = ["src", "."]'
     )
-    selection = ", ".join(f'"{t}"' for t in TESTS)
+    selection = ", ".join(f'"{t}"' for t in tests)
     pyproject += (
         "\n[tool.mutmut]\n"
         f"source_paths = [{', '.join(f'{chr(34)}src/{p}{chr(34)}' for p in PACKAGES)}]\n"
@@ -85,10 +95,10 @@ def _stage() -> None:
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q"]\n'
     )
     tomllib.loads(pyproject)  # fail here, not inside mutmut, on a broken config
-    (STAGING / "pyproject.toml").write_text(pyproject)
+    (staging / "pyproject.toml").write_text(pyproject)
     # Subprocesses put <root>/ci/src on PYTHONPATH: make that the mutated src/.
-    (STAGING / "mutants" / "ci").mkdir(parents=True)
-    (STAGING / "mutants" / "ci" / "src").symlink_to("../src")
+    (staging / "mutants" / "ci").mkdir(parents=True)
+    (staging / "mutants" / "ci" / "src").symlink_to("../src")
 
 
 def _patterns(paths: Sequence[str]) -> list[str]:
@@ -129,10 +139,13 @@ def _target(module: str) -> float | None:
     return None
 
 
-def _results() -> dict[str, str]:
+def _results(staging: Path) -> dict[str, str]:
+    """Every mutant of a staging copy and its status so far ("not checked" if not run yet)."""
+    if not (staging / "mutants").is_dir():
+        return {}
     out = subprocess.run(
         [sys.executable, "-m", "mutmut", "results", "--all", "true"],
-        cwd=STAGING,
+        cwd=staging,
         capture_output=True,
         text=True,
         check=True,
@@ -145,27 +158,68 @@ def _results() -> dict[str, str]:
     return found
 
 
+def _merge(passes: Sequence[dict[str, str]]) -> dict[str, tuple[str, int]]:
+    """Each mutant's verdict and the pass that gave it: the first pass that killed it, else
+    the last pass that checked it."""
+    merged: dict[str, tuple[str, int]] = {}
+    for index, results in enumerate(passes):
+        for name, status in results.items():
+            known = merged.get(name)
+            if known and (known[0] in KILLED or status == "not checked"):
+                continue
+            merged[name] = (status, index)
+    return merged
+
+
+def _alive(merged: dict[str, tuple[str, int]], patterns: Sequence[str]) -> list[str]:
+    """The mutants a later pass must try: checked, not killed, selected by ``patterns``."""
+    return sorted(
+        name
+        for name, (status, _) in merged.items()
+        if status not in KILLED | {"skipped", "not checked"} and _selected(name, patterns)
+    )
+
+
+def _selected(name: str, patterns: Sequence[str]) -> bool:
+    return not patterns or any(_glob(name, p) for p in patterns)
+
+
 def _module(mutant: str) -> str:
     return re.sub(r"\.x[_ǁ].*$", "", mutant)
 
 
-def _report(results: dict[str, str], seconds: float, patterns: Sequence[str]) -> str:
+def _report(merged: dict[str, tuple[str, int]], seconds: float, patterns: Sequence[str]) -> str:
     per_module: dict[str, Counter[str]] = {}
-    for name, status in results.items():
-        if patterns and not any(_glob(name, p) for p in patterns):
+    for name, (status, index) in merged.items():
+        if not _selected(name, patterns) or status == "not checked":
             continue
-        if status != "not checked":
-            per_module.setdefault(_module(name), Counter())[status] += 1
+        counts = per_module.setdefault(_module(name), Counter())
+        counts[status] += 1
+        if status in KILLED:
+            counts[f"killed in {PASSES[index][0]}"] += 1
+        if index == 0 and status in KILLED:
+            continue
+        counts["left alive by the first pass"] += 1
+        if index > 0:
+            counts["checked by a later pass"] += 1
+            counts["killed by a later pass"] += status in KILLED
+    passes = " / ".join(name for name, _ in PASSES)
     lines = [
         "# Mutation score",
         "",
         f"`make mutation{' PATHS=' + chr(34) + ' '.join(patterns) + chr(34) if patterns else ''}`"
-        f" (mutmut, {seconds / 60:.1f} min for this invocation). Killed = killed or timed out;",
-        "the rest survived, had no test, or were suspicious. Mutants not checked yet (an",
-        "interrupted run; continue with --resume) are left out.",
+        f" (mutmut, {seconds / 60:.1f} min for this invocation). Killed = killed or timed out, in",
+        f"the {PASSES[0][0]} pass (the unit tier and the release workflows) or, for what it left",
+        f"alive, in the {PASSES[1][0]} pass (adds the delivery tests on the Cloud Run double's",
+        "fixture app); the rest survived both, had no test, or were suspicious. Mutants not",
+        "checked yet (an interrupted run; continue with --resume) are left out.",
         "",
-        "| module | mutants | killed | survived | no tests | score | target |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "Where a later pass tried only a sample (--sample N) of the mutants the first pass left",
+        "alive, `estimate` scales the sample's kill rate to all of them; `score` counts the",
+        "mutants it did not try as survivors.",
+        "",
+        f"| module | mutants | killed ({passes}) | survived | no tests | score | estimate | target |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     total = Counter[str]()
     for module in sorted(per_module):
@@ -176,14 +230,30 @@ def _report(results: dict[str, str], seconds: float, patterns: Sequence[str]) ->
     return "\n".join(lines) + "\n"
 
 
+_TALLIES = (
+    "killed in ",
+    "left alive by the first pass",
+    "checked by a later pass",
+    "killed by a later pass",
+)
+
+
 def _row(module: str, counts: Counter[str], target: float | None) -> str:
-    mutants = sum(counts.values()) - counts["skipped"] - counts["not checked"]
+    mutants = sum(counts[s] for s in counts if not s.startswith(_TALLIES)) - counts["skipped"]
     killed = sum(counts[s] for s in KILLED)
+    by_pass = " / ".join(str(counts[f"killed in {name}"]) for name, _ in PASSES)
     score = killed / mutants if mutants else 0.0
+    alive, checked = counts["left alive by the first pass"], counts["checked by a later pass"]
+    estimate = ""
+    if checked and checked < alive:
+        first = killed - counts["killed by a later pass"]
+        guess = (first + counts["killed by a later pass"] / checked * alive) / mutants
+        estimate = f"{guess:.1%} ({checked} of {alive} sampled)"
     goal = f"{target:.0%}" if target else ""
+    met = "" if not target else (" ok" if score >= target else " below")
     return (
-        f"| {module} | {mutants} | {killed} | {counts['survived']} | {counts['no tests']} "
-        f"| {score:.1%} | {goal} |"
+        f"| {module} | {mutants} | {killed} ({by_pass}) | {counts['survived']} "
+        f"| {counts['no tests']} | {score:.1%} | {estimate} | {goal}{met} |"
     )
 
 
@@ -191,32 +261,94 @@ def _glob(name: str, pattern: str) -> bool:
     return re.fullmatch(re.escape(pattern).replace(r"\*", ".*"), name) is not None
 
 
-def _survivors(results: dict[str, str], patterns: Sequence[str]) -> str:
+def _survivors(merged: dict[str, tuple[str, int]], patterns: Sequence[str]) -> str:
     chunks = []
-    for name, status in sorted(results.items()):
+    for name, (status, index) in sorted(merged.items()):
         if status in KILLED or status in {"skipped", "not checked"}:
             continue
-        if patterns and not any(_glob(name, p) for p in patterns):
+        if not _selected(name, patterns):
             continue
         diff = subprocess.run(
             [sys.executable, "-m", "mutmut", "show", name],
-            cwd=STAGING,
+            cwd=BUILD / PASSES[index][0],
             capture_output=True,
             text=True,
             check=False,
         ).stdout
-        chunks.append(f"## {name} ({status})\n{diff.strip()}\n")
+        chunks.append(f"## {name} ({status}, {PASSES[index][0]} pass)\n{diff.strip()}\n")
     return "\n".join(chunks) or "no surviving mutants\n"
 
 
+def _mutmut(staging: Path, names: Sequence[str]) -> int:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "mutmut", "run", *names], cwd=staging, env=env, check=False
+    ).returncode
+
+
+def _sampled(names: Sequence[str], per_module: int) -> list[str]:
+    """At most ``per_module`` of each module's ``names``, drawn reproducibly (seeded by the
+    module's name)."""
+    by_module: dict[str, list[str]] = {}
+    for name in sorted(names):
+        by_module.setdefault(_module(name), []).append(name)
+    chosen: list[str] = []
+    for module, found in sorted(by_module.items()):
+        rng = random.Random(f"{SAMPLE_SEED}-{module}")  # noqa: S311 (a reproducible draw)
+        chosen += found if len(found) <= per_module else rng.sample(found, per_module)
+    return sorted(chosen)
+
+
+def _run_passes(patterns: Sequence[str], *, resume: bool, sample: int | None) -> int:
+    """Run each pass on what the passes before it left alive; mutmut's worst exit status."""
+    returncode = 0
+    done: list[dict[str, str]] = []
+    for index, (name, tests) in enumerate(PASSES):
+        staging = BUILD / name
+        fresh = not (resume and (staging / "mutants").is_dir())
+        before = {} if fresh else _results(staging)
+        if index == 0 and fresh:
+            names, todo = list(patterns), True  # no pattern: every mutant
+        elif index == 0:
+            # mutmut reruns every mutant a pattern names: name the unchecked ones instead.
+            names = [
+                n for n, st in before.items() if st == "not checked" and _selected(n, patterns)
+            ]
+            todo = bool(names)
+        else:
+            alive = _alive(_merge(done), patterns)
+            if sample:
+                alive = _sampled(alive, sample)
+            names = [n for n in alive if before.get(n, "not checked") == "not checked"]
+            todo = bool(names)
+        if todo:
+            print(f"make mutation: {name} pass ({', '.join(tests)})", flush=True)
+            if fresh:
+                _stage(staging, tests)
+            returncode = max(returncode, _mutmut(staging, names))
+        else:
+            print(f"make mutation: {name} pass has nothing left to check", flush=True)
+        done.append(_results(staging))
+    return returncode
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Stage, run mutmut, write the reports; returns mutmut's exit status."""
+    """Stage, run mutmut's passes, write the reports; returns mutmut's worst exit status."""
     parser = argparse.ArgumentParser(prog="make mutation", description=__doc__.split("\n")[0])
     parser.add_argument("paths", nargs="*", help="modules or files to mutate (default: all)")
     parser.add_argument(
         "--resume",
         action="store_true",
-        help="keep the staging copy and mutmut's results so far (an interrupted run goes on)",
+        help="keep the staging copies and mutmut's results so far (an interrupted run goes on)",
+    )
+    parser.add_argument(
+        "--sample",
+        type=int,
+        metavar="N",
+        help=(
+            "the later passes try at most N of each module's mutants the first pass left alive "
+            "(drawn reproducibly); the report then estimates the module's score from them"
+        ),
     )
     parser.add_argument(
         "--report-only",
@@ -228,18 +360,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     returncode = 0
     if not args.report_only:
-        if not (args.resume and (STAGING / "mutants").is_dir()):
-            _stage()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
-        returncode = subprocess.run(
-            [sys.executable, "-m", "mutmut", "run", *patterns], cwd=STAGING, env=env, check=False
-        ).returncode
+        returncode = _run_passes(patterns, resume=args.resume, sample=args.sample)
     seconds = time.monotonic() - started
-    results = _results()
+    merged = _merge([_results(BUILD / name) for name, _ in PASSES])
     REPORTS.mkdir(parents=True, exist_ok=True)
-    score = _report(results, seconds, patterns)
+    score = _report(merged, seconds, patterns)
     (REPORTS / "score.md").write_text(score)
-    (REPORTS / "survivors.txt").write_text(_survivors(results, patterns))
+    (REPORTS / "survivors.txt").write_text(_survivors(merged, patterns))
     print(score)
     print(f"survivors: {REPORTS / 'survivors.txt'}")
     return returncode
