@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -158,6 +159,7 @@ def test_plan_orders_services_and_takes_the_pinned_images() -> None:
     assert "bake: 120s of traffic at 100% analysed before 'stable'" in text
     assert "worst case from a fault's onset to the rollback decision: 240s" in text
     assert "transactions: POST /v1/healthkit/samples (ingest-synthetic-batch)" in text
+    assert "checks: /health→200, /health/database→200, /ml/health→200" in text
     assert "clarity-ml-service-1-4-0-abcdef1" in text
     assert plan.overrides == ()
 
@@ -179,29 +181,35 @@ def test_plan_strategy_override_and_service_filter() -> None:
     assert plan.services[0].image.endswith(DIGEST)
 
 
+FOREIGN = f"is not from this environment's repository {STAGING_REPO}/ml-service"
+UNPINNED = "is not pinned by digest (a tag can be moved)"
+
+
 @pytest.mark.parametrize(
     ("image", "problem"),
     [
-        ("docker.io/someone/ml-service:latest", "is not from this environment's repository"),
-        (f"docker.io/someone/ml-service@{DIGEST}", "is not from this environment's repository"),
-        (f"{STAGING_REPO}/ml-service:1.4.0", "is not pinned by digest"),
-        (f"{STAGING_REPO}/api-gateway@{DIGEST}", "is not from this environment's repository"),
+        ("docker.io/someone/ml-service:latest", FOREIGN),
+        (f"docker.io/someone/ml-service@{DIGEST}", FOREIGN),
+        (f"{STAGING_REPO}/ml-service:1.4.0", UNPINNED),
+        (f"{STAGING_REPO}/api-gateway@{DIGEST}", FOREIGN),
         (
             f"us-central1-docker.pkg.dev/clarity-loop-production/clarity/ml-service@{DIGEST}",
-            "is not from this environment's repository",
+            FOREIGN,
         ),
-        (f"{STAGING_REPO}/ml-service@sha256:abc", "is not pinned by digest"),
+        (f"{STAGING_REPO}/ml-service@sha256:abc", UNPINNED),
     ],
 )
 def test_images_not_pinned_in_the_environments_repository_are_refused(
     image: str, problem: str
 ) -> None:
     settings = load_settings("staging", SETTINGS)
-    with pytest.raises(ConfigError, match=problem) as caught:
+    with pytest.raises(ConfigError, match=re.escape(problem)) as caught:
         build_plan(settings, version="1.4.0", images={"ml-service": image}, only=("ml-service",))
     assert f"pass --image ml-service={STAGING_REPO}/ml-service@sha256:<digest>" in str(caught.value)
-    assert "--allow-image-override" not in str(caught.value)  # staging allows no override
-    with pytest.raises(ConfigError, match=problem):  # nor does the flag change that
+    assert f"for ml-service {problem}. staging only runs" in str(caught.value)
+    # staging allows no override, and says nothing of one
+    assert "as `dagger call publish` printed it. Nothing was changed" in str(caught.value)
+    with pytest.raises(ConfigError, match=re.escape(problem)):  # nor does the flag change that
         build_plan(
             settings,
             version="1.4.0",
@@ -225,8 +233,11 @@ def test_dev_accepts_another_image_only_with_the_explicit_override_and_says_so()
     settings = load_settings("dev", SETTINGS)
     assert settings.rollout.allow_image_override
     image = {"ml-service": "docker.io/someone/ml-service:latest"}
-    with pytest.raises(ConfigError, match="or, in dev only, add --allow-image-override"):
+    with pytest.raises(ConfigError) as caught:
         build_plan(settings, version="1.4.0", images=image, only=("ml-service",))
+    assert str(caught.value).endswith(
+        "printed it (or, in dev only, add --allow-image-override). Nothing was changed"
+    )
     plan = build_plan(
         settings, version="1.4.0", images=image, only=("ml-service",), image_override=True
     )
