@@ -21,6 +21,7 @@ from clarity_delivery._errors import (
     ServiceUnreachable,
 )
 from clarity_delivery.analysis import (
+    Analysis,
     AnalysisRunner,
     Histogram,
     Measurement,
@@ -30,6 +31,7 @@ from clarity_delivery.analysis import (
     Round,
     RoundResult,
     Subject,
+    Verdict,
     Window,
     assess,
     judge,
@@ -286,6 +288,57 @@ def test_inconclusive_metrics_do_not_count_against_healthy_probes() -> None:
     assert taken.phase == "successful"
     assert Round((window_read(OPENED, 3),)).phase == "inconclusive"
     assert Round((probes(ok=False), window_read(OPENED, 3))).phase == "failed"
+
+
+def test_the_evidence_is_the_last_failed_window_else_the_last_conclusive_else_the_last_read() -> (
+    None
+):
+    good = [window_read(OPENED + n, 500) for n in (1, 3, 5)]
+    bad = [window_read(OPENED + n, 500, errors=40) for n in (2, 4, 6)]
+    thin = [window_read(OPENED + n, 3) for n in (7, 8, 9)]
+    mixed = rounds(*sorted([*good, *bad, *thin], key=lambda m: m.start))
+    assert Verdict("failed", tuple(mixed)).metric_evidence() is bad[-1]
+    assert Verdict("passed", tuple(rounds(*good, *thin))).metric_evidence() is good[-1]
+    assert Verdict("pending", tuple(rounds(*thin))).metric_evidence() is thin[-1]
+    assert Verdict("pending", tuple(rounds())).metric_evidence() is None
+
+
+def test_a_step_failed_by_its_probes_says_so_though_metrics_were_read() -> None:
+    failing = [Round((probes(ok=False), window_read(OPENED + n, 500))) for n in range(1, 4)]
+    verdict = assess(failing, gated(), now=OPENED + 400)
+    assert (verdict.phase, verdict.decided_by) == ("failed", "probes")
+
+
+def test_before_traffic_the_first_healthy_round_passes_on_the_probes() -> None:
+    taken = [Round((probes(ok=False),)), Round((probes(),))]
+    verdict = assess(taken, Window(policy=PROD.rollout, mode="until_healthy"))
+    assert (verdict.phase, verdict.decided_by) == ("passed", "probes")
+    assert verdict.measurements == tuple(taken)
+    assert verdict.failed_rounds == 1
+
+
+def test_a_pending_verdict_keeps_its_rounds_as_evidence() -> None:
+    taken = rounds(window_read(OPENED + 1, 500))
+    assert assess(taken, gated(), now=OPENED + 10).measurements == tuple(taken)
+    held = Window(policy=PROD.rollout, mode="bake", hold_until=OPENED + 480)
+    full = rounds(*(window_read(OPENED, 500) for _ in range(3)))
+    verdict = assess(full, held, now=OPENED + 10)
+    assert (verdict.phase, verdict.measurements) == ("pending", tuple(full))
+
+
+def test_a_held_step_passes_when_its_clock_is_checked_again_without_a_new_round() -> None:
+    analysis = Analysis(Window(policy=PROD.rollout, mode="bake", hold_until=OPENED + 480))
+    for measurement in rounds(*(window_read(OPENED, 500) for _ in range(3))):
+        analysis.record(measurement, now=OPENED + 10)
+    held = analysis.verdict
+    analysis.wait(OPENED + 480)
+    after = analysis.verdict
+    assert (held.phase, after.phase, after.decided_by) == ("pending", "passed", "probes")
+
+
+def test_a_round_describes_each_measurement_in_turn() -> None:
+    window = window_read(OPENED, 500)
+    assert Round((probes(), window)).describe() == f"{probes().describe()}; {window.describe()}"
 
 
 # ------------------------------------------------------------------ the runner

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 from clarity_delivery import ConfigError, build_plan, load_settings, parse_version, revision_name
+from clarity_delivery._prune_settings import PrunePolicy
 from clarity_delivery.plan import TrafficSplit, TrafficTarget, label_value
-from clarity_delivery.settings import ENVIRONMENTS
+from clarity_delivery.settings import ENVIRONMENTS, parse_settings
 
 from tests.unit.delivery.images import DIGEST, pinned
 
@@ -303,6 +304,101 @@ def test_rollout_policy_boundaries_that_are_allowed(tmp_path: Path) -> None:
     assert settings.rollout.steps == (1, 100)
     assert settings.rollout.failure_threshold == settings.rollout.probes_per_step == 3
     assert settings.rollout.analysis_interval_seconds == 0
+
+
+def _dev_without(*dotted: str, **changes: object) -> dict[str, object]:
+    data: dict[str, object] = json.loads((SETTINGS / "dev" / "settings.json").read_text())
+    for path in dotted:
+        node = data
+        *parents, leaf = path.split(".")
+        for key in parents:
+            node = node[key]  # type: ignore[assignment]
+        del node[leaf]
+    if changes:
+        rollout = data["rollout"]
+        assert isinstance(rollout, dict)
+        rollout.update(changes)
+    return data
+
+
+OPTIONAL = (
+    "steps",
+    "analysis_interval_seconds",
+    "probes_per_step",
+    "failure_threshold",
+    "ready_timeout_seconds",
+    "require_approval",
+    "bake_seconds",
+    "lease_seconds",
+    "prune",
+)
+
+
+def test_optional_rollout_keys_take_their_documented_defaults() -> None:
+    data = _dev_without(*(f"rollout.{key}" for key in OPTIONAL))
+    policy = parse_settings(json.dumps(data), "dev", where="dev.json").rollout
+    assert policy.steps == (100,)
+    assert policy.analysis_interval_seconds == 30
+    assert (policy.probes_per_step, policy.failure_threshold) == (3, 2)
+    assert policy.ready_timeout_seconds == 300
+    assert policy.require_approval is False
+    assert policy.bake_seconds == 0
+    assert policy.lease_seconds == 60
+    assert policy.prune == PrunePolicy()
+    # ...and the file's own values where it has them.
+    dev = load_settings("dev", SETTINGS).rollout
+    assert dev.prune != PrunePolicy()
+    assert dev.prune.enabled
+
+
+def test_blue_green_has_one_step_whatever_the_file_lists() -> None:
+    data = _dev_without(strategy="blue-green", steps=[10, 50, 100])
+    assert parse_settings(json.dumps(data), "dev", where="dev.json").rollout.steps == (100,)
+
+
+def test_the_smallest_windows_and_leases_are_allowed() -> None:
+    data = _dev_without(
+        probes_per_step=1, failure_threshold=1, lease_seconds=0.5, ready_timeout_seconds=0.5
+    )
+    policy = parse_settings(json.dumps(data), "dev", where="dev.json").rollout
+    assert (policy.probes_per_step, policy.failure_threshold) == (1, 1)
+    assert (policy.lease_seconds, policy.ready_timeout_seconds) == (0.5, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (_dev_without("project_id"), "has no 'project_id'"),
+        (_dev_without("region"), "has no 'region'"),
+        (_dev_without("monitoring_enabled"), "has no 'monitoring_enabled'"),
+        (_dev_without("services"), "has no 'services'"),
+        (_dev_without("rollout"), "has no 'rollout'"),
+        ({**_dev_without(), "project_id": "X"}, "not a valid Google Cloud project id"),
+        ({**_dev_without(), "region": "moon"}, "not a Cloud Run region"),
+        (
+            {**_dev_without(), "artifact_registry": {"repository": "Bad Repo"}},
+            "repository",
+        ),
+        ({**_dev_without(), "services": []}, "services"),
+        (_dev_without(lease_seconds=0), "lease_seconds"),
+        (_dev_without(prune={"enabled": True, "keep": 0}), "rollout.prune"),
+        (
+            {**_dev_without(), "health_checks": [{"service": "web", "path": "/health"}]},
+            "health_checks",
+        ),
+        (
+            {
+                **_dev_without(),
+                "transaction_checks": [{"service": "web", "kind": "x", "path": "/x"}],
+            },
+            "transaction_checks",
+        ),
+    ],
+)
+def test_every_refusal_names_the_file(data: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)) as caught:
+        parse_settings(json.dumps(data), "dev", where="settings/dev.json")
+    assert str(caught.value).startswith("settings/dev.json"), str(caught.value)
 
 
 @pytest.mark.parametrize(
