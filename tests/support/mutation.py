@@ -1,21 +1,24 @@
-"""Mutation testing of the delivery library and the release tool: ``make mutation [PATHS=...]``.
+"""Mutation testing of the delivery library and the release tool: ``make mutation [PATHS=...]
+[SAMPLE=N]``.
 
 mutmut (pinned in the dev dependency group) names mutants after the module path
 relative to the directory it runs in, less a leading ``src.``; our packages live in
-``ci/src``, so mutmut runs in a staging copy (``build/mutation``) whose ``src/`` holds the
+``ci/src``, so mutmut runs in a staging copy per pass (``build/mutation/<pass>``) whose ``src/`` holds the
 backend and both packages, with ``ci/src`` pointing back at it so subprocesses started by the
 tests (``python -m clarity_delivery``, ``python -m clarity_release``) import the mutated code
 too. Two passes, because a mutant killed by any test is killed by the suite and the cheap tests
-kill most of them: first the unit tier of both packages and the release workflows (a mutant
-costs about a second), then, for what that pass left alive only, the delivery tests that run
+kill most of them: first the unit tier of both packages and the release workflows (about ten
+mutants a second), then, for what that pass left alive only, the delivery tests that run
 on the Cloud Run double's fixture app (seconds a test). ``tests/delivery/test_rollouts.py``
 (the real backend on the emulators, minutes for the tier) is left out of both, or a surviving
 mutant would cost minutes. The score is therefore a lower bound for the whole suite.
 
 Writes ``reports/mutation/score.md`` (killed / total per module, with the targets) and
 ``reports/mutation/survivors.txt`` (every surviving mutant and its diff). ``PATHS`` narrows
-the run to some modules, e.g. ``make mutation PATHS="settings plan"``; ``--resume`` (in PATHS)
-continues an interrupted run instead of starting over.
+the run to some modules, e.g. ``make mutation PATHS="settings plan"``; ``SAMPLE=N`` has the
+second pass try a reproducible sample of N mutants per module (``SAMPLE=0``: the first pass
+only), the report estimating from it; ``--resume`` (in PATHS) continues an interrupted run
+instead of starting over, ``--report-only`` writes the reports from the results so far.
 """
 
 from __future__ import annotations
@@ -317,7 +320,7 @@ def _run_passes(patterns: Sequence[str], *, resume: bool, sample: int | None) ->
             todo = bool(names)
         else:
             alive = _alive(_merge(done), patterns)
-            if sample:
+            if sample is not None:
                 alive = _sampled(alive, sample)
             names = [n for n in alive if before.get(n, "not checked") == "not checked"]
             todo = bool(names)
@@ -347,7 +350,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="N",
         help=(
             "the later passes try at most N of each module's mutants the first pass left alive "
-            "(drawn reproducibly); the report then estimates the module's score from them"
+            "(drawn reproducibly; 0: the first pass only); the report then estimates the "
+            "module's score from them"
         ),
     )
     parser.add_argument(
