@@ -265,11 +265,16 @@ def _glob(name: str, pattern: str) -> bool:
 
 
 def _survivors(merged: dict[str, tuple[str, int]], patterns: Sequence[str]) -> str:
-    chunks = []
+    """Each surviving mutant with its diff; those no test reached by name only (their
+    functions are the gap, and `mutmut show` costs a second a mutant)."""
+    chunks, untested = [], []
     for name, (status, index) in sorted(merged.items()):
         if status in KILLED or status in {"skipped", "not checked"}:
             continue
         if not _selected(name, patterns):
+            continue
+        if status == "no tests":
+            untested.append(name)
             continue
         diff = subprocess.run(
             [sys.executable, "-m", "mutmut", "show", name],
@@ -279,6 +284,8 @@ def _survivors(merged: dict[str, tuple[str, int]], patterns: Sequence[str]) -> s
             check=False,
         ).stdout
         chunks.append(f"## {name} ({status}, {PASSES[index][0]} pass)\n{diff.strip()}\n")
+    if untested:
+        chunks.append("## no test reaches these mutants\n" + "\n".join(untested) + "\n")
     return "\n".join(chunks) or "no surviving mutants\n"
 
 
