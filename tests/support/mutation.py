@@ -225,10 +225,19 @@ def _report(merged: dict[str, tuple[str, int]], seconds: float, patterns: Sequen
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     total = Counter[str]()
+    packages: dict[str, Counter[str]] = {}
+    modules: dict[str, int] = {}
     for module in sorted(per_module):
         counts = per_module[module]
         total += counts
         lines.append(_row(module, counts, _target(module)))
+        target = next((t for t in TARGETS if module == t or module.startswith(t + ".")), None)
+        if target is not None:
+            packages.setdefault(target, Counter()).update(counts)
+            modules[target] = modules.get(target, 0) + 1
+    for package, counts in sorted(packages.items()):
+        if modules[package] > 1:  # a package with one target for all its modules
+            lines.append(_row(f"**{package}** (package)", counts, TARGETS[package]))
     lines.append(_row("**all**", total, None))
     return "\n".join(lines) + "\n"
 
