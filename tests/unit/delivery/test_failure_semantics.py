@@ -37,6 +37,8 @@ from clarity_delivery.traffic import LeaseChange, TrafficChange, owned_changes
 from google.api_core import exceptions as gexc
 from google.cloud import run_v2
 
+from tests.unit.delivery.states import rollout_state
+
 pytestmark = pytest.mark.unit
 
 SETTINGS = Path(__file__).resolve().parents[3] / "terraform" / "environments"
@@ -66,23 +68,6 @@ def _service(
     if state is not None:
         service.annotations[st.ROLLOUT_ANNOTATION] = state.to_json()
     return service
-
-
-def _state(**changes: object) -> st.RolloutState:
-    values: dict[str, object] = {
-        "id": "r1",
-        "version": "1.1.0",
-        "commit": "c0ffee1",
-        "strategy": "canary",
-        "candidate": "svc-new",
-        "stable": "svc-old",
-        "percent": 25,
-        "owner": "runner-a:4242:abcdef",
-        "heartbeat": time.time(),
-        "lease_seconds": 60.0,
-    }
-    values.update(changes)
-    return st.RolloutState(**values)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- errors
@@ -151,7 +136,7 @@ def test_each_retry_is_announced_with_its_attempt_and_wait_until_none_are_left()
 
 
 def test_only_traffic_rollout_state_and_template_revision_are_someone_elses_change() -> None:
-    ours = _state()
+    ours = rollout_state()
     base = _service({"svc-old": (75, "stable"), "svc-new": (25, "candidate")}, ours)
     labelled = run_v2.Service.deserialize(run_v2.Service.serialize(base))
     labelled.labels["terraform"] = "yes"
@@ -161,7 +146,7 @@ def test_only_traffic_rollout_state_and_template_revision_are_someone_elses_chan
     assert "changed the traffic" in str(owned_changes(base, moved))
     cleared = _service({"svc-old": (75, "stable"), "svc-new": (25, "candidate")})
     assert "took over" in str(owned_changes(base, cleared))
-    theirs = _service({"svc-old": (100, "stable")}, _state(id="r2", owner="runner-b:1:x"))
+    theirs = _service({"svc-old": (100, "stable")}, rollout_state(id="r2", owner="runner-b:1:x"))
     assert "another rollout (r2 of 1.1.0, by runner-b:1:x) holds svc" in str(
         owned_changes(base, theirs)
     )
@@ -170,7 +155,7 @@ def test_only_traffic_rollout_state_and_template_revision_are_someone_elses_chan
 def test_a_traffic_change_knows_when_it_landed_and_a_takeover_ignores_conflicts() -> None:
     base = _service({"svc-old": (100, "stable")})
     split = TrafficSplit.canary("svc-old", "svc-new", 25)
-    change = TrafficChange(split, _state().to_json())
+    change = TrafficChange(split, rollout_state().to_json())
     written = change.apply(base)
     assert change.landed(written)
     assert not change.landed(base)
@@ -178,14 +163,16 @@ def test_a_traffic_change_knows_when_it_landed_and_a_takeover_ignores_conflicts(
     other = _service({"svc-old": (50, "stable"), "svc-new": (50, "candidate")})
     assert change.conflict(base, other) is not None
     assert TrafficChange(split, None, takeover=True).conflict(base, other) is None
-    renewal = LeaseChange(_state(percent=50).to_json())
+    renewal = LeaseChange(rollout_state(percent=50).to_json())
     assert renewal.landed(renewal.apply(written))
     assert list(renewal.fields) == ["annotations"]
 
 
 def test_a_service_is_ours_while_our_lease_is_on_it_or_our_candidate_is_stable() -> None:
-    assert is_ours(_service({"svc-old": (100, "stable")}, _state()), "r1", "svc-new")
-    assert not is_ours(_service({"svc-old": (100, "stable")}, _state(id="r2")), "r1", "svc-new")
+    assert is_ours(_service({"svc-old": (100, "stable")}, rollout_state()), "r1", "svc-new")
+    assert not is_ours(
+        _service({"svc-old": (100, "stable")}, rollout_state(id="r2")), "r1", "svc-new"
+    )
     assert is_ours(
         _service({"svc-new": (100, "stable"), "svc-old": (0, "previous")}), "r1", "svc-new"
     )
@@ -205,13 +192,13 @@ def test_a_live_lease_is_waited_out_by_a_deploy_and_taken_over_by_a_rollback(
 ) -> None:
     monkeypatch.setenv(st.HOST_ENV, "runner-b")
     now = time.time()
-    live = outlook(_state(heartbeat=now - 10), now)
+    live = outlook(rollout_state(heartbeat=now - 10), now)
     assert not live.abandoned
     assert 49 < live.expires_in <= 50
     assert live.describe_expiry().startswith("expires in 50s (at ")
     assert live.next_deploy.startswith("refused (exit 3) until the lease expires")
     assert live.next_rollback == "takes it over at once"
-    gone = outlook(_state(heartbeat=now - 70), now)
+    gone = outlook(rollout_state(heartbeat=now - 70), now)
     assert gone.abandoned
     assert gone.describe_expiry() == "expired 10s ago"
     assert gone.next_deploy.startswith("rolls it back to svc-old first")
@@ -222,15 +209,15 @@ def test_the_deployer_host_comes_from_the_environment_and_renewals_move_the_hear
 ) -> None:
     monkeypatch.setenv(st.HOST_ENV, "runner-a")
     assert st.owner_id().startswith("runner-a:")
-    old = _state(heartbeat=100.0, lease_seconds=360.0)
+    old = rollout_state(heartbeat=100.0, lease_seconds=360.0)
     new = old.renewed(percent=50, lease_seconds=60.0)
     assert (new.percent, new.lease_seconds, new.id) == (50, 60.0, "r1")
     assert new.heartbeat > old.heartbeat
     assert new.expires_at == new.heartbeat + 60.0
     # A dead process on this host is abandoned at once; one on another host only by its lease.
-    dead_here = _state(owner="runner-a:999999999:x")
+    dead_here = rollout_state(owner="runner-a:999999999:x")
     assert dead_here.abandoned(time.time())
-    assert not _state(owner="runner-c:999999999:x").abandoned(time.time())
+    assert not rollout_state(owner="runner-c:999999999:x").abandoned(time.time())
 
 
 class _Lease:

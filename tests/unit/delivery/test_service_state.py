@@ -20,6 +20,8 @@ from clarity_delivery import _state as st
 from clarity_delivery.plan import TrafficSplit, TrafficTarget
 from google.cloud import run_v2
 
+from tests.unit.delivery.states import rollout_state
+
 pytestmark = pytest.mark.unit
 
 REVISIONS = "projects/p/locations/r/services/s/revisions/"
@@ -77,25 +79,8 @@ def test_template_digest_is_a_digest_of_terraforms_annotation_and_empty_without_
     assert st.template_digest(_service(**{st.TEMPLATE_ANNOTATION: ""})) == ""
 
 
-def _state(**changes: object) -> st.RolloutState:
-    fields: dict[str, object] = {
-        "id": "r1",
-        "version": "1.0.0",
-        "commit": "abc",
-        "strategy": "canary",
-        "candidate": "rev-2",
-        "stable": "rev-1",
-        "percent": 25,
-        "owner": "elsewhere:1:aa",
-        "heartbeat": 1000.0,
-        "lease_seconds": 60.0,
-    }
-    fields.update(changes)
-    return st.RolloutState(**fields)  # type: ignore[arg-type]
-
-
 def test_a_lease_holds_through_its_last_second() -> None:
-    state = _state()
+    state = rollout_state(heartbeat=1000.0, lease_seconds=60.0)
     assert not state.abandoned(1060.0, host="here")
     assert state.abandoned(1060.001, host="here")
 
@@ -103,7 +88,7 @@ def test_a_lease_holds_through_its_last_second() -> None:
 def test_a_live_owner_on_this_host_holds_its_lease_and_is_not_signalled() -> None:
     child = subprocess.Popen(["sleep", "30"])
     try:
-        state = _state(owner=f"here:{child.pid}:aa", heartbeat=time.time())
+        state = rollout_state(owner=f"here:{child.pid}:aa", heartbeat=time.time())
         assert not state.dead_on("here")
         assert not state.abandoned(time.time(), host="here")
         # Asking whether a process lives must not signal it.
@@ -112,13 +97,13 @@ def test_a_live_owner_on_this_host_holds_its_lease_and_is_not_signalled() -> Non
     finally:
         child.kill()
         child.wait()
-    assert _state(owner=f"here:{child.pid}:aa").dead_on("here")
-    assert not _state(owner=f"here:{os.getpid()}:aa").dead_on("here")
-    assert not _state(owner=f"there:{child.pid}:aa").dead_on("here")
+    assert rollout_state(owner=f"here:{child.pid}:aa").dead_on("here")
+    assert not rollout_state(owner=f"here:{os.getpid()}:aa").dead_on("here")
+    assert not rollout_state(owner=f"there:{child.pid}:aa").dead_on("here")
 
 
 def test_renewing_keeps_the_percent_unless_it_moved() -> None:
-    state = _state()
+    state = rollout_state(percent=25)
     assert state.renewed(lease_seconds=30).percent == 25
     assert state.renewed(percent=50, lease_seconds=30).percent == 50
     assert state.renewed(lease_seconds=30).lease_seconds == 30
@@ -131,9 +116,9 @@ def test_owner_id_is_host_pid_and_a_six_digit_nonce(monkeypatch: pytest.MonkeyPa
 
 def test_annotation_values_are_compact_json() -> None:
     """Cloud Run bounds the size of a service's annotations: no spaces, keys sorted."""
-    value = _state().to_json()
+    value = rollout_state().to_json()
     assert value == json.dumps(json.loads(value), sort_keys=True, separators=(",", ":"))
-    assert value.startswith('{"candidate":"rev-2","commit":"abc",')
+    assert value.startswith('{"candidate":"svc-new","commit":"c0ffee1",')
     history = st.with_history(
         _service(), st.HistoryEntry(version="1.0.0", revision="rev-1", outcome="succeeded", at=1.0)
     )
