@@ -97,8 +97,9 @@ _SERIAL_MODULES = {
 # ...and ahead of the rest of the suite for the CPU: while one of them runs, its worker thread
 # (and so the double's threads, the revisions and the load generator it starts, which inherit
 # it) runs at this niceness, three times the CPU share of the other workers' processes. Without
-# it, five workers on two cores blur a 400 ms fault with their own load. Raising a priority
-# needs root (CI's machines) or CAP_SYS_NICE; elsewhere the tests run at the usual priority.
+# it, six workers on two cores blurred a 400 ms fault with their own load in three of five full
+# runs. Raising a priority needs root (CI's machines) or CAP_SYS_NICE; elsewhere the tests run
+# at the usual priority.
 _LOAD_NICENESS = -5
 
 
