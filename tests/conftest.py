@@ -106,21 +106,20 @@ _LOAD_NICENESS = -5
 @pytest.fixture(autouse=True)
 def _measuring_priority(request: pytest.FixtureRequest) -> Iterator[None]:
     """Run the load group's tests at :data:`_LOAD_NICENESS` (see there)."""
-    module = request.node.nodeid.split("::", 1)[0]
+    if _group(request.node.nodeid) != "load":
+        yield
+        return
+    # Linux: PRIO_PROCESS with 0 is this thread; threads and children inherit it.
     before = os.getpriority(os.PRIO_PROCESS, 0)
-    raised = False
-    if _SERIAL_MODULES.get(module) == "load":
-        # Linux: PRIO_PROCESS with 0 is this thread; threads and children inherit it.
-        try:
-            os.setpriority(os.PRIO_PROCESS, 0, _LOAD_NICENESS)
-            raised = True
-        except PermissionError:  # not root, or a container without CAP_SYS_NICE
-            pass
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, _LOAD_NICENESS)
+    except PermissionError:  # not root, or a container without CAP_SYS_NICE
+        yield
+        return
     try:
         yield
     finally:
-        if raised:
-            os.setpriority(os.PRIO_PROCESS, 0, before)
+        os.setpriority(os.PRIO_PROCESS, 0, before)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -179,9 +178,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         tier = _tier(item.nodeid)
         if tier in _SERIAL_TIERS:
             item.add_marker(pytest.mark.xdist_group(_SERIAL_TIERS[tier]))
-        module = item.nodeid.split("::", 1)[0]
-        if module in _SERIAL_MODULES:
-            item.add_marker(pytest.mark.xdist_group(_SERIAL_MODULES[module]))
+        group = _group(item.nodeid)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
     items.sort(key=_scheduled)
     delivery = [i for i, item in enumerate(items) if _scheduled(item) == _SCHEDULE["delivery"]]
     if delivery:
@@ -201,8 +200,12 @@ def _interleaved(items: list[pytest.Item]) -> list[pytest.Item]:
 
 def _scheduled(item: pytest.Item) -> int:
     """An item's place in :data:`_SCHEDULE`: its group's, else its tier's."""
-    group = _SERIAL_MODULES.get(item.nodeid.split("::", 1)[0])
-    return _SCHEDULE.get(group or _tier(item.nodeid), len(_SCHEDULE))
+    return _SCHEDULE.get(_group(item.nodeid) or _tier(item.nodeid), len(_SCHEDULE))
+
+
+def _group(nodeid: str) -> str | None:
+    """The group of :data:`_SERIAL_MODULES` a test's module belongs to, if any."""
+    return _SERIAL_MODULES.get(nodeid.split("::", 1)[0])
 
 
 def _tier(nodeid: str) -> str:
