@@ -3,8 +3,8 @@
 
 mutmut (pinned in the dev dependency group) names mutants after the module path
 relative to the directory it runs in, less a leading ``src.``; our packages live in
-``ci/src``, so mutmut runs in a staging copy per pass (``build/mutation/<pass>``) whose ``src/`` holds the
-backend and both packages, with ``ci/src`` pointing back at it so subprocesses started by the
+``ci/src``, so mutmut runs in a staging copy per pass (``build/mutation/<pass>``) whose
+``src/`` holds the backend and both packages, with ``ci/src`` pointing back at it so subprocesses started by the
 tests (``python -m clarity_delivery``, ``python -m clarity_release``) import the mutated code
 too. Two passes, because a mutant killed by any test is killed by the suite and the cheap tests
 kill most of them: first the unit tier of both packages and the release workflows (about ten
@@ -224,21 +224,14 @@ def _report(merged: dict[str, tuple[str, int]], seconds: float, patterns: Sequen
         f"| module | mutants | killed ({passes}) | survived | no tests | score | estimate | target |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    total = Counter[str]()
-    packages: dict[str, Counter[str]] = {}
-    modules: dict[str, int] = {}
     for module in sorted(per_module):
-        counts = per_module[module]
-        total += counts
-        lines.append(_row(module, counts, _target(module)))
-        target = next((t for t in TARGETS if module == t or module.startswith(t + ".")), None)
-        if target is not None:
-            packages.setdefault(target, Counter()).update(counts)
-            modules[target] = modules.get(target, 0) + 1
-    for package, counts in sorted(packages.items()):
-        if modules[package] > 1:  # a package with one target for all its modules
-            lines.append(_row(f"**{package}** (package)", counts, TARGETS[package]))
-    lines.append(_row("**all**", total, None))
+        lines.append(_row(module, per_module[module], _target(module)))
+    for target, goal in sorted(TARGETS.items()):
+        members = [m for m in per_module if m == target or m.startswith(target + ".")]
+        if len(members) > 1:  # a package with one target for all its modules
+            package = sum((per_module[m] for m in members), Counter[str]())
+            lines.append(_row(f"**{target}** (package)", package, goal))
+    lines.append(_row("**all**", sum(per_module.values(), Counter[str]()), None))
     return "\n".join(lines) + "\n"
 
 
@@ -318,8 +311,11 @@ def _sampled(names: Sequence[str], per_module: int) -> list[str]:
     return sorted(chosen)
 
 
-def _run_passes(patterns: Sequence[str], *, resume: bool, sample: int | None) -> int:
-    """Run each pass on what the passes before it left alive; mutmut's worst exit status."""
+def _run_passes(
+    patterns: Sequence[str], *, resume: bool, sample: int | None
+) -> tuple[int, list[dict[str, str]]]:
+    """Run each pass on what the passes before it left alive: mutmut's worst exit status, and
+    each pass's results."""
     returncode = 0
     done: list[dict[str, str]] = []
     for index, (name, tests) in enumerate(PASSES):
@@ -327,28 +323,27 @@ def _run_passes(patterns: Sequence[str], *, resume: bool, sample: int | None) ->
         fresh = not (resume and (staging / "mutants").is_dir())
         before = {} if fresh else _results(staging)
         if index == 0 and fresh:
-            names, todo = list(patterns), True  # no pattern: every mutant
+            names = list(patterns)  # no pattern: every mutant
         elif index == 0:
             # mutmut reruns every mutant a pattern names: name the unchecked ones instead.
             names = [
                 n for n, st in before.items() if st == "not checked" and _selected(n, patterns)
             ]
-            todo = bool(names)
         else:
             alive = _alive(_merge(done), patterns)
             if sample is not None:
                 alive = _sampled(alive, sample)
             names = [n for n in alive if before.get(n, "not checked") == "not checked"]
-            todo = bool(names)
-        if todo:
+        if names or (index == 0 and fresh):
             print(f"make mutation: {name} pass ({', '.join(tests)})", flush=True)
             if fresh:
                 _stage(staging, tests)
             returncode = max(returncode, _mutmut(staging, names))
+            done.append(_results(staging))
         else:
             print(f"make mutation: {name} pass has nothing left to check", flush=True)
-        done.append(_results(staging))
-    return returncode
+            done.append(before)
+    return returncode, done
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -378,11 +373,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     patterns = _patterns(args.paths)
     started = time.monotonic()
-    returncode = 0
-    if not args.report_only:
-        returncode = _run_passes(patterns, resume=args.resume, sample=args.sample)
+    if args.report_only:
+        returncode, results = 0, [_results(BUILD / name) for name, _ in PASSES]
+    else:
+        returncode, results = _run_passes(patterns, resume=args.resume, sample=args.sample)
     seconds = time.monotonic() - started
-    merged = _merge([_results(BUILD / name) for name, _ in PASSES])
+    merged = _merge(results)
     REPORTS.mkdir(parents=True, exist_ok=True)
     score = _report(merged, seconds, patterns)
     (REPORTS / "score.md").write_text(score)
