@@ -1,7 +1,8 @@
 """The library's decisions where a plausible mistake would go unnoticed by the broad rollout tests.
 
 Each test pins one choice that a mutation of the code flips: which earlier release ``--to
-previous`` means, that a named rollback skips a failed revision, that revision names stay unique
+previous`` means (never one restored because a later service failed), that a named rollback
+skips a failed revision and takes the newest good one, that revision names stay unique
 past the second attempt, that a write whose answer was lost is recognised, and that a concurrent
 writer is stopped by the etag itself. They run against the Cloud Run double with its fixture app
 as every revision (the backend's contract, no emulators), through the real CLI; those whose
@@ -15,7 +16,7 @@ from clarity_delivery import _state as st
 from google.cloud import run_v2
 from google.protobuf import field_mask_pb2
 
-from tests.delivery.stage import PROJECT, REGION, SERVICES, Stage
+from tests.delivery.stage import PROJECT, REGION, SERVICES, Stage, events
 from tests.doubles_tests.helpers import FAST_POLL
 
 pytestmark = [pytest.mark.delivery, pytest.mark.timeout(180)]
@@ -43,19 +44,62 @@ def updates(stage: Stage) -> list[int]:
     return [r.status for r in stage.double.api_log if r.rpc == "UpdateService"]
 
 
-def test_rollback_to_previous_picks_the_newest_earlier_release(quick_fixture_stage: Stage) -> None:
+def test_rollback_to_previous_picks_the_newest_earlier_release(
+    quick_fixture_stage: Stage, capfd: pytest.CaptureFixture[str]
+) -> None:
+    stage = quick_fixture_stage
     for version in ("1.1.0", "1.2.0", "1.3.0"):
-        assert quick_fixture_stage.deploy(version) == 0
-    assert quick_fixture_stage.cli("rollback", "--env", "dev", "--to", "previous") == 0
+        assert stage.deploy(version) == 0
+    # 1.4.0 releases ml-service, then fails in api-gateway: ml-service is restored too, and its
+    # 1.4.0 revision, the newest, is no release to go back to.
+    capfd.readouterr()
+    assert stage.deploy("1.4.0", faults={"api-gateway": "health-500"}) == 1
+    serving = {svc: f"{name}-1-3-0-c0ffee1" for svc, name in SERVICES.items()}
+    out, err = capfd.readouterr()
+    _, unwound, back, restoring, restored = [
+        e["message"] for e in events(out) if e["kind"] == "rollback"
+    ]
+    assert unwound.startswith("api-gateway: candidate failed verification before taking ")
+    assert unwound.endswith(f"; restoring {serving['api-gateway']}")
+    assert back == f"api-gateway: {serving['api-gateway']} serves 100% again"
+    assert restoring == (
+        f"ml-service: restoring {serving['ml-service']} because a later service failed"
+    )
+    assert restored.startswith(f"{serving['ml-service']} serves 100% of {ML} again (api-gat")
+    assert err.rstrip().endswith(
+        "is recorded as failed. Production: "
+        + "; ".join(f"{serving[svc]} serves 100% of {SERVICES[svc]} again" for svc in SERVICES)
+        + ". Fix the release and deploy a new version."
+    )
+    failed = stage.records()[-1]
+    assert (failed["version"], failed["outcome"]) == ("1.4.0", "rolled_back")
+    assert failed["time_to_rollback_seconds"] > 0
+    assert {svc: stable_of(stage, svc) for svc in SERVICES} == serving
+    assert stage.cli("rollback", "--env", "dev", "--to", "previous") == 0
     for svc, name in SERVICES.items():
-        assert stable_of(quick_fixture_stage, svc) == f"{name}-1-2-0-c0ffee1"
+        assert stable_of(stage, svc) == f"{name}-1-2-0-c0ffee1"
 
 
-def test_a_named_rollback_skips_a_revision_whose_release_failed(quick_fixture_stage: Stage) -> None:
-    good, bad = f"{ML}-1-1-0-aaaaaaa", f"{ML}-1-1-0-bbbbbbb"
+def test_a_named_rollback_skips_a_revision_whose_release_failed(
+    quick_fixture_stage: Stage, capfd: pytest.CaptureFixture[str]
+) -> None:
+    good, bad = f"{ML}-1-1-0-ddddddd", f"{ML}-1-1-0-bbbbbbb"
+    # Two good builds of 1.1.0: the newer one is what ``--to 1.1.0`` means (the library sorts
+    # the revisions newest first itself rather than rely on the order of the API's pages).
     assert deploy(quick_fixture_stage, "1.1.0", "aaaaaaa") == 0
+    assert deploy(quick_fixture_stage, "1.1.0", "ddddddd") == 0
     # A rebuild of 1.1.0 that fails: its revision is newer, Ready, carries 1.1.0, and failed.
+    capfd.readouterr()
     assert deploy(quick_fixture_stage, "1.1.0", "bbbbbbb", fault="health-500") == 1
+    # The error says what production looks like: the first service back, the other untouched.
+    err = capfd.readouterr().err.rstrip()
+    assert err.endswith(
+        f"{bad} is recorded as failed. Production: {good} serves 100% of {ML} again; "
+        f"{SERVICES['api-gateway']} was not touched. Fix the release and deploy a new version."
+    )
+    failed = quick_fixture_stage.records()[-1]
+    assert failed["outcome"] == "rolled_back"
+    assert failed["error"].startswith("ml-service: candidate failed verification before taking")
     history = st.history_of(quick_fixture_stage.service("ml-service"))
     assert (history[-1].revision, history[-1].outcome) == (bad, "rolled_back")
     assert deploy(quick_fixture_stage, "1.2.0", "ccccccc") == 0
@@ -130,6 +174,10 @@ def test_a_concurrent_writer_is_refused_by_the_etag_not_only_by_the_rollout_anno
     assert st.tagged_revisions(service)["hold"] == stable
     assert st.ROLLOUT_ANNOTATION not in service.annotations
     assert fixture_stage.traffic("ml-service") == before
+    # The rollout is recorded as a conflict in the ledger file, and on no service: the service
+    # belongs to whoever changed it.
+    assert [r["outcome"] for r in fixture_stage.records()] == ["conflict"]
+    assert st.ledger_of(service) == []
     assert f"{ML}-1-1-0-c0ffee1" not in {
         r.rsplit("/", 1)[-1] for r in fixture_stage.double.revision_processes()
     }

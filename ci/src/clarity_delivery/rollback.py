@@ -109,9 +109,10 @@ class Rollbacks:
         restoring failed; and whether anything of this rollout had reached the service.
         """
         name = ctx.svc.name
-        self._report.event(
-            "rollback", f"{ctx.key}: {error.cause}; restoring {ctx.stable}", service=ctx.key
+        said = (
+            error.cause if error.cause.startswith(f"{ctx.key}: ") else f"{ctx.key}: {error.cause}"
         )
+        self._report.event("rollback", f"{said}; restoring {ctx.stable}", service=ctx.key)
         reached = held
         try:
             service = await self._api.get_service(ctx.path)
@@ -258,10 +259,13 @@ def find_target(
 
     ``previous`` is the last good revision in the service's history other than ``current``,
     else the one tagged ``previous``/``blue``; a version is the newest Ready revision annotated
-    with it that no rollout recorded as failed.
+    with it. Either way, never a revision a rollout recorded as failed: that includes one
+    released and then restored because a later service of its release failed (it succeeded
+    first, so its history says both).
     """
     history = st.history_of(service)
-    ready = [r for r in revisions if is_ready(r)]
+    failed = {h.revision for h in history if h.outcome not in _GOOD}
+    ready = [r for r in revisions if is_ready(r) and st.short_name(r.name) not in failed]
     if to == "previous":
         names = {st.short_name(r.name): r for r in ready}
         for entry in reversed([h for h in history if h.outcome in _GOOD]):
@@ -274,17 +278,21 @@ def find_target(
                 return tags[tag], rev.annotations.get(st.VERSION_ANNOTATION, "unknown")
         msg = f"{key}: no previous healthy revision to roll back to (current is {current})"
         raise VersionNotFound(msg)
-    failed = {h.revision for h in history if h.outcome not in _GOOD}
-    matching = [
-        r
-        for r in ready
-        if r.annotations.get(st.VERSION_ANNOTATION) == to and st.short_name(r.name) not in failed
-    ]
+    matching = [r for r in ready if r.annotations.get(st.VERSION_ANNOTATION) == to]
     if not matching:
         known = sorted({r.annotations.get(st.VERSION_ANNOTATION, "") for r in ready} - {""})
+        # Nothing matches: a Ready revision of the version is then one recorded as failed.
+        carried = any(
+            is_ready(r) and r.annotations.get(st.VERSION_ANNOTATION) == to for r in revisions
+        )
+        what = (
+            f"every Ready revision of {name} that carries version {to} is recorded as failed"
+            if carried
+            else f"no Ready revision of {name} carries version {to}"
+        )
         msg = (
-            f"{key}: no Ready revision of {name} carries version {to} "
-            f"(versions available: {', '.join(known) or 'none'}). Nothing was changed."
+            f"{key}: {what} (versions available: {', '.join(known) or 'none'}). "
+            "Nothing was changed."
         )
         raise VersionNotFound(msg)
     return st.short_name(matching[0].name), to

@@ -305,6 +305,42 @@ def test_a_version_skips_revisions_recorded_as_failed_and_names_the_known_ones()
         find_target(service, REVISIONS, key="k", name="s", to="1.0.0", current="s-1-2-0")
 
 
+def test_previous_is_never_a_revision_released_then_restored_when_its_release_failed() -> None:
+    """1.2.0 released this service, then failed in a later one: this service was restored to
+    1.1.0 and 1.2.0's revision recorded as rolled back after its success. Going back from
+    1.1.0 means 1.0.0, not the newer half-release (nor its tag)."""
+    revisions = [_revision("s-1-2-0", "1.2.0"), *REVISIONS[1:3], _revision("s-1-0-0", "1.0.0")]
+    service = _service(
+        "s-1-1-0",
+        [
+            ("1.0.0", "s-1-0-0", "succeeded"),
+            ("1.1.0", "s-1-1-0", "succeeded"),
+            ("1.2.0", "s-1-2-0", "succeeded"),
+            ("1.2.0", "s-1-2-0", "rolled_back"),
+        ],
+        previous="s-1-2-0",
+    )
+    found = find_target(service, revisions, key="k", name="s", to="previous", current="s-1-1-0")
+    assert found == ("s-1-0-0", "1.0.0")
+    tagged_only = _service("s-1-1-0", [("1.2.0", "s-1-2-0", "rolled_back")], blue="s-1-2-0")
+    with pytest.raises(VersionNotFound, match="no previous healthy revision"):
+        find_target(tagged_only, revisions, key="k", name="s", to="previous", current="s-1-1-0")
+
+
+def test_a_version_whose_every_revision_failed_says_so() -> None:
+    service = _service(
+        "s-1-2-0", [("1.1.0", "s-1-1-0-r2", "rolled_back"), ("1.1.0", "s-1-1-0", "aborted")]
+    )
+    with pytest.raises(VersionNotFound) as refused:
+        find_target(service, REVISIONS, key="k", name="s", to="1.1.0", current="s-1-2-0")
+    assert str(refused.value) == (
+        "k: every Ready revision of s that carries version 1.1.0 is recorded as failed "
+        "(versions available: 1.2.0). Nothing was changed."
+    )
+    with pytest.raises(VersionNotFound, match=r"no Ready revision of s carries version 1\.0\.0"):
+        find_target(service, REVISIONS, key="k", name="s", to="1.0.0", current="s-1-2-0")
+
+
 def test_held_revisions_are_the_tagged_ones_other_than_stable() -> None:
     service = _service("s-1-2-0", [], previous="s-1-1-0", blue="s-1-2-0", other="s-1-0-0")
     assert held_revisions(service, "s-1-2-0") == {"previous": "s-1-1-0"}
