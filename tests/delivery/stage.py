@@ -55,6 +55,16 @@ QUICK_OPERATION_SECONDS = 0.05
 _CLOUD_PLATFORM = ["https://www.googleapis.com/auth/cloud-platform"]
 
 
+def events(out: str) -> list[dict[str, Any]]:
+    """The JSON progress events of a CLI run's stdout (its closing summary lines are text)."""
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def kinds(out: str) -> list[str]:
+    """The kinds of a run's events, retries left out (a slow machine may cause one)."""
+    return [e["kind"] for e in events(out) if e["kind"] != "retry"]
+
+
 @functools.cache
 def terraform_dev() -> TerraformEnvironment:
     """What ``terraform/environments/dev`` grants and declares, in the tests' project."""

@@ -5,12 +5,10 @@ fixture app as every revision, through the real CLI."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from clarity_delivery import _state as st
 
-from tests.delivery.stage import SERVICES, Stage
+from tests.delivery.stage import SERVICES, Stage, events, kinds
 
 pytestmark = [pytest.mark.delivery, pytest.mark.timeout(180)]
 
@@ -45,9 +43,13 @@ def test_a_rollback_that_cannot_restore_traffic_says_how_to_do_it_by_hand(
     out, err = capfd.readouterr()
     assert f"could not restore traffic of {ML}" in err
     assert f"gcloud run services update-traffic {ML}" in err
-    assert "could not record rollout" in out  # bookkeeping failed too, and changed nothing
     (record,) = fixture_stage.records()
     assert record["outcome"] == "failed"
+    # Bookkeeping failed too, said so as an error event, and changed nothing.
+    (unrecorded,) = [e for e in events(out) if e["message"].startswith("could not record")]
+    assert unrecorded["kind"] == "error"
+    assert unrecorded["message"].startswith(f"could not record rollout {record['id']} on {ML}: ")
+    assert events(out)[-1]["outcome"] == "failed"
 
 
 def test_a_rollback_to_revisions_that_stopped_answering_fails_its_health_checks(
@@ -135,22 +137,110 @@ def test_a_release_without_a_commit_and_text_progress(
     assert not out.lstrip().startswith("{")
 
 
-def test_report_from_the_services_as_a_table(
-    fixture_stage: Stage, capsys: pytest.CaptureFixture[str]
+def test_a_release_its_redeploy_and_its_rollback_as_the_operator_sees_them(
+    quick_fixture_stage: Stage, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert fixture_stage.deploy("1.1.0") == 0
-    capsys.readouterr()
-    assert fixture_stage.cli("report", "--env", "dev") == 0
+    """The whole life of a release through the CLI, each run's progress events, records and
+    revision history checked: they are what log pipelines, ``report`` and ``rollback --to
+    previous`` read."""
+    stage = quick_fixture_stage
+    base = {svc: stable_of(stage, svc) for svc in SERVICES}
+    new = {svc: f"{SERVICES[svc]}-1-1-0-c0ffee1" for svc in SERVICES}
+
+    # The release: per service the candidate, its pre-traffic check, three canary steps.
+    assert stage.deploy("1.1.0") == 0
     out = capsys.readouterr().out
-    header, row, targets, _, last, *steps = out.strip().splitlines()
+    steps = ["traffic", "probe", "probe", "probe", "analysis"] * 3
+    per_service = ["step", "ready", "probe", "analysis", *steps, "done"]
+    assert kinds(out) == ["plan", "override", "override", *per_service * 2, "done", "prune"]
+    moves = [(e["service"], e["percent"]) for e in events(out) if e["kind"] == "traffic"]
+    assert moves == [(svc, p) for svc in SERVICES for p in (25, 50, 100)]
+    *_, released, pruned = events(out)
+    assert released["outcome"] == "succeeded"
+    assert released["message"].startswith("release 1.1.0 is stable in dev (")
+    assert pruned["deleted"] == []
+    (record,) = stage.records()
+    assert {k: record[k] for k in ("kind", "outcome", "version", "commit", "strategy")} == {
+        "kind": "rollout", "outcome": "succeeded", "version": "1.1.0", "commit": "c0ffee1",
+        "strategy": "canary",
+    }  # fmt: skip
+    assert record["services"] == list(SERVICES)
+    assert record["error"] is None
+    assert record["time_to_rollback_seconds"] is None
+    assert [
+        (s["service"], s["percent"], s["kind"], s["rounds"], s["failed_rounds"], s["decided_by"])
+        for s in record["steps"]
+    ] == [
+        (svc, percent, "step", 1 if percent == 0 else 3, 0, "probes")
+        for svc in SERVICES
+        for percent in (0, 25, 50, 100)
+    ]
+    for svc in SERVICES:
+        assert [(h.version, h.revision, h.outcome) for h in st.history_of(stage.service(svc))] == [
+            ("1.1.0", new[svc], "succeeded")
+        ]
+        assert [r.id for r in st.ledger_of(stage.service(svc))] == [record["id"]]
+
+    # ``report`` reads the services, not the ledger file.
+    assert stage.cli("report", "--env", "dev") == 0
+    out = capsys.readouterr().out
+    header, row, targets, _, last, *report_steps = out.strip().splitlines()
     assert header.split()[:3] == ["environment", "rollouts", "success"]
     assert row.split()[:3] == ["dev", "1", "100.0%"]
     assert row.split()[-3:] == ["-", "-", "-"]  # no rollback yet: no rollback times, no MTTR
     assert targets.startswith("targets: success > 99%")
     # Then the environment's last rollout, step by step, with what decided each step.
     assert last.startswith("last rollout in dev: 1.1.0 succeeded (")
-    assert [s.split(":")[0].split() for s in steps] == [
+    assert [s.split(":")[0].split() for s in report_steps] == [
         [svc, f"{percent}%"] for svc in SERVICES for percent in (0, 25, 50, 100)
     ]
-    assert all(s.endswith("decided by probes") for s in steps)
-    assert json.loads(fixture_stage.ledger.read_text().splitlines()[0])["outcome"] == "succeeded"
+    assert all(s.endswith("decided by probes") for s in report_steps)
+
+    # The same release again: it serves already, so nothing is written or recorded.
+    assert stage.deploy("1.1.0") == 0
+    out = capsys.readouterr().out
+    assert kinds(out) == ["plan", "override", "override", "done"]
+    done = events(out)[-1]
+    assert done["outcome"] == "unchanged"
+    serving = ", ".join(f"{svc}: {new[svc]}" for svc in SERVICES)
+    assert (
+        done["message"] == f"release 1.1.0 already serves every service: {serving}; nothing to do"
+    )
+    assert len(stage.records()) == 1
+
+    # Back to the previous release: consumers first, one write each, then the health checks.
+    assert stage.cli("rollback", "--env", "dev", "--to", "previous") == 0
+    out = capsys.readouterr().out
+    assert kinds(out) == ["plan", "traffic", "traffic", "probe", "probe", "done"]
+    order = list(reversed(SERVICES))
+    plan, *moved = [e for e in events(out) if e["kind"] in {"plan", "traffic"}]
+    assert plan["message"] == "rollback of " + ", ".join(
+        f"{svc} → {base[svc]} (0.9.0)" for svc in order
+    )
+    assert [(e["service"], e["message"]) for e in moved] == [
+        (svc, f"{svc}: 100% → {base[svc]} (version 0.9.0)") for svc in order
+    ]
+    assert events(out)[-1]["message"].startswith("rollback to previous done in ")
+    rollout, rollback = stage.records()
+    assert {k: rollback[k] for k in ("kind", "outcome", "version", "strategy", "steps")} == {
+        "kind": "rollback", "outcome": "succeeded", "version": "previous",
+        "strategy": "rollback", "steps": [],
+    }  # fmt: skip
+    assert rollback["services"] == list(SERVICES)
+    assert 0 < rollback["time_to_rollback_seconds"] <= rollback["duration_seconds"]
+    for svc in SERVICES:
+        service = stage.service(svc)
+        assert [(h.version, h.revision, h.outcome) for h in st.history_of(service)] == [
+            ("1.1.0", new[svc], "succeeded"),
+            ("0.9.0", base[svc], "restored"),
+        ]
+        assert [r.id for r in st.ledger_of(service)] == [rollout["id"], rollback["id"]]
+        assert stage.traffic(svc)[base[svc]] == 100
+
+    # Rolling back to what serves is no rollback, and is not recorded as one.
+    assert stage.cli("rollback", "--env", "dev", "--to", "0.9.0") == 0
+    out = capsys.readouterr().out
+    assert kinds(out) == ["done"]
+    served = ", ".join(f"{svc}: {base[svc]}" for svc in order)
+    assert events(out)[0]["message"] == f"every service already serves 0.9.0 ({served})"
+    assert len(stage.records()) == 2
