@@ -72,8 +72,8 @@ fmt: sync ## Format and autofix.
 bench: sync provision ## Benchmarks: rollback times, build times, image sizes (prints tables).
 	$(UV) run --locked python -m benchmarks
 
-mutation: sync ## Mutation testing of the delivery library and release tool (slow; PATHS=... narrows it, SAMPLE=N samples its slow pass).
-	$(UV) run --locked python -m tests.support.mutation $(if $(SAMPLE),--sample $(SAMPLE)) $(PATHS)
+mutation: sync ## Mutation testing of the delivery library and release tool (slow; PATHS=... narrows it, SAMPLE=N [SEED=S] samples its slow pass).
+	$(UV) run --locked python -m tests.support.mutation $(if $(SAMPLE),--sample $(SAMPLE)) $(if $(SEED),--seed $(SEED)) $(if $(CHILDREN),--children $(CHILDREN)) $(PATHS)
 
 release: sync ## Cut a release: next version, CHANGELOG.md section, annotated tag (DRY_RUN=1 previews).
 	$(UV) run --locked python -m clarity_release $(if $(DRY_RUN),--dry-run)

@@ -66,11 +66,19 @@ DOUBLE_TESTS = (
 )
 # (name, what it runs): each pass has its own staging copy, build/mutation/<name>.
 PASSES = (("unit", UNIT_TESTS), ("double", DOUBLE_TESTS))
+# Left out of the later passes: it compares latencies under a load of its own, and with
+# several mutants tested at once the machine's load would decide it, not the mutant (the first
+# pass, one mutant per core, runs it).
+NOT_IN_LATER_PASSES = ("tests/unit/delivery/test_performance_gate.py",)
 KILLED = {"killed", "timeout"}
 SAMPLE_SEED = 19
+# The later passes' tests mostly wait (operations, Ready, analysis rounds: a test uses a tenth
+# of a core), so they run this many mutants at once; the first pass one per core (mutmut's
+# default).
+LATER_PASS_CHILDREN = 4
 
 
-def _stage(staging: Path, tests: Sequence[str]) -> None:
+def _stage(staging: Path, tests: Sequence[str], ignored: Sequence[str] = ()) -> None:
     """A fresh staging copy: src/ (backend and both packages), tests/, settings, pyproject."""
     shutil.rmtree(staging, ignore_errors=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
@@ -95,13 +103,17 @@ def _stage(staging: Path, tests: Sequence[str]) -> None:
         f"source_paths = [{', '.join(f'{chr(34)}src/{p}{chr(34)}' for p in PACKAGES)}]\n"
         'also_copy = ["terraform"]\n'
         f"pytest_add_cli_args_test_selection = [{selection}]\n"
-        'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q"]\n'
+        f"pytest_add_cli_args = [{', '.join(repr(a) for a in _pytest_args(ignored))}]\n"
     )
     tomllib.loads(pyproject)  # fail here, not inside mutmut, on a broken config
     (staging / "pyproject.toml").write_text(pyproject)
     # Subprocesses put <root>/ci/src on PYTHONPATH: make that the mutated src/.
     (staging / "mutants" / "ci").mkdir(parents=True)
     (staging / "mutants" / "ci" / "src").symlink_to("../src")
+
+
+def _pytest_args(ignored: Sequence[str]) -> list[str]:
+    return ["-p", "no:cacheprovider", "-q", *(f"--ignore={path}" for path in ignored)]
 
 
 def _patterns(paths: Sequence[str]) -> list[str]:
@@ -291,28 +303,34 @@ def _survivors(merged: dict[str, tuple[str, int]], patterns: Sequence[str]) -> s
     return "\n".join(chunks) or "no surviving mutants\n"
 
 
-def _mutmut(staging: Path, names: Sequence[str]) -> int:
+def _mutmut(staging: Path, names: Sequence[str], children: int | None = None) -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
-    return subprocess.run(
-        [sys.executable, "-m", "mutmut", "run", *names], cwd=staging, env=env, check=False
-    ).returncode
+    argv = [sys.executable, "-m", "mutmut", "run", *names]
+    if children is not None:
+        argv[4:4] = ["--max-children", str(children)]
+    return subprocess.run(argv, cwd=staging, env=env, check=False).returncode
 
 
-def _sampled(names: Sequence[str], per_module: int) -> list[str]:
-    """At most ``per_module`` of each module's ``names``, drawn reproducibly (seeded by the
-    module's name)."""
+def _sampled(names: Sequence[str], per_module: int, seed: int = SAMPLE_SEED) -> list[str]:
+    """At most ``per_module`` of each module's ``names``, drawn reproducibly (seeded by
+    ``seed`` and the module's name)."""
     by_module: dict[str, list[str]] = {}
     for name in sorted(names):
         by_module.setdefault(_module(name), []).append(name)
     chosen: list[str] = []
     for module, found in sorted(by_module.items()):
-        rng = random.Random(f"{SAMPLE_SEED}-{module}")  # noqa: S311 (a reproducible draw)
+        rng = random.Random(f"{seed}-{module}")  # noqa: S311 (a reproducible draw)
         chosen += found if len(found) <= per_module else rng.sample(found, per_module)
     return sorted(chosen)
 
 
 def _run_passes(
-    patterns: Sequence[str], *, resume: bool, sample: int | None
+    patterns: Sequence[str],
+    *,
+    resume: bool,
+    sample: int | None,
+    seed: int = SAMPLE_SEED,
+    children: int = LATER_PASS_CHILDREN,
 ) -> tuple[int, list[dict[str, str]]]:
     """Run each pass on what the passes before it left alive: mutmut's worst exit status, and
     each pass's results."""
@@ -332,13 +350,13 @@ def _run_passes(
         else:
             alive = _alive(_merge(done), patterns)
             if sample is not None:
-                alive = _sampled(alive, sample)
+                alive = _sampled(alive, sample, seed)
             names = [n for n in alive if before.get(n, "not checked") == "not checked"]
         if names or (index == 0 and fresh):
             print(f"make mutation: {name} pass ({', '.join(tests)})", flush=True)
             if fresh:
-                _stage(staging, tests)
-            returncode = max(returncode, _mutmut(staging, names))
+                _stage(staging, tests, NOT_IN_LATER_PASSES if index else ())
+            returncode = max(returncode, _mutmut(staging, names, children if index else None))
             done.append(_results(staging))
         else:
             print(f"make mutation: {name} pass has nothing left to check", flush=True)
@@ -366,6 +384,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         ),
     )
     parser.add_argument(
+        "--seed",
+        type=int,
+        default=SAMPLE_SEED,
+        help=f"seeds the sample's draw (default {SAMPLE_SEED}): another seed, another sample",
+    )
+    parser.add_argument(
+        "--children",
+        type=int,
+        default=LATER_PASS_CHILDREN,
+        metavar="N",
+        help=(
+            "mutants the later passes test at once (default %(default)s: their tests mostly "
+            "wait); the first pass runs one per core"
+        ),
+    )
+    parser.add_argument(
         "--report-only",
         action="store_true",
         help="write the reports from the results so far, without running mutmut",
@@ -376,7 +410,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.report_only:
         returncode, results = 0, [_results(BUILD / name) for name, _ in PASSES]
     else:
-        returncode, results = _run_passes(patterns, resume=args.resume, sample=args.sample)
+        returncode, results = _run_passes(
+            patterns,
+            resume=args.resume,
+            sample=args.sample,
+            seed=args.seed,
+            children=args.children,
+        )
     seconds = time.monotonic() - started
     merged = _merge(results)
     REPORTS.mkdir(parents=True, exist_ok=True)
