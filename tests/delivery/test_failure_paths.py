@@ -160,6 +160,14 @@ def test_a_release_its_redeploy_and_its_rollback_as_the_operator_sees_them(
     assert released["message"].startswith("release 1.1.0 is stable in dev (")
     assert pruned["deleted"] == []
     (record,) = stage.records()
+    plan, *overrides = [e for e in events(out) if e["kind"] in {"plan", "override"}]
+    assert (plan["rollout"], plan["environment"]) == (record["id"], "dev")
+    assert plan["message"].startswith("Release 1.1.0 (c0ffee1) to dev [clarity-e2e/us-central1]")
+    assert [o["rollout"] for o in overrides] == [record["id"]] * 2
+    *stable, _ = [e for e in events(out) if e["kind"] == "done"]
+    assert [(e["service"], e["revision"]) for e in stable] == list(new.items())
+    assert record["images"] == {svc: f"local/{svc}:1.1.0" for svc in SERVICES}
+    assert record["ended_at"] >= record["started_at"]
     assert {k: record[k] for k in ("kind", "outcome", "version", "commit", "strategy")} == {
         "kind": "rollout", "outcome": "succeeded", "version": "1.1.0", "commit": "c0ffee1",
         "strategy": "canary",
