@@ -73,11 +73,20 @@ def test_rollback_to_previous_picks_the_newest_earlier_release(
     )
     failed = stage.records()[-1]
     assert (failed["version"], failed["outcome"]) == ("1.4.0", "rolled_back")
-    assert failed["time_to_rollback_seconds"] > 0
+    assert 0 < failed["time_to_rollback_seconds"] <= failed["duration_seconds"]
     assert {svc: stable_of(stage, svc) for svc in SERVICES} == serving
     assert stage.cli("rollback", "--env", "dev", "--to", "previous") == 0
     for svc, name in SERVICES.items():
         assert stable_of(stage, svc) == f"{name}-1-2-0-c0ffee1"
+    # A dry run of the clean-up names what it would delete, and deletes none of it.
+    capfd.readouterr()
+    previews = []
+    for _ in range(2):
+        assert stage.cli("prune", "--env", "dev", "--keep", "1", "--dry-run") == 0
+        previews.append([e for e in events(capfd.readouterr().out) if e["kind"] == "prune"])
+    would = [e["message"] for e in previews[0] if "would delete" in e["message"]]
+    assert would
+    assert [e["message"] for e in previews[1]] == [e["message"] for e in previews[0]]
 
 
 def test_a_named_rollback_skips_a_revision_whose_release_failed(

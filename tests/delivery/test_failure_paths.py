@@ -33,6 +33,7 @@ def test_a_rollback_that_cannot_restore_traffic_says_how_to_do_it_by_hand(
             fixture_stage.double.deny("run.services.update")
 
     fixture_stage.double.before_next("UpdateService", second_write_is_denied, times=2)
+    fixture_stage.double.deny("logging.logEntries.create")
     image = fixture_stage.image("ml-service", "1.1.0", "health-500")
     code = fixture_stage.cli(
         "deploy", "--env", "dev", "--version", "1.1.0", "--service", "ml-service",
@@ -45,10 +46,17 @@ def test_a_rollback_that_cannot_restore_traffic_says_how_to_do_it_by_hand(
     assert f"gcloud run services update-traffic {ML}" in err
     (record,) = fixture_stage.records()
     assert record["outcome"] == "failed"
-    # Bookkeeping failed too, said so as an error event, and changed nothing.
+    # Bookkeeping failed too (the service and Cloud Logging), said so in error events, and
+    # changed nothing.
     (unrecorded,) = [e for e in events(out) if e["message"].startswith("could not record")]
     assert unrecorded["kind"] == "error"
     assert unrecorded["message"].startswith(f"could not record rollout {record['id']} on {ML}: ")
+    (unlogged,) = [e for e in events(out) if e["message"].startswith("could not log")]
+    assert unlogged["kind"] == "error"
+    assert unlogged["message"].startswith(
+        f"could not log rollout {record['id']} to Cloud Logging: "
+    )
+    assert "logging.logEntries.create" in unlogged["message"]
     assert events(out)[-1]["outcome"] == "failed"
 
 

@@ -114,6 +114,7 @@ class Seam:
     script: Script
     slept: list[float]
     notices: list[RetryNotice]
+    endpoint: str
 
     def run(self, call: Callable[[], Any]) -> Any:
         async def main() -> Any:
@@ -129,7 +130,8 @@ def seam() -> Iterator[Seam]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
     thread.start()
-    options = ClientOptions(api_endpoint=f"http://127.0.0.1:{server.server_address[1]}")
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    options = ClientOptions(api_endpoint=endpoint)
     credentials = AnonymousCredentials()
     slept: list[float] = []
     api = CloudRunApi(
@@ -141,7 +143,7 @@ def seam() -> Iterator[Seam]:
     notices: list[RetryNotice] = []
     api.on_retry = notices.append
     try:
-        yield Seam(api, script, slept, notices)
+        yield Seam(api, script, slept, notices, endpoint)
     finally:
         server.shutdown()
         server.server_close()
@@ -349,6 +351,25 @@ def test_without_wait_operation_the_operation_is_polled_with_growing_delays(seam
     assert [round(s, 4) for s in seam.slept] == [
         0.25, 0.375, 0.5625, 0.8438, 1.2656, 1.8984, 2.0, 2.0, 2.0,
     ]  # fmt: skip
+
+
+def test_a_poll_that_fails_names_the_write_it_was_for(seam: Seam) -> None:
+    seam.script.on("PATCH", SERVICE, (200, operation(done=False)))
+    seam.script.on("POST", f"/v2/{OPERATION}:wait", error(501, "UNIMPLEMENTED", "no wait"))
+    seam.script.on("GET", f"/v2/{OPERATION}", error(404, "NOT_FOUND", "no such operation"))
+    with pytest.raises(ConfigError) as failed:
+        update(seam)
+    assert failed.value.cause.startswith("could not update service svc: svc does not exist")
+
+
+def test_connect_speaks_rest_to_the_endpoint_under_the_given_retry_policy(seam: Seam) -> None:
+    policy = RetryPolicy(attempts=2, initial=0.001, maximum=0.001)
+    api = CloudRunApi.connect(AnonymousCredentials(), endpoint=seam.endpoint, retry=policy)
+    seam.script.on("GET", SERVICE, error(503, "UNAVAILABLE", "down"))
+    with pytest.raises(ServiceUnreachable) as failed:
+        anyio.run(api.get_service, PATH)
+    assert "did not answer after 2 attempts" in failed.value.cause
+    assert len(seam.script.seen) == 2
 
 
 def test_a_wait_that_fails_otherwise_is_an_error_not_a_poll(seam: Seam) -> None:
