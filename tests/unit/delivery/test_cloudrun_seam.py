@@ -308,7 +308,10 @@ def test_permissions_are_asked_of_cloud_run_before_anything_changes(seam: Seam) 
         "the deployer identity lacks permission run.routes.invoke on svc, so Cloud Run would "
         "refuse its probes"
     )
-    assert refused.value.advice.startswith("Grant it roles/run.invoker (on each service);")
+    assert refused.value.advice == (
+        "Grant it roles/run.invoker (on each service); terraform/stack/run.tf grants it to the "
+        "deployer."
+    )
     asked = seam.script.calls("POST", route)
     assert [a.body for a in asked] == [{"permissions": ["run.routes.invoke"]}] * 2
 
@@ -370,6 +373,9 @@ def test_connect_speaks_rest_to_the_endpoint_under_the_given_retry_policy(seam: 
         anyio.run(api.get_service, PATH)
     assert "did not answer after 2 attempts" in failed.value.cause
     assert len(seam.script.seen) == 2
+    seam.script.on("GET", f"{SERVICE}/revisions", (200, {"revisions": [revision("a", 1)]}))
+    (found,) = anyio.run(api.list_revisions, PATH)  # revisions over REST, at the endpoint too
+    assert found.name == f"{PATH}/revisions/a"
 
 
 def test_a_wait_that_fails_otherwise_is_an_error_not_a_poll(seam: Seam) -> None:
@@ -501,3 +507,85 @@ def test_deleting_a_revision_that_is_already_gone_says_so(seam: Seam) -> None:
     deleted.response.Pack(run_v2.Revision.pb(run_v2.Revision(name=f"{PATH}/revisions/svc-1")))
     seam.script.on("DELETE", route, (200, json_format.MessageToDict(deleted)))
     assert seam.run(lambda: seam.api.delete_revision(PATH, "svc-1")) is True
+
+
+# ------------------------------------------------------------------ what an error names
+
+
+@pytest.mark.parametrize(
+    ("method", "route", "call", "what"),
+    [
+        ("GET", f"{SERVICE}/revisions", lambda api: api.list_revisions(PATH), "list revisions of svc"),
+        ("GET", f"{SERVICE}/revisions/svc-1", lambda api: api.get_revision(PATH, "svc-1"), "read revision svc-1"),
+        ("POST", f"{SERVICE}:testIamPermissions", lambda api: api.require(PATH, "run.routes.invoke"), "check permissions on svc"),
+        ("DELETE", f"{SERVICE}/revisions/svc-1", lambda api: api.delete_revision(PATH, "svc-1"), "delete revision svc-1"),
+        ("PATCH", SERVICE, lambda api: api.update_service(PATH, service(), Label(), timeout=60), "update service svc"),
+    ],
+)  # fmt: skip
+def test_every_call_s_errors_name_the_call_the_service_and_the_project(
+    seam: Seam, method: str, route: str, call: Callable[[CloudRunApi], Any], what: str
+) -> None:
+    """A refusal is mapped at once (no retry); a transient failure is retried, each retry
+    reported by the seam itself, until the attempts run out."""
+    seam.script.on(
+        method,
+        route,
+        error(403, "PERMISSION_DENIED", "Permission 'run.services.get' denied on resource"),
+        error(503, "UNAVAILABLE", "busy"),
+    )
+    with pytest.raises(PermissionDenied) as refused:
+        seam.run(lambda: call(seam.api))
+    assert refused.value.cause.startswith(
+        f"could not {what}: the deployer identity lacks permission run.services.get on project p "
+    )
+    assert seam.notices == []
+    with pytest.raises(ServiceUnreachable) as unreachable:
+        seam.run(lambda: call(seam.api))
+    assert unreachable.value.cause == (
+        f"could not {what}: the Cloud Run Admin API did not answer after 3 attempts (503 busy)"
+    )
+    assert [(n.what, n.error, n.attempt) for n in seam.notices] == [
+        (what, "503 busy", 1),
+        (what, "503 busy", 2),
+    ]
+    assert len(seam.slept) == 2  # the seam's own backoff, not the client library's
+    assert len(seam.script.calls(method, route)) == 1 + 3
+
+
+def test_a_missing_service_is_named_with_its_project(seam: Seam) -> None:
+    seam.script.on("PATCH", SERVICE, error(404, "NOT_FOUND", "no such service"))
+    with pytest.raises(ConfigError) as missing:
+        update(seam)
+    assert missing.value.cause.startswith(
+        "could not update service svc: svc does not exist in project p (API said: "
+    )
+
+
+def test_a_write_with_less_than_a_second_left_still_waits_for_its_operation(seam: Seam) -> None:
+    seam.script.on("PATCH", SERVICE, (200, operation(done=False)))
+    done = operation(done=True, response=service("e2"))
+    seam.script.on("POST", f"/v2/{OPERATION}:wait", (200, done))
+    assert update(seam, timeout=0.9).etag == "e2"
+
+
+def test_a_lost_write_read_back_with_less_than_a_second_left_waits_for_it_to_settle(
+    seam: Seam,
+) -> None:
+    seam.script.on("PATCH", SERVICE, error(409, "ABORTED", "etag mismatch"))
+    landed = service("e2", labels={"release": "1-1-0"})
+    busy = service("e2", labels={"release": "1-1-0"}, reconciling=True)
+    seam.script.on("GET", SERVICE, (200, as_json(busy)), (200, as_json(landed)))
+    assert update(seam, timeout=0.9).etag == "e2"
+
+
+def test_a_lost_write_still_reconciling_when_the_write_s_time_is_up_is_not_applied(
+    seam: Seam,
+) -> None:
+    seam.script.on("PATCH", SERVICE, error(409, "ABORTED", "etag mismatch"))
+    busy = service("e2", labels={"release": "1-1-0"}, reconciling=True)
+    seam.script.on("GET", SERVICE, (200, as_json(busy)))
+    with pytest.raises(OperationFailed) as failed:
+        update(seam, timeout=0.2)
+    assert failed.value.cause == (
+        "could not update service svc: Cloud Run was still applying it when the wait ended"
+    )
