@@ -230,8 +230,9 @@ def _report(merged: dict[str, tuple[str, int]], seconds: float, patterns: Sequen
         "checked yet (an interrupted run; continue with --resume) are left out.",
         "",
         "Where a later pass tried only a sample (--sample N) of the mutants the first pass left",
-        "alive, `estimate` scales the sample's kill rate to all of them; `score` counts the",
-        "mutants it did not try as survivors.",
+        "alive, `estimate` scales the sample's kill rate to all of them, with the 95 % (Wilson)",
+        "interval of that rate, and the target is judged on it; `score` counts the mutants it",
+        "did not try as survivors.",
         "",
         f"| module | mutants | killed ({passes}) | survived | no tests | score | estimate | target |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -261,17 +262,29 @@ def _row(module: str, counts: Counter[str], target: float | None) -> str:
     by_pass = " / ".join(str(counts[f"killed in {name}"]) for name, _ in PASSES)
     score = killed / mutants if mutants else 0.0
     alive, checked = counts["left alive by the first pass"], counts["checked by a later pass"]
-    estimate = ""
+    estimate, judged = "", score
     if checked and checked < alive:
-        first = killed - counts["killed by a later pass"]
-        guess = (first + counts["killed by a later pass"] / checked * alive) / mutants
-        estimate = f"{guess:.1%} ({checked} of {alive} sampled)"
+        first, later = killed - counts["killed by a later pass"], counts["killed by a later pass"]
+        low, high = ((first + rate * alive) / mutants for rate in _wilson(later, checked))
+        judged = (first + later / checked * alive) / mutants
+        estimate = f"{judged:.1%} ({checked} of {alive} sampled; 95 % {low:.0%}–{high:.0%})"
     goal = f"{target:.0%}" if target else ""
-    met = "" if not target else (" ok" if score >= target else " below")
+    met = "" if not target else (" ok" if judged >= target else " below")
+    if target and estimate:
+        met += " (estimate)"
     return (
         f"| {module} | {mutants} | {killed} ({by_pass}) | {counts['survived']} "
         f"| {counts['no tests']} | {score:.1%} | {estimate} | {goal}{met} |"
     )
+
+
+def _wilson(killed: int, tried: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95 % Wilson score interval of a kill rate seen in a sample."""
+    rate = killed / tried
+    centre = rate + z * z / (2 * tried)
+    spread = z * (rate * (1 - rate) / tried + z * z / (4 * tried * tried)) ** 0.5
+    scale = 1 + z * z / tried
+    return max(0.0, (centre - spread) / scale), min(1.0, (centre + spread) / scale)
 
 
 def _glob(name: str, pattern: str) -> bool:
