@@ -303,7 +303,9 @@ class CloudRunApi:
 
         def call() -> bool:
             try:
-                operation = self._revisions.delete_revision(name=path.revision(name))
+                operation = self._revisions.delete_revision(
+                    name=path.revision(name), retry=None, timeout=_CALL_TIMEOUT
+                )
                 operation.result(timeout=timeout)
             except gexc.NotFound:
                 return False
