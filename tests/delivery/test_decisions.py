@@ -66,6 +66,9 @@ def test_rollback_to_previous_picks_the_newest_earlier_release(
         f"ml-service: restoring {serving['ml-service']} because a later service failed"
     )
     assert restored.startswith(f"{serving['ml-service']} serves 100% of {ML} again (api-gat")
+    done = events(out)[-1]
+    assert (done["kind"], done["outcome"]) == ("done", "rolled_back")
+    assert done["message"] == "release 1.4.0 to dev: rolled_back"
     assert err.rstrip().endswith(
         "is recorded as failed. Production: "
         + "; ".join(f"{serving[svc]} serves 100% of {SERVICES[svc]} again" for svc in SERVICES)

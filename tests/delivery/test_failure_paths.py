@@ -252,6 +252,8 @@ def test_a_release_its_redeploy_and_its_rollback_as_the_operator_sees_them(
         ]
         assert [r.id for r in st.ledger_of(service)] == [rollout["id"], rollback["id"]]
         assert stage.traffic(svc)[base[svc]] == 100
+        # What served before stays tagged, for an instant switch back.
+        assert st.tagged_revisions(service)["previous"] == new[svc]
 
     # Rolling back to what serves is no rollback, and is not recorded as one.
     assert stage.cli("rollback", "--env", "dev", "--to", "0.9.0") == 0
