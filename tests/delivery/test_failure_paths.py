@@ -61,16 +61,17 @@ def test_a_rollback_that_cannot_restore_traffic_says_how_to_do_it_by_hand(
 
 
 def test_a_rollback_to_revisions_that_stopped_answering_fails_its_health_checks(
-    fixture_stage: Stage, capfd: pytest.CaptureFixture[str]
+    quick_fixture_stage: Stage, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    base = {svc: stable_of(fixture_stage, svc) for svc in SERVICES}
-    assert fixture_stage.deploy("1.1.0") == 0
+    stage = quick_fixture_stage  # what it checks takes no operation in flight
+    base = {svc: stable_of(stage, svc) for svc in SERVICES}
+    assert stage.deploy("1.1.0") == 0
     for revision in base.values():
-        fixture_stage.double.kill_revision(revision)
-    assert fixture_stage.cli("rollback", "--env", "dev", "--to", "0.9.0") == 1
+        stage.double.kill_revision(revision)
+    assert stage.cli("rollback", "--env", "dev", "--to", "0.9.0") == 1
     assert "rolled back to 0.9.0, but health checks fail" in capfd.readouterr().err
-    assert {svc: stable_of(fixture_stage, svc) for svc in SERVICES} == base
-    assert fixture_stage.records()[-1]["outcome"] == "failed"
+    assert {svc: stable_of(stage, svc) for svc in SERVICES} == base
+    assert stage.records()[-1]["outcome"] == "failed"
 
 
 def test_health_check_fails_when_a_service_stops_answering(
@@ -130,15 +131,16 @@ def test_debug_shows_the_traceback_of_an_expected_failure(
 
 
 def test_a_release_without_a_commit_and_text_progress(
-    fixture_stage: Stage, capfd: pytest.CaptureFixture[str]
+    quick_fixture_stage: Stage, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    image = fixture_stage.image("ml-service", "1.1.0")
+    stage = quick_fixture_stage  # what it checks takes no operation in flight
+    image = stage.image("ml-service", "1.1.0")
     argv = ["deploy", "--env", "dev", "--version", "1.1.0", "--service", "ml-service",
             "--allow-image-override", f"--image=ml-service={image}"]  # fmt: skip
 
-    assert fixture_stage.cli(*argv, output="text") == 0
-    assert stable_of(fixture_stage, "ml-service") == f"{ML}-1-1-0"  # no commit in the name
-    revision = fixture_stage.double.revision(f"{ML}-1-1-0")
+    assert stage.cli(*argv, output="text") == 0
+    assert stable_of(stage, "ml-service") == f"{ML}-1-1-0"  # no commit in the name
+    revision = stage.double.revision(f"{ML}-1-1-0")
     assert st.COMMIT_ANNOTATION not in revision.annotations
     out = capfd.readouterr().out
     assert " is stable at 100%" in out  # one readable line per event, not JSON
