@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.delivery.stage import PROJECT, SERVICES, Stage, open_stage
+from tests.delivery.stage import PROJECT, QUICK_OPERATION_SECONDS, SERVICES, Stage, open_stage
 from tests.doubles.oauth import TokenEndpoint
 from tests.support.emulators import Emulators
 
@@ -38,7 +38,15 @@ doubles in a Struct); ``time_to_rollback_seconds`` and ``error`` may be null."""
 
 @pytest.fixture
 def fast(tmp_path: Path, token_endpoint: TokenEndpoint, emulators: Emulators) -> Iterator[Stage]:
-    with open_stage(tmp_path, token_endpoint, emulators, fixture_app=True) as stage:
+    """The fixture app as every revision, and 50 ms operations: the entries are the subject,
+    not what happens while an operation runs."""
+    with open_stage(
+        tmp_path,
+        token_endpoint,
+        emulators,
+        fixture_app=True,
+        operation_delay=QUICK_OPERATION_SECONDS,
+    ) as stage:
         yield stage
 
 

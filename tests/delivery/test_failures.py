@@ -307,8 +307,9 @@ def test_each_retry_is_a_progress_event(stage: Stage, capfd: pytest.CaptureFixtu
 
 
 def test_rolling_back_to_or_deploying_what_already_serves_changes_and_records_nothing(
-    stage: Stage, capfd: pytest.CaptureFixture[str]
+    quick_stage: Stage, capfd: pytest.CaptureFixture[str]
 ) -> None:
+    stage = quick_stage  # nothing is in flight when it decides there is nothing to do
     assert stage.deploy("1.1.0") == 0
     records = len(stage.records())
     writes = sum(1 for r in stage.double.api_log if r.rpc == "UpdateService")
