@@ -173,7 +173,13 @@ async def test_the_same_mix_reaches_both_alternately_and_a_slow_candidate_fails(
     slow = await _measure(0.15, Counter())
     assert slow.phase == "failed"
     assert "load test p95" in slow.failures()[0]
-    assert (slow.candidate.latency_ms(95) or 0) >= 150 > (slow.baseline.latency_ms(95) or 0)
+    # The candidate's p95 carries its 150 ms and stands above stable's. Stable's own p95 is
+    # not bounded here: both sides are timed from each request's due time, so on a loaded
+    # machine the queue behind the slow candidate's requests reaches stable's too (181 ms in
+    # one full run of the suite).
+    candidate, stable = slow.candidate.latency_ms(95) or 0, slow.baseline.latency_ms(95) or 0
+    assert candidate >= 150
+    assert candidate > stable
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
