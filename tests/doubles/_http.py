@@ -6,7 +6,11 @@ import json
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-__all__ = ["JsonHandler"]
+__all__ = ["SHUTDOWN_POLL_SECONDS", "JsonHandler"]
+
+SHUTDOWN_POLL_SECONDS = 0.05
+"""``serve_forever``'s poll interval: ``shutdown()`` waits for the loop's next poll, half a
+second by default, and a test's Cloud Run double stops a server per service and tag URL."""
 
 
 class JsonHandler(BaseHTTPRequestHandler):

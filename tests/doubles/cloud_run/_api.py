@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from .._http import SHUTDOWN_POLL_SECONDS
 from ._errors import ApiError
 
 __all__ = ["Answer", "ApiRecord", "ApiServer", "NoAnswer", "Request", "Route", "route_request"]
@@ -173,7 +174,10 @@ class ApiServer:
         self.port: int = self._server.server_address[1]
         self._server.daemon_threads = True
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="cloud-run-api", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS},
+            name="cloud-run-api",
+            daemon=True,
         )
 
     def start(self) -> None:

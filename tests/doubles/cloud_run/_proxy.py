@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from .._http import SHUTDOWN_POLL_SECONDS
 from ._proxy_auth import is_bearer, token_audience
 from ._proxy_hooks import ProxiedRequest, ProxyGuard, ProxyObserver, ProxyRecord
 
@@ -87,6 +88,7 @@ class TrafficProxy:
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever,
+            kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS},
             name=f"cloud-run-proxy-{service}-{tag or 'service'}",
             daemon=True,
         )
