@@ -92,6 +92,7 @@ _SERIAL_TIERS = {"containers": "docker", "terraform": "terraform", "dast": "dast
 _SERIAL_MODULES = {
     "tests/delivery/test_metric_analysis.py": "load",
     "tests/delivery/test_performance_gate.py": "load",
+    "tests/unit/delivery/test_performance_gate.py": "load",  # a load test of its own, in-process
 }
 
 # ...and ahead of the rest of the suite for the CPU: while one of them runs, its worker thread

@@ -13,11 +13,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .._http import SHUTDOWN_POLL_SECONDS
+from .._http import SHUTDOWN_POLL_SECONDS, Server
 from ._errors import ApiError
 
 __all__ = ["Answer", "ApiRecord", "ApiServer", "NoAnswer", "Request", "Route", "route_request"]
@@ -170,7 +170,7 @@ class ApiServer:
     ) -> None:
         self._dispatch = dispatch
         self._record = record
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        self._server = Server(("127.0.0.1", port), self._handler())
         self.port: int = self._server.server_address[1]
         self._server.daemon_threads = True
         self._thread = threading.Thread(

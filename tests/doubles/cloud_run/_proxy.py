@@ -15,9 +15,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
-from .._http import SHUTDOWN_POLL_SECONDS
+from .._http import SHUTDOWN_POLL_SECONDS, Server
 from ._proxy_auth import is_bearer, token_audience
 from ._proxy_hooks import ProxiedRequest, ProxyGuard, ProxyObserver, ProxyRecord
 
@@ -83,7 +83,7 @@ class TrafficProxy:
         self._guards = tuple(guards)
         self._observers = tuple(observers)
         self._route: Callable[[], Backend | None] = lambda: None
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        self._server = Server(("127.0.0.1", port), self._handler())
         self.port: int = self._server.server_address[1]
         self._server.daemon_threads = True
         self._thread = threading.Thread(
