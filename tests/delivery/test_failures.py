@@ -4,14 +4,12 @@ completed, the rollout state cleared, a record, and a last line that says which.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
@@ -22,7 +20,7 @@ from clarity_delivery.traffic import TrafficChange
 from google.cloud import run_v2
 from google.oauth2 import service_account
 
-from tests.delivery.stage import DEPLOYER, PROJECT, REGION, SERVICES, Stage, open_stage
+from tests.delivery.stage import DEPLOYER, PROJECT, REGION, SERVICES, Stage, events, open_stage
 from tests.doubles.cloud_run import Call
 from tests.doubles.oauth import TokenEndpoint
 from tests.support.emulators import Emulators
@@ -42,16 +40,6 @@ def stable_of(stage: Stage, service: str) -> str:
 
 def last_line(text: str) -> str:
     return text.strip().splitlines()[-1]
-
-
-def events(out: str, kind: str) -> list[dict[str, Any]]:
-    found = []
-    for line in out.splitlines():
-        if line.startswith("{"):
-            event = json.loads(line)
-            if event["kind"] == kind:
-                found.append(event)
-    return found
 
 
 def assert_restored(stage: Stage, service: str, base: str) -> None:
@@ -299,7 +287,7 @@ def test_images_outside_the_registry_or_not_pinned_are_refused_before_any_write(
 def test_each_retry_is_a_progress_event(stage: Stage, capfd: pytest.CaptureFixture[str]) -> None:
     stage.double.fail_next("UpdateService", status=503, times=2)
     assert stage.deploy("1.1.0", extra=("--service", "ml-service")) == 0
-    retries = events(capfd.readouterr().out, "retry")
+    retries = [e for e in events(capfd.readouterr().out) if e["kind"] == "retry"]
     assert [(e["attempt"], e["attempts"]) for e in retries] == [(1, 5), (2, 5)]
     assert "503" in retries[0]["message"]
     assert "attempt 1 of 5" in retries[0]["message"]

@@ -22,6 +22,7 @@ import pytest
 from clarity_delivery import _state as st
 
 from tests.delivery.stage import SERVICES, Stage, open_stage
+from tests.delivery.stage import events as progress_events
 from tests.doubles.oauth import TokenEndpoint
 from tests.support.emulators import Emulators
 from tests.support.load import Load, Target
@@ -105,9 +106,7 @@ def traffic_steps(stage: Stage, service: str) -> list[dict[str, Any]]:
 
 
 def events(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
-    return [
-        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")
-    ]
+    return progress_events(capsys.readouterr().out)
 
 
 def test_a_healthy_release_under_load_passes_on_metrics(

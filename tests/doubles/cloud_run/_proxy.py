@@ -85,7 +85,6 @@ class TrafficProxy:
         self._route: Callable[[], Backend | None] = lambda: None
         self._server = Server(("127.0.0.1", port), self._handler())
         self.port: int = self._server.server_address[1]
-        self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS},
